@@ -1,0 +1,85 @@
+// Elementwise activations and their backward ops, written with the forward dst (as oneDNN's
+// *_use_dst_for_bwd algorithms do, so the forward input need not stay alive):
+//   relu:    dst = max(src, 0)          diff_src = diff_dst * (dst > 0)
+//   sigmoid: dst = 1 / (1 + exp(-src))  diff_src = diff_dst * dst * (1 - dst)
+//   tanh:    dst = tanh(src)            diff_src = diff_dst * (1 - dst^2)
+// Source: oneDNN dev guide "Eltwise"; MXNet Activation (GLUON_SEMANTICS.md section 2).
+#include <cmath>
+
+#include "ir/ops/op_util.h"
+
+namespace kiln::ir {
+namespace {
+
+using Fn = double (*)(double);
+using BwdFn = double (*)(double dy, double y);
+
+OpDef MakeActivation(const std::string& name, Fn f) {
+  OpDef d;
+  d.name = name;
+  d.input_names = {"src"};
+  d.output_names = {"dst"};
+  d.inplace_on_input0 = true;
+  d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
+    RETURN_IF_ERROR(ops::CheckDType(c, 0, DType::kF32));
+    return std::vector<TensorType>{c.input(0)};
+  };
+  d.grad = [name](GradCtx& g) -> Status {
+    if (!g.NeedsGrad(0)) return OkStatus();
+    ASSIGN_OR_RETURN(ValueId dx, g.Emit1(name + "_backward", {g.OutputGrad(0), g.Output(0)}, {}, "diff_src"));
+    g.SetInputGrad(0, dx);
+    return OkStatus();
+  };
+  d.reference = [f](const Node&, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
+    for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = f((*in[0])[i]);
+    return OkStatus();
+  };
+  return d;
+}
+
+OpDef MakeActivationBackward(const std::string& name, BwdFn f) {
+  OpDef d;
+  d.name = name + "_backward";
+  d.input_names = {"diff_dst", "dst"};
+  d.output_names = {"diff_src"};
+  d.inplace_on_input0 = true;
+  d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
+    if (c.input(0).shape != c.input(1).shape) return c.Error("diff_dst and dst must have the same shape");
+    return std::vector<TensorType>{c.input(1)};
+  };
+  d.reference = [f](const Node&, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
+    for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = f((*in[0])[i], (*in[1])[i]);
+    return OkStatus();
+  };
+  return d;
+}
+
+}  // namespace
+
+const OpDef& ReluDef() {
+  static const OpDef def = MakeActivation("relu", [](double x) { return x > 0 ? x : 0.0; });
+  return def;
+}
+const OpDef& SigmoidDef() {
+  static const OpDef def = MakeActivation("sigmoid", [](double x) { return 1.0 / (1.0 + std::exp(-x)); });
+  return def;
+}
+const OpDef& TanhDef() {
+  static const OpDef def = MakeActivation("tanh", [](double x) { return std::tanh(x); });
+  return def;
+}
+const OpDef& ReluBackwardDef() {
+  static const OpDef def = MakeActivationBackward("relu", [](double dy, double y) { return y > 0 ? dy : 0.0; });
+  return def;
+}
+const OpDef& SigmoidBackwardDef() {
+  static const OpDef def =
+      MakeActivationBackward("sigmoid", [](double dy, double y) { return dy * y * (1.0 - y); });
+  return def;
+}
+const OpDef& TanhBackwardDef() {
+  static const OpDef def = MakeActivationBackward("tanh", [](double dy, double y) { return dy * (1.0 - y * y); });
+  return def;
+}
+
+}  // namespace kiln::ir

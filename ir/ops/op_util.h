@@ -1,0 +1,30 @@
+// Helpers shared by the op definitions in ir/ops/: attribute checks, broadcasting and
+// index arithmetic for reference kernels. Internal to ir/.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/builder.h"
+#include "ir/op_registry.h"
+
+namespace kiln::ir::ops {
+
+// Checks input `i` has rank `rank`; the error names the op, node and shapes.
+Status CheckRank(const InferCtx& c, int i, int64_t rank);
+Status CheckDType(const InferCtx& c, int i, DType dtype);
+// Checks that attribute `key` is a list of `size` values, each >= `min`.
+Status CheckIntList(const InferCtx& c, const std::string& key, size_t size, int64_t min);
+
+// NumPy broadcasting of two shapes (aligned at the trailing dims).
+// Errors: InvalidArgument via `c` when a pair of dims is neither equal nor 1.
+StatusOr<Shape> BroadcastShapes(const InferCtx& c, const Shape& a, const Shape& b);
+// Row-major strides of `shape` (in elements).
+std::vector<int64_t> Strides(const Shape& shape);
+// For an index into `out_shape`, the index into `in_shape` broadcast to it.
+int64_t BroadcastIndex(int64_t out_index, const Shape& out_shape, const Shape& in_shape);
+
+// Axis normalized to [0, rank); -1 if out of range.
+int64_t NormalizeAxis(int64_t axis, int64_t rank);
+
+}  // namespace kiln::ir::ops

@@ -1,0 +1,296 @@
+#include "ir/text.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+#include "ir/op_registry.h"
+
+namespace kiln::ir {
+
+namespace {
+std::string FormatFloat(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(v));
+  return buf;
+}
+}  // namespace
+
+std::string PrintGraph(const Graph& g) {
+  std::string s = "graph " + g.name() + " {\n";
+  for (const Value& v : g.values()) {
+    if (v.kind == ValueKind::kIntermediate) continue;
+    s += "  " + std::string(ValueKindName(v.kind)) + " %" + v.name + " : " + v.type.ToString();
+    if (v.kind == ValueKind::kConstant) {
+      const Tensor& t = g.constants().at(v.id);
+      s += " = [";
+      for (int64_t i = 0; i < t.num_elements(); ++i) {
+        if (i) s += ", ";
+        s += t.dtype() == DType::kF32 ? FormatFloat(t.f32()[i]) : std::to_string(t.s32()[i]);
+      }
+      s += "]";
+    }
+    s += "\n";
+  }
+  for (const Node& n : g.nodes()) {
+    s += "  ";
+    for (size_t i = 0; i < n.outputs.size(); ++i) s += (i ? ", %" : "%") + g.value(n.outputs[i]).name;
+    s += " = " + n.op + "[" + n.name + "](";
+    for (size_t i = 0; i < n.inputs.size(); ++i) s += (i ? ", %" : "%") + g.value(n.inputs[i]).name;
+    s += ")";
+    if (!n.attrs.map().empty()) s += " " + AttrsToString(n.attrs);
+    s += " :";
+    for (size_t i = 0; i < n.outputs.size(); ++i) s += (i ? ", " : " ") + g.value(n.outputs[i]).type.ToString();
+    s += "\n";
+  }
+  for (const auto& [name, v] : g.outputs()) s += "  output " + name + " = %" + g.value(v).name + "\n";
+  for (const auto& [t, v] : g.updates()) s += "  update %" + g.value(t).name + " <- %" + g.value(v).name + "\n";
+  return s + "}\n";
+}
+
+namespace {
+
+bool IsNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; }
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : t_(text) {}
+
+  StatusOr<Graph> Parse() {
+    Skip();
+    if (!Keyword("graph")) return Err("expected 'graph'");
+    std::string gname = Name();
+    if (gname.empty()) return Err("expected a graph name");
+    Graph g(gname);
+    if (!Eat('{')) return Err("expected '{'");
+    while (true) {
+      Skip();
+      if (Eat('}')) break;
+      if (pos_ >= t_.size()) return Err("unexpected end of text, expected '}'");
+      RETURN_IF_ERROR(Statement(g));
+    }
+    Skip();
+    if (pos_ != t_.size()) return Err("text after the closing '}'");
+    return g;
+  }
+
+ private:
+  Status Statement(Graph& g) {
+    size_t save = pos_;
+    std::string word = Name();
+    if (word == "input" || word == "param" || word == "state" || word == "const") return Argument(g, word);
+    if (word == "output") {
+      std::string name = Name();
+      if (!Eat('=')) return Err("expected '=' after output name");
+      ASSIGN_OR_RETURN(ValueId v, Ref(g));
+      g.AddOutput(name, v);
+      return OkStatus();
+    }
+    if (word == "update") {
+      ASSIGN_OR_RETURN(ValueId target, Ref(g));
+      if (!Eat('<') || !Eat('-')) return Err("expected '<-'");
+      ASSIGN_OR_RETURN(ValueId v, Ref(g));
+      g.AddUpdate(target, v);
+      return OkStatus();
+    }
+    pos_ = save;
+    return NodeStmt(g);
+  }
+
+  Status Argument(Graph& g, const std::string& kind) {
+    if (!Eat('%')) return Err("expected '%name'");
+    std::string name = Name();
+    if (name.empty() || g.FindValue(name)) return Err("missing or duplicate value name '" + name + "'");
+    if (!Eat(':')) return Err("expected ':'");
+    ASSIGN_OR_RETURN(TensorType type, Type());
+    if (kind == "input") g.AddInput(name, type);
+    if (kind == "param") g.AddParameter(name, type);
+    if (kind == "state") g.AddState(name, type);
+    if (kind == "const") {
+      if (!Eat('=') || !Eat('[')) return Err("expected '= [' after a constant's type");
+      Tensor t(type.dtype, type.shape);
+      for (int64_t i = 0; i < t.num_elements(); ++i) {
+        if (i && !Eat(',')) return Err("expected ',' between constant elements");
+        ASSIGN_OR_RETURN(double v, Number());
+        if (type.dtype == DType::kF32) {
+          t.f32()[i] = static_cast<float>(v);
+        } else {
+          t.s32()[i] = static_cast<int32_t>(v);
+        }
+      }
+      if (!Eat(']')) return Err("constant %" + name + " has more elements than its shape");
+      ValueId id = g.AddConstant(name, std::move(t));
+      g.mutable_value(id).type.layout = type.layout;
+    }
+    return OkStatus();
+  }
+
+  Status NodeStmt(Graph& g) {
+    std::vector<std::string> outs;
+    do {
+      if (!Eat('%')) return Err("expected a statement");
+      outs.push_back(Name());
+    } while (Eat(','));
+    if (!Eat('=')) return Err("expected '='");
+    std::string op = Name();
+    if (!FindOp(op)) return Err("unknown op '" + op + "'");
+    if (!Eat('[')) return Err("expected '[node name]' after the op");
+    std::string nname = Name();
+    if (!Eat(']') || !Eat('(')) return Err("expected '](' after the node name");
+    std::vector<ValueId> inputs;
+    Skip();
+    if (!Eat(')')) {
+      do {
+        ASSIGN_OR_RETURN(ValueId v, Ref(g));
+        inputs.push_back(v);
+      } while (Eat(','));
+      if (!Eat(')')) return Err("expected ')'");
+    }
+    Attrs attrs;
+    if (Eat('{')) {
+      Skip();
+      if (!Eat('}')) {
+        do {
+          std::string key = Name();
+          if (!Eat('=')) return Err("expected '=' after attribute " + key);
+          ASSIGN_OR_RETURN(AttrValue v, Attr());
+          attrs.Set(key, v);
+        } while (Eat(','));
+        if (!Eat('}')) return Err("expected '}'");
+      }
+    }
+    if (!Eat(':')) return Err("expected ':' before the output types");
+    std::vector<TensorType> types;
+    do {
+      ASSIGN_OR_RETURN(TensorType t, Type());
+      types.push_back(t);
+    } while (Eat(','));
+    if (types.size() != outs.size()) return Err("node [" + nname + "] names " + std::to_string(outs.size()) +
+                                                " outputs but lists " + std::to_string(types.size()) + " types");
+    Node probe;
+    probe.op = op;
+    probe.name = nname;
+    probe.inputs = inputs;
+    probe.attrs = attrs;
+    std::vector<TensorType> in_types;
+    for (ValueId v : inputs) in_types.push_back(g.value(v).type);
+    auto inferred = InferNodeTypes(probe, in_types);
+    if (!inferred.ok()) return Err(inferred.status().message());
+    if (*inferred != types) return Err(op + " \"" + nname + "\": stored output types disagree with shape inference");
+    for (const std::string& o : outs) {
+      if (g.FindValue(o)) return Err("duplicate value name '" + o + "'");
+    }
+    g.AppendNode(op, nname, inputs, attrs, types, outs);
+    return OkStatus();
+  }
+
+  StatusOr<TensorType> Type() {
+    Skip();
+    TensorType t;
+    std::string dt;
+    while (pos_ < t_.size() && std::isalnum(static_cast<unsigned char>(t_[pos_]))) dt += t_[pos_++];
+    ASSIGN_OR_RETURN(t.dtype, ParseDType(dt));
+    ASSIGN_OR_RETURN(t.shape, IntList());
+    while (pos_ < t_.size() && std::isalpha(static_cast<unsigned char>(t_[pos_]))) t.layout += t_[pos_++];
+    return t;
+  }
+
+  StatusOr<std::vector<int64_t>> IntList() {
+    if (!Eat('[')) return Err("expected '['");
+    std::vector<int64_t> v;
+    Skip();
+    if (Eat(']')) return v;
+    do {
+      ASSIGN_OR_RETURN(double d, Number());
+      v.push_back(static_cast<int64_t>(d));
+    } while (Eat(','));
+    if (!Eat(']')) return Err("expected ']'");
+    return v;
+  }
+
+  StatusOr<AttrValue> Attr() {
+    Skip();
+    if (pos_ < t_.size() && t_[pos_] == '[') {
+      ASSIGN_OR_RETURN(auto v, IntList());
+      return AttrValue(v);
+    }
+    if (Eat('"')) {
+      std::string s;
+      while (pos_ < t_.size() && t_[pos_] != '"') s += t_[pos_++];
+      if (!Eat('"')) return Err("unterminated string");
+      return AttrValue(s);
+    }
+    size_t start = pos_;
+    ASSIGN_OR_RETURN(double d, Number());
+    std::string_view lit = t_.substr(start, pos_ - start);
+    if (lit.find_first_of(".eEn") != std::string_view::npos) return AttrValue(d);
+    return AttrValue(static_cast<int64_t>(std::strtoll(std::string(lit).c_str(), nullptr, 10)));
+  }
+
+  StatusOr<double> Number() {
+    Skip();
+    std::string lit;
+    while (pos_ < t_.size() && (std::isalnum(static_cast<unsigned char>(t_[pos_])) || t_[pos_] == '.' ||
+                                t_[pos_] == '-' || t_[pos_] == '+')) {
+      lit += t_[pos_++];
+    }
+    char* end = nullptr;
+    double d = std::strtod(lit.c_str(), &end);
+    if (lit.empty() || end != lit.c_str() + lit.size()) return Err("expected a number, got '" + lit + "'");
+    return d;
+  }
+
+  StatusOr<ValueId> Ref(const Graph& g) {
+    if (!Eat('%')) return Err("expected '%value'");
+    std::string name = Name();
+    auto v = g.FindValue(name);
+    if (!v) return Err("undefined value %" + name);
+    return *v;
+  }
+
+  std::string Name() {
+    Skip();
+    std::string s;
+    while (pos_ < t_.size() && IsNameChar(t_[pos_])) s += t_[pos_++];
+    return s;
+  }
+  bool Keyword(std::string_view w) {
+    Skip();
+    if (t_.substr(pos_, w.size()) != w) return false;
+    pos_ += w.size();
+    return true;
+  }
+  bool Eat(char c) {
+    Skip();
+    if (pos_ < t_.size() && t_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void Skip() {
+    while (pos_ < t_.size()) {
+      if (std::isspace(static_cast<unsigned char>(t_[pos_]))) {
+        ++pos_;
+      } else if (t_[pos_] == '#') {
+        while (pos_ < t_.size() && t_[pos_] != '\n') ++pos_;
+      } else {
+        break;
+      }
+    }
+  }
+  Status Err(const std::string& m) const {
+    int line = 1;
+    for (size_t i = 0; i < pos_ && i < t_.size(); ++i) line += t_[i] == '\n';
+    return InvalidArgument("IR text line " + std::to_string(line) + ": " + m);
+  }
+
+  std::string_view t_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+StatusOr<Graph> ParseGraph(std::string_view text) { return Parser(text).Parse(); }
+
+}  // namespace kiln::ir

@@ -1,0 +1,7 @@
+# Shared compile options for kiln's own code: warnings are errors.
+KILN_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+]
