@@ -117,7 +117,7 @@ const OpDef& Conv2dDef() {
       bool bias = g.num_inputs() == 3;
       if (g.NeedsGrad(1) || (bias && g.NeedsGrad(2))) {
         Attrs aw = a;
-        const Shape& w = g.builder().type(g.Input(1)).shape;
+        const Shape w = g.builder().type(g.Input(1)).shape;
         aw.Set("kernel", std::vector<int64_t>{w[2], w[3]});
         aw.Set("with_bias", int64_t{bias ? 1 : 0});
         ASSIGN_OR_RETURN(auto dw, g.Emit("conv2d_backward_weights", {g.Input(0), dy}, aw, "diff_weights"));

@@ -46,8 +46,9 @@ OpDef MakeReduce(const std::string& name, bool mean) {
   };
   d.grad = [mean](GradCtx& g) -> Status {
     if (!g.NeedsGrad(0)) return OkStatus();
-    const TensorType& src = g.builder().type(g.Input(0));
-    const TensorType& dst = g.builder().type(g.Output(0));
+    // Copies: emitting nodes may reallocate the graph's value table.
+    const TensorType src = g.builder().type(g.Input(0));
+    const TensorType dst = g.builder().type(g.Output(0));
     // Re-insert the reduced axes as size 1, then broadcast back to the input shape.
     Shape kept = src.shape;
     for (int64_t a : g.attrs().GetInts("axes")) kept[static_cast<size_t>(ops::NormalizeAxis(a, src.rank()))] = 1;

@@ -1,0 +1,38 @@
+// Lowering: a verified IR graph becomes a runtime::Executable (DESIGN.md codegen/).
+//
+// Each node becomes one step built by a backend's StepFactory (oneDNN primitives are
+// created here, at compile time, never per run). Values get buffers: graph inputs, outputs,
+// parameters/state and constants are bound buffers; intermediates are slices of one arena
+// (64-byte aligned; this first version gives every intermediate its own slice — memory
+// planning with reuse is a later pass). Updates of parameters are done in place when the
+// producing op allows it (sgd_update writes the weight it reads), else by a copy step at
+// the end. Reshape is free: its output aliases its input.
+#pragma once
+
+#include <memory>
+
+#include "ir/graph.h"
+#include "runtime/executable.h"
+#include "runtime/step.h"
+
+namespace kiln::codegen {
+
+struct LowerStats {
+  int64_t arena_bytes = 0;
+  int num_steps = 0;
+  double compile_seconds = 0;  // creating every step (oneDNN primitive creation included)
+};
+
+// Lowers `graph` with `factory` (e.g. codegen::cpu::CpuSteps()). Inputs follow the order
+// the graph declares them; outputs the order of graph.outputs(); parameters and state are
+// bound by name. Errors: the verifier's error; Unimplemented naming the node and op the
+// backend cannot run; errors from the factory with the node named.
+StatusOr<std::shared_ptr<runtime::Executable>> Lower(const ir::Graph& graph, const runtime::StepFactory& factory,
+                                                     LowerStats* stats = nullptr);
+
+// The StepDesc of one node with the given operand buffers (attribute conventions in
+// codegen/cpu/kernels_cpu.h: ints/floats/strings copied from the IR attributes).
+runtime::StepDesc MakeStepDesc(const ir::Node& node, std::vector<runtime::TensorRef> inputs,
+                               std::vector<runtime::TensorRef> outputs);
+
+}  // namespace kiln::codegen

@@ -1,0 +1,150 @@
+#include "graph/nn.h"
+
+#include <algorithm>
+
+#include "runtime/parameter_store.h"
+
+namespace kiln::graph::nn {
+
+Parameter* Block::AddParameter(const std::string& local_name, Shape shape, std::shared_ptr<Initializer> init) {
+  params_.push_back(std::make_unique<Parameter>(local_name, std::move(shape), std::move(init)));
+  return params_.back().get();
+}
+
+void Block::Collect(const std::string& prefix, std::vector<std::pair<std::string, Parameter*>>& out) {
+  for (auto& p : params_) {
+    p->set_name(prefix + p->local_name());
+    out.emplace_back(p->name(), p.get());
+  }
+  for (auto& [name, child] : children_) child->Collect(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Parameter*>> Block::CollectParams() {
+  std::vector<std::pair<std::string, Parameter*>> out;
+  Collect("", out);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+Status Block::Initialize(const Initializer& init, bool force_reinit) {
+  for (auto& [name, p] : CollectParams()) RETURN_IF_ERROR(p->Initialize(init, force_reinit));
+  return OkStatus();
+}
+
+Status Block::SaveParameters(const std::string& path) {
+  std::vector<std::pair<std::string, const Tensor*>> entries;
+  for (auto& [name, p] : CollectParams()) {
+    ASSIGN_OR_RETURN(Tensor * t, p->Data());
+    entries.emplace_back(name, t);
+  }
+  return runtime::WriteParamsFile(path, entries);
+}
+
+Status Block::LoadParameters(const std::string& path) {
+  ASSIGN_OR_RETURN(auto loaded, runtime::ReadParamsFile(path));
+  auto params = CollectParams();
+  // Validate everything before changing anything.
+  std::vector<std::string> names;
+  for (auto& [name, p] : params) {
+    names.push_back(name);
+    auto it = loaded.find(name);
+    if (it == loaded.end()) {
+      std::string have;
+      for (const auto& [k, t] : loaded) have += (have.empty() ? "" : ", ") + k;
+      return InvalidArgument("Parameter '" + name + "' is missing in file '" + path + "', which contains parameters: [" +
+                             have + "]");
+    }
+    bool ok = it->second.shape().size() == p->shape().size() && it->second.dtype() == DType::kF32;
+    for (size_t i = 0; ok && i < p->shape().size(); ++i) ok = p->shape()[i] == 0 || p->shape()[i] == it->second.shape()[i];
+    if (!ok) {
+      return InvalidArgument("Failed loading Parameter '" + name + "' from saved params: shape incompatible expected " +
+                             ShapeToString(p->shape()) + " vs saved " + ShapeToString(it->second.shape()));
+    }
+  }
+  for (const auto& [k, t] : loaded) {
+    if (std::find(names.begin(), names.end(), k) == names.end()) {
+      return InvalidArgument("Parameter '" + k + "' loaded from file '" + path + "' is not present in this block");
+    }
+  }
+  for (auto& [name, p] : params) RETURN_IF_ERROR(p->SetData(std::move(loaded.at(name))));
+  return OkStatus();
+}
+
+StatusOr<Sym> Sequential::Forward(Sym x) {
+  for (const auto& [name, child] : children()) {
+    ASSIGN_OR_RETURN(x, child->Forward(x));
+  }
+  return x;
+}
+
+Conv2D::Conv2D(int64_t channels, int64_t kernel_size, Conv2DOptions options)
+    : Conv2D(channels, std::array<int64_t, 2>{kernel_size, kernel_size}, std::move(options)) {}
+
+Conv2D::Conv2D(int64_t channels, std::array<int64_t, 2> kernel_size, Conv2DOptions options)
+    : channels_(channels), kernel_(kernel_size), o_(std::move(options)) {
+  weight_ = AddParameter("weight", {channels_, o_.in_channels, kernel_[0], kernel_[1]}, o_.weight_initializer);
+  if (o_.use_bias) bias_ = AddParameter("bias", {channels_}, Zero());
+}
+
+namespace {
+StatusOr<Sym> MaybeActivate(Sym y, const std::string& act, const std::string& name) {
+  if (act.empty()) return y;
+  return ops::Activation(y, act, name);
+}
+}  // namespace
+
+StatusOr<Sym> Conv2D::Forward(Sym x) {
+  if (x.shape().size() != 4) {
+    return InvalidArgument("Conv2D '" + weight_->name() + "': input must be NCHW (rank 4), got " +
+                           ShapeToString(x.shape()));
+  }
+  RETURN_IF_ERROR(weight_->SetShape({channels_, x.shape()[1], kernel_[0], kernel_[1]}));
+  Tracer& t = *x.tracer;
+  ASSIGN_OR_RETURN(Sym w, t.Param(*weight_));
+  std::optional<Sym> b;
+  if (bias_) {
+    ASSIGN_OR_RETURN(b, t.Param(*bias_));
+  }
+  std::string base = weight_->name().substr(0, weight_->name().size() - std::string("weight").size());
+  std::string name = base.empty() ? "conv" : base.substr(0, base.size() - 1) + ".conv";
+  ASSIGN_OR_RETURN(Sym y, ops::Convolution(x, w, b, ops::ConvArgs{o_.strides, o_.padding, o_.dilation}, name));
+  return MaybeActivate(y, o_.activation, name + "_" + o_.activation);
+}
+
+MaxPool2D::MaxPool2D(int64_t pool_size, int64_t strides, int64_t padding)
+    : pool_(pool_size), stride_(strides > 0 ? strides : pool_size), pad_(padding) {}
+
+StatusOr<Sym> MaxPool2D::Forward(Sym x) {
+  return ops::Pooling(x, ops::PoolArgs{"max", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, true}, "maxpool");
+}
+
+AvgPool2D::AvgPool2D(int64_t pool_size, int64_t strides, int64_t padding, bool count_include_pad)
+    : pool_(pool_size), stride_(strides > 0 ? strides : pool_size), pad_(padding), include_pad_(count_include_pad) {}
+
+StatusOr<Sym> AvgPool2D::Forward(Sym x) {
+  return ops::Pooling(x, ops::PoolArgs{"avg", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, include_pad_}, "avgpool");
+}
+
+Dense::Dense(int64_t units, DenseOptions options) : units_(units), o_(std::move(options)) {
+  weight_ = AddParameter("weight", {units_, o_.in_units}, o_.weight_initializer);
+  if (o_.use_bias) bias_ = AddParameter("bias", {units_}, Zero());
+}
+
+StatusOr<Sym> Dense::Forward(Sym x) {
+  if (x.shape().empty()) return InvalidArgument("Dense '" + weight_->name() + "': input must have rank >= 1");
+  int64_t k = 1;
+  for (size_t i = 1; i < x.shape().size(); ++i) k *= x.shape()[i];
+  RETURN_IF_ERROR(weight_->SetShape({units_, k}));
+  Tracer& t = *x.tracer;
+  ASSIGN_OR_RETURN(Sym w, t.Param(*weight_));
+  std::optional<Sym> b;
+  if (bias_) {
+    ASSIGN_OR_RETURN(b, t.Param(*bias_));
+  }
+  std::string base = weight_->name().substr(0, weight_->name().size() - std::string("weight").size());
+  std::string name = base.empty() ? "dense" : base.substr(0, base.size() - 1) + ".dense";
+  ASSIGN_OR_RETURN(Sym y, ops::FullyConnected(x, w, b, name));
+  return MaybeActivate(y, o_.activation, name + "_" + o_.activation);
+}
+
+}  // namespace kiln::graph::nn

@@ -1,0 +1,180 @@
+// Gluon-like layers (GLUON_SEMANTICS.md section 2). A Block traces itself into the graph of
+// its input Sym; parameters exist from construction with unknown dims (0) that the first
+// forward pass infers (deferred initialization), exactly as Gluon's in_channels=0/in_units=0.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "graph/ops.h"
+#include "graph/parameter.h"
+
+namespace kiln::graph::nn {
+
+class Block {
+ public:
+  virtual ~Block() = default;
+  Block() = default;
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+
+  // Traces the block on `x`: adds its nodes to x's graph and returns the output.
+  // Errors: shape errors naming the node, op and shapes; FailedPrecondition when a parameter
+  // was never initialized.
+  virtual StatusOr<Sym> Forward(Sym x) = 0;
+  StatusOr<Sym> operator()(Sym x) { return Forward(x); }
+
+  // Every parameter of this block and its children, keyed by structural name ("0.weight",
+  // "conv1.bias"), sorted by name; also sets each parameter's name().
+  std::vector<std::pair<std::string, Parameter*>> CollectParams();
+
+  // Initializes every parameter (own initializer first, else `init`); parameters with
+  // unknown dims are initialized during the first forward pass. Gluon's default global
+  // initializer is Uniform(0.07). Errors: an initializer error naming the parameter.
+  Status Initialize(const Initializer& init = Uniform(0.07), bool force_reinit = false);
+
+  // save_parameters / load_parameters in MXNet's .params format with structural names
+  // (runtime/parameter_store.h). The file is written atomically. Loading sets the shapes of
+  // deferred parameters, so no forward pass is needed first. Errors: FailedPrecondition when
+  // saving uninitialized parameters; NotFound/DataLoss/InvalidArgument from the file.
+  Status SaveParameters(const std::string& path);
+  Status LoadParameters(const std::string& path);
+
+ protected:
+  // Registers a parameter (local name "weight", "bias", ...). Owned by this block.
+  Parameter* AddParameter(const std::string& local_name, Shape shape, std::shared_ptr<Initializer> init = nullptr);
+  // Registers a child block under `name` (its parameters become "<name>.<param>").
+  template <typename B>
+  B* RegisterChild(const std::string& name, std::shared_ptr<B> child) {
+    children_.emplace_back(name, child);
+    return child.get();
+  }
+  const std::vector<std::pair<std::string, std::shared_ptr<Block>>>& children() const { return children_; }
+
+ private:
+  void Collect(const std::string& prefix, std::vector<std::pair<std::string, Parameter*>>& out);
+  std::vector<std::unique_ptr<Parameter>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Block>>> children_;
+};
+
+// Runs children in order; children are named "0", "1", ... (Gluon Sequential and
+// HybridSequential; every kiln block is "hybridized": it always compiles to one graph).
+class Sequential : public Block {
+ public:
+  // Appends a block and returns it.
+  template <typename B>
+  B* Add(std::shared_ptr<B> block) {
+    return RegisterChild(std::to_string(children().size()), std::move(block));
+  }
+  StatusOr<Sym> Forward(Sym x) override;
+  size_t size() const { return children().size(); }
+};
+using HybridSequential = Sequential;
+
+// Conv2D(channels, kernel_size, {strides, padding, dilation, activation, use_bias,
+// in_channels}): weight [channels, in_channels, KH, KW] OIHW, bias [channels] (zeros).
+// Source: gluon.nn.Conv2D (layout NCHW, groups 1).
+struct Conv2DOptions {
+  std::array<int64_t, 2> strides{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  std::string activation;  // "", "relu", "sigmoid", "tanh"
+  bool use_bias = true;
+  int64_t in_channels = 0;  // 0: inferred from the first input
+  std::shared_ptr<Initializer> weight_initializer;
+};
+class Conv2D : public Block {
+ public:
+  Conv2D(int64_t channels, int64_t kernel_size, Conv2DOptions options = {});
+  Conv2D(int64_t channels, std::array<int64_t, 2> kernel_size, Conv2DOptions options = {});
+  StatusOr<Sym> Forward(Sym x) override;
+  Parameter* weight() { return weight_; }
+  Parameter* bias() { return bias_; }
+
+ private:
+  int64_t channels_;
+  std::array<int64_t, 2> kernel_;
+  Conv2DOptions o_;
+  Parameter* weight_;
+  Parameter* bias_ = nullptr;
+};
+
+// MaxPool2D / AvgPool2D(pool_size, strides (0 = pool_size), padding); 'valid' convention
+// (ceil_mode=False). Source: gluon.nn.MaxPool2D / AvgPool2D.
+class MaxPool2D : public Block {
+ public:
+  explicit MaxPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0);
+  StatusOr<Sym> Forward(Sym x) override;
+
+ private:
+  int64_t pool_, stride_, pad_;
+};
+class AvgPool2D : public Block {
+ public:
+  explicit AvgPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0, bool count_include_pad = true);
+  StatusOr<Sym> Forward(Sym x) override;
+
+ private:
+  int64_t pool_, stride_, pad_;
+  bool include_pad_;
+};
+
+// Dense(units, {activation, use_bias, in_units}): flattens [N, ...] to [N, K];
+// weight [units, K] OI, bias [units] (zeros). Source: gluon.nn.Dense (flatten=True).
+struct DenseOptions {
+  std::string activation;
+  bool use_bias = true;
+  int64_t in_units = 0;
+  std::shared_ptr<Initializer> weight_initializer;
+};
+class Dense : public Block {
+ public:
+  explicit Dense(int64_t units, DenseOptions options = {});
+  StatusOr<Sym> Forward(Sym x) override;
+  Parameter* weight() { return weight_; }
+  Parameter* bias() { return bias_; }
+
+ private:
+  int64_t units_;
+  DenseOptions o_;
+  Parameter* weight_;
+  Parameter* bias_ = nullptr;
+};
+
+// [N, x1..xn] -> [N, x1*...*xn].
+class Flatten : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override { return ops::Flatten(x); }
+};
+
+// Activation("relu" | "sigmoid" | "tanh").
+class Activation : public Block {
+ public:
+  explicit Activation(std::string act) : act_(std::move(act)) {}
+  StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, act_); }
+
+ private:
+  std::string act_;
+};
+
+// Convenience: std::make_shared for layers, e.g. net.Add(nn::Make<nn::Dense>(10)).
+template <typename B, typename... Args>
+std::shared_ptr<B> Make(Args&&... args) {
+  return std::make_shared<B>(std::forward<Args>(args)...);
+}
+
+}  // namespace kiln::graph::nn
+
+namespace kiln::graph {
+
+// Gluon's SoftmaxCrossEntropyLoss(sparse_label=True): pred [N, C], label [N] s32 ->
+// per-sample loss [N] (no reduction over the batch; Trainer.step(batch_size) takes the mean).
+class SoftmaxCrossEntropyLoss {
+ public:
+  StatusOr<Sym> operator()(Sym pred, Sym label) const { return ops::SoftmaxCrossEntropy(pred, label, "loss"); }
+};
+
+}  // namespace kiln::graph

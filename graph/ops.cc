@@ -1,0 +1,94 @@
+#include "graph/ops.h"
+
+namespace kiln::graph::ops {
+
+namespace {
+std::vector<int64_t> V(const std::array<int64_t, 2>& a) { return {a[0], a[1]}; }
+std::vector<Sym> WithBias(Sym a, Sym b, const std::optional<Sym>& bias) {
+  std::vector<Sym> v{a, b};
+  if (bias) v.push_back(*bias);
+  return v;
+}
+}  // namespace
+
+StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const ConvArgs& a, const std::string& name) {
+  ir::Attrs attrs{{"stride", V(a.stride)}, {"padding_begin", V(a.pad)}, {"padding_end", V(a.pad)}, {"dilation", V(a.dilate)}};
+  return data.tracer->Emit("conv2d", WithBias(data, weight, bias), attrs, name);
+}
+
+StatusOr<Sym> Pooling(Sym data, const PoolArgs& a, const std::string& name) {
+  ir::Attrs attrs{{"kind", a.pool_type},          {"kernel", V(a.kernel)},
+                  {"stride", V(a.stride)},        {"padding_begin", V(a.pad)},
+                  {"padding_end", V(a.pad)},      {"count_include_pad", int64_t{a.count_include_pad ? 1 : 0}}};
+  return data.tracer->Emit("pool2d", {data}, attrs, name);
+}
+
+StatusOr<Sym> Flatten(Sym x, const std::string& name) {
+  const Shape& s = x.shape();
+  if (s.empty()) return InvalidArgument("flatten \"" + name + "\": input must have rank >= 1");
+  if (s.size() == 2) return x;
+  int64_t rest = 1;
+  for (size_t i = 1; i < s.size(); ++i) rest *= s[i];
+  return Reshape(x, {s[0], rest}, name);
+}
+
+StatusOr<Sym> FullyConnected(Sym data, Sym weight, std::optional<Sym> bias, const std::string& name) {
+  ASSIGN_OR_RETURN(Sym flat, Flatten(data, name + "_flatten"));
+  return data.tracer->Emit("dense", WithBias(flat, weight, bias), {}, name);
+}
+
+StatusOr<Sym> Dot(Sym a, Sym b_transposed, const std::string& name) {
+  return a.tracer->Emit("dense", {a, b_transposed}, {}, name);
+}
+
+StatusOr<Sym> Activation(Sym x, const std::string& act, const std::string& name) {
+  if (act != "relu" && act != "sigmoid" && act != "tanh") {
+    return InvalidArgument("activation \"" + name + "\": unsupported act_type '" + act +
+                           "' (kiln supports relu, sigmoid, tanh)");
+  }
+  return x.tracer->Emit(act, {x}, {}, name.empty() ? act : name);
+}
+
+StatusOr<Sym> Relu(Sym x, const std::string& name) { return Activation(x, "relu", name); }
+
+StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name) {
+  return x.tracer->Emit("reshape", {x}, ir::Attrs{{"shape", shape}}, name);
+}
+
+StatusOr<Sym> Add(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("add", {a, b}, {}, name); }
+StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("mul", {a, b}, {}, name); }
+
+StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name) {
+  return t.Emit("fill", {}, ir::Attrs{{"shape", shape}, {"value", value}}, name);
+}
+
+StatusOr<Sym> Softmax(Sym x, int64_t axis, const std::string& name) {
+  return x.tracer->Emit("softmax", {x}, ir::Attrs{{"axis", axis}}, name);
+}
+StatusOr<Sym> LogSoftmax(Sym x, int64_t axis, const std::string& name) {
+  return x.tracer->Emit("log_softmax", {x}, ir::Attrs{{"axis", axis}}, name);
+}
+
+namespace {
+StatusOr<Sym> Reduce(const std::string& op, Sym x, std::vector<int64_t> axes, bool keepdims, const std::string& name) {
+  if (axes.empty()) {
+    for (int64_t i = 0; i < static_cast<int64_t>(x.shape().size()); ++i) axes.push_back(i);
+  }
+  return x.tracer->Emit(op, {x}, ir::Attrs{{"axes", axes}, {"keepdims", int64_t{keepdims ? 1 : 0}}}, name);
+}
+}  // namespace
+
+StatusOr<Sym> Sum(Sym x, std::vector<int64_t> axes, bool keepdims, const std::string& name) {
+  return Reduce("reduce_sum", x, std::move(axes), keepdims, name);
+}
+StatusOr<Sym> Mean(Sym x, std::vector<int64_t> axes, bool keepdims, const std::string& name) {
+  return Reduce("reduce_mean", x, std::move(axes), keepdims, name);
+}
+
+StatusOr<Sym> SoftmaxCrossEntropy(Sym logits, Sym label, const std::string& name) {
+  return logits.tracer->Emit("softmax_cross_entropy", {logits, label}, {}, name);
+}
+
+StatusOr<Sym> Argmax(Sym x, const std::string& name) { return x.tracer->Emit("argmax", {x}, {}, name); }
+
+}  // namespace kiln::graph::ops

@@ -1,0 +1,75 @@
+// Low-level symbolic ops, in the spirit of MXNet's nd.Convolution, nd.Pooling, nd.dot,
+// nd.relu, nd.softmax_cross_entropy (GLUON_SEMANTICS.md section 9). Each call adds one
+// IR node and runs shape inference at once; errors name the node, the op and the shapes.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "graph/symbol.h"
+
+namespace kiln::graph::ops {
+
+// 2-D convolution: dst = conv(data, weight) + bias.
+//   data:   [N, IC, IH, IW] NCHW;  weight: [OC, IC, KH, KW] OIHW;  bias: [OC], optional
+//   dst:    [N, OC, OH, OW], OH = (IH + 2*PH - DH*(KH-1) - 1) / SH + 1 (floor)
+// stride, pad (symmetric, as MXNet `pad`) and dilate are per (H, W); dilate 1 = dense.
+// Errors: InvalidArgument if ranks are not 4, IC differs, or the dilated kernel exceeds
+// the padded input. Source: MXNet Convolution; oneDNN "Convolution".
+struct ConvArgs {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> pad{0, 0};
+  std::array<int64_t, 2> dilate{1, 1};
+};
+StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const ConvArgs& args = {},
+                          const std::string& name = "conv");
+
+// 2-D pooling ("max" or "avg") over NCHW; stride defaults to 1 as MXNet nd.Pooling (Gluon
+// layers default it to the kernel). OH = (IH + 2*PH - KH) / SH + 1 ('valid' convention).
+// count_include_pad: average divides by KH*KW (true, MXNet's default) or by the in-bounds count.
+struct PoolArgs {
+  std::string pool_type = "max";
+  std::array<int64_t, 2> kernel{2, 2};
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> pad{0, 0};
+  bool count_include_pad = true;
+};
+StatusOr<Sym> Pooling(Sym data, const PoolArgs& args, const std::string& name = "pool");
+
+// Fully connected: dst [N, M] = flatten(data) [N, K] x weight^T [K, M] + bias [M].
+// Source: MXNet FullyConnected (flatten=True).
+StatusOr<Sym> FullyConnected(Sym data, Sym weight, std::optional<Sym> bias, const std::string& name = "dense");
+
+// dst [N, M] = a [N, K] x b^T where b is [M, K] (nd.dot(a, b.T)), no bias.
+StatusOr<Sym> Dot(Sym a, Sym b_transposed, const std::string& name = "dot");
+
+// Activations: "relu", "sigmoid", "tanh". Errors: InvalidArgument for another name.
+StatusOr<Sym> Activation(Sym x, const std::string& act_type, const std::string& name = "");
+StatusOr<Sym> Relu(Sym x, const std::string& name = "relu");
+
+// [N, x1..xn] -> [N, x1*...*xn] (row-major).
+StatusOr<Sym> Flatten(Sym x, const std::string& name = "flatten");
+StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name = "reshape");
+
+// NumPy-broadcasting elementwise add and multiply.
+StatusOr<Sym> Add(Sym a, Sym b, const std::string& name = "add");
+StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name = "mul");
+// A constant f32 tensor of `shape` filled with `value`.
+StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name = "fill");
+
+StatusOr<Sym> Softmax(Sym x, int64_t axis = -1, const std::string& name = "softmax");
+StatusOr<Sym> LogSoftmax(Sym x, int64_t axis = -1, const std::string& name = "log_softmax");
+// Sum / mean over `axes` (all axes when empty), keepdims as NumPy.
+StatusOr<Sym> Sum(Sym x, std::vector<int64_t> axes = {}, bool keepdims = false, const std::string& name = "sum");
+StatusOr<Sym> Mean(Sym x, std::vector<int64_t> axes = {}, bool keepdims = false, const std::string& name = "mean");
+
+// Per-sample softmax cross-entropy: logits [N, C] f32, label [N] s32 -> loss [N] f32.
+// (MXNet's nd.softmax_cross_entropy sums over the batch; kiln returns per-sample values,
+// as Gluon's SoftmaxCrossEntropyLoss does; Sum() gives the MXNet op.)
+StatusOr<Sym> SoftmaxCrossEntropy(Sym logits, Sym label, const std::string& name = "softmax_cross_entropy");
+
+// Index of the largest value along axis 1 of [N, C]: s32 [N].
+StatusOr<Sym> Argmax(Sym x, const std::string& name = "argmax");
+
+}  // namespace kiln::graph::ops

@@ -1,0 +1,154 @@
+#include "graph/trainer.h"
+
+#include <cmath>
+#include <limits>
+
+#include "codegen/cpu/kernels_cpu.h"
+#include "ir/text.h"
+#include "passes/pass.h"
+
+namespace kiln::graph {
+
+Trainer::Trainer(nn::Block& net, const std::string& optimizer, const std::map<std::string, double>& options)
+    : net_(net) {
+  if (optimizer != "sgd") {
+    status_ = InvalidArgument("Trainer: optimizer '" + optimizer + "' is not supported (kiln has \"sgd\")");
+    return;
+  }
+  for (const auto& [k, v] : options) {
+    if (k == "learning_rate") {
+      learning_rate_ = v;
+    } else if (k == "momentum") {
+      sgd_.momentum = v;
+    } else if (k == "wd") {
+      sgd_.wd = v;
+    } else if (k == "clip_gradient") {
+      sgd_.clip_gradient = v;
+    } else if (k == "rescale_grad") {
+      rescale_grad_ = v;
+    } else {
+      status_ = InvalidArgument("Trainer: unknown sgd option '" + k + "'");
+      return;
+    }
+  }
+}
+
+Tensor* Trainer::State(const std::string& name, const Shape& shape) {
+  auto it = state_.find(name);
+  if (it == state_.end()) it = state_.emplace(name, Tensor(DType::kF32, shape)).first;
+  return &it->second;
+}
+
+namespace {
+
+// Compiles `graph` through the pass pipeline and the CPU lowering, then opens a session
+// bound to the network's parameters (and the trainer's state).
+StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::Graph> graph, nn::Block& net,
+                                                           Trainer* trainer, const CompileOptions& options,
+                                                           std::string* text, codegen::LowerStats* stats) {
+  passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump});
+  if (trainer) pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd()));
+  pm.Add(std::make_unique<passes::DeadCodeElimination>());
+  RETURN_IF_ERROR(pm.Run(*graph));
+  *text = ir::PrintGraph(*graph);
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, codegen::cpu::CpuSteps(), stats));
+  std::map<std::string, Tensor*> bindings;
+  for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();
+  for (const auto& spec : exe->params()) {
+    if (!bindings.count(spec.name) && trainer) bindings[spec.name] = trainer->State(spec.name, spec.shape);
+  }
+  return runtime::Session::Create(exe, bindings);
+}
+
+}  // namespace
+
+TrainStep::TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options)
+    : net_(net), loss_(std::move(loss)), trainer_(trainer), options_(std::move(options)) {}
+
+Status TrainStep::Compile(const Shape& data_shape) {
+  RETURN_IF_ERROR(trainer_.status());
+  net_.CollectParams();  // assigns structural names
+  Tracer t("train_step");
+  t.SetShapeLog(options_.shape_log);
+  Sym data = t.Input("data", DType::kF32, data_shape);
+  Sym label = t.Input("label", DType::kS32, {data_shape[0]});
+  ASSIGN_OR_RETURN(Sym out, net_.Forward(data));
+  ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
+  t.graph().AddOutput("loss", loss.id);
+  t.graph().AddOutput("output", out.id);
+  ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, &trainer_, options_, &graph_text_, &stats_));
+  sessions_[data_shape] = std::move(session);
+  return OkStatus();
+}
+
+Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss, Tensor* output) {
+  if (data.shape().empty()) return InvalidArgument("TrainStep: data must have a batch axis");
+  if (!sessions_.count(data.shape())) RETURN_IF_ERROR(Compile(data.shape()));
+  runtime::Session* s = sessions_.at(data.shape()).get();
+  last_ = s;
+  Tensor lr(DType::kF32, {}), rescale(DType::kF32, {});
+  lr.f32()[0] = static_cast<float>(trainer_.learning_rate());
+  rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
+  const auto& specs = s->executable().inputs();
+  std::vector<const Tensor*> inputs;
+  for (const auto& spec : specs) {
+    if (spec.name == "data") {
+      inputs.push_back(&data);
+    } else if (spec.name == "label") {
+      inputs.push_back(&label);
+    } else if (spec.name == "lr") {
+      inputs.push_back(&lr);
+    } else if (spec.name == "rescale_grad") {
+      inputs.push_back(&rescale);
+    } else {
+      return Internal("training graph has an unexpected input '" + spec.name + "'");
+    }
+  }
+  return s->Run(inputs, {loss, output});
+}
+
+Status Predictor::Forward(const Tensor& data, Tensor* output) {
+  auto it = sessions_.find(data.shape());
+  if (it == sessions_.end()) {
+    net_.CollectParams();
+    Tracer t("forward");
+    t.SetShapeLog(options_.shape_log);
+    Sym x = t.Input("data", DType::kF32, data.shape());
+    ASSIGN_OR_RETURN(Sym out, net_.Forward(x));
+    t.graph().AddOutput("output", out.id);
+    codegen::LowerStats stats;
+    ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats));
+    it = sessions_.emplace(data.shape(), std::move(session)).first;
+  }
+  return it->second->Run({&data}, {output});
+}
+
+Status Accuracy::Update(const Tensor& labels, const Tensor& preds) {
+  int64_t n = labels.num_elements();
+  if (preds.shape().empty() || preds.shape()[0] != n) {
+    return InvalidArgument("Accuracy: labels " + ShapeToString(labels.shape()) + " and preds " +
+                           ShapeToString(preds.shape()) + " disagree on N");
+  }
+  if (preds.dtype() == DType::kS32) {
+    for (int64_t i = 0; i < n; ++i) correct_ += preds.s32()[i] == labels.s32()[i];
+  } else {
+    int64_t c = preds.num_elements() / std::max<int64_t>(n, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = preds.f32() + i * c;
+      int64_t best = 0;
+      for (int64_t j = 1; j < c; ++j) {
+        if (row[j] > row[best]) best = j;
+      }
+      correct_ += best == labels.s32()[i];
+    }
+  }
+  total_ += n;
+  return OkStatus();
+}
+
+std::pair<std::string, double> Accuracy::Get() const {
+  if (total_ == 0) return {"accuracy", std::numeric_limits<double>::quiet_NaN()};
+  return {"accuracy", static_cast<double>(correct_) / static_cast<double>(total_)};
+}
+
+}  // namespace kiln::graph

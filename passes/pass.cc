@@ -1,0 +1,32 @@
+#include "passes/pass.h"
+
+#include "ir/text.h"
+#include "ir/verifier.h"
+
+namespace kiln::passes {
+
+Status PassManager::Run(ir::Graph& graph) {
+  Status s = ir::Verify(graph);
+  if (!s.ok()) return Internal("verifier failed before the pipeline: " + s.message());
+  for (const auto& pass : passes_) {
+    auto changed = pass->Run(graph);
+    if (!changed.ok()) return changed.status().WithContext("pass " + std::string(pass->Name()));
+    if (*changed) {
+      Status v = ir::Verify(graph);
+      if (!v.ok()) return Internal("verifier failed after pass " + std::string(pass->Name()) + ": " + v.message());
+    }
+    if (options_.dump_stream && (options_.dump_ir_after == "all" || options_.dump_ir_after == pass->Name())) {
+      *options_.dump_stream << "// IR after pass " << pass->Name() << (*changed ? "" : " (unchanged)") << "\n"
+                            << ir::PrintGraph(graph);
+    }
+  }
+  return OkStatus();
+}
+
+std::vector<std::string> PassManager::PassNames() const {
+  std::vector<std::string> names;
+  for (const auto& p : passes_) names.emplace_back(p->Name());
+  return names;
+}
+
+}  // namespace kiln::passes

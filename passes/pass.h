@@ -1,0 +1,57 @@
+// Passes and the pass manager (STYLE.md section 3).
+//
+// A pass transforms a graph in place and reports whether it changed anything. The pass
+// manager verifies the graph before the pipeline and after every pass that reports a
+// change, adding "after pass <name>" to any verifier failure, and can dump the IR text
+// after a named pass (or all passes).
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+
+namespace kiln::passes {
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  virtual std::string_view Name() const = 0;
+  // Returns true if the graph changed. Errors: InvalidArgument for graphs the pass cannot
+  // handle (naming the node, op and shapes).
+  virtual StatusOr<bool> Run(ir::Graph& graph) = 0;
+};
+
+struct PassManagerOptions {
+  // Pass name after which the IR text is written to `dump_stream`, or "all".
+  std::string dump_ir_after;
+  std::ostream* dump_stream = nullptr;
+};
+
+class PassManager {
+ public:
+  explicit PassManager(PassManagerOptions options = {}) : options_(std::move(options)) {}
+  void Add(std::unique_ptr<Pass> pass) { passes_.push_back(std::move(pass)); }
+  // Runs the passes in order. Errors: the first failing pass's error, or Internal
+  // "verifier failed after pass <name>: ..." when a pass breaks an IR invariant.
+  Status Run(ir::Graph& graph);
+  // Names of the passes in order.
+  std::vector<std::string> PassNames() const;
+
+ private:
+  PassManagerOptions options_;
+  std::vector<std::unique_ptr<Pass>> passes_;
+};
+
+// Dead-code elimination: removes nodes whose results reach no output and no update.
+class DeadCodeElimination final : public Pass {
+ public:
+  std::string_view Name() const override { return "dce"; }
+  StatusOr<bool> Run(ir::Graph& graph) override { return graph.RemoveDeadNodes() > 0; }
+};
+
+}  // namespace kiln::passes

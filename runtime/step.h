@@ -1,0 +1,98 @@
+// The executable's unit of work. A compiled graph is an ordered list of steps; each step has
+// a kind (the op it runs, e.g. "conv2d"), attributes, and its operands as TensorRefs: slices
+// of the arena or of bound buffers (inputs, outputs, parameters, constants). Step
+// descriptions are plain data so that an artifact can store them and a runtime without the
+// compiler can rebuild the steps (STYLE.md section 1; XLA thunks, oneDNN net_fwd lists).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "base/status.h"
+
+namespace kiln::runtime {
+
+// Where a tensor's bytes live.
+enum class BufferKind : uint8_t {
+  kArena = 0,     // offset into the session's arena
+  kInput = 1,     // the run's input `index`
+  kOutput = 2,    // the run's output `index`
+  kParam = 3,     // bound parameter or optimizer state `index`
+  kConstant = 4,  // the executable's constant `index`
+};
+const char* BufferKindName(BufferKind kind);
+
+// A dense row-major tensor operand: `dims` elements of `dtype` at byte `offset` of buffer
+// (`kind`, `index`).
+struct TensorRef {
+  BufferKind kind = BufferKind::kArena;
+  int32_t index = 0;
+  int64_t offset = 0;  // bytes
+  DType dtype = DType::kF32;
+  Shape dims;
+
+  int64_t size_bytes() const { return NumElements(dims) * DTypeSizeBytes(dtype); }
+  // "arena+4096 f32[256,6,24,24]".
+  std::string ToString() const;
+};
+
+// A step as data: what to run, on what. `inputs` and `outputs` follow the op's operand
+// order in the IR op registry (e.g. conv2d: src, weights[, bias] -> dst). `scratch` holds
+// arena slices the step may use during its run (e.g. the max-pooling workspace).
+struct StepDesc {
+  std::string kind;
+  std::string node_name;  // for error messages
+  std::map<std::string, std::vector<int64_t>> ints;
+  std::map<std::string, double> floats;
+  std::map<std::string, std::string> strings;
+  std::vector<TensorRef> inputs;
+  std::vector<TensorRef> outputs;
+  std::vector<TensorRef> scratch;
+
+  // `kind "node_name"` for messages.
+  std::string Where() const { return kind + " \"" + node_name + "\""; }
+};
+
+// Addresses of every buffer a run may touch. Built by the Session for each run.
+struct ExecContext {
+  uint8_t* arena = nullptr;
+  void* const* inputs = nullptr;
+  void* const* outputs = nullptr;
+  void* const* params = nullptr;
+  const void* const* constants = nullptr;
+
+  // Address of `ref`'s first byte.
+  void* Ptr(const TensorRef& ref) const;
+};
+
+// A runnable step. Steps are immutable after creation and may run concurrently from many
+// sessions (each with its own arena), so Run must not mutate the step.
+class Step {
+ public:
+  explicit Step(StepDesc desc) : desc_(std::move(desc)) {}
+  virtual ~Step() = default;
+  const StepDesc& desc() const { return desc_; }
+  // Runs the step. Errors: InvalidArgument for bad data (e.g. a label out of range), with
+  // the node named; Internal for a backend failure.
+  virtual Status Run(const ExecContext& ctx) const = 0;
+
+ private:
+  StepDesc desc_;
+};
+
+// Builds a Step from its description (a backend such as codegen/cpu implements this).
+class StepFactory {
+ public:
+  virtual ~StepFactory() = default;
+  // Errors: Unimplemented for a kind the backend cannot run; InvalidArgument for
+  // inconsistent operands, naming the node, the kind and the shapes.
+  virtual StatusOr<std::unique_ptr<Step>> Create(const StepDesc& desc) const = 0;
+  // Bytes of arena scratch the step needs (0 for most kinds); the lowering plans them.
+  virtual StatusOr<int64_t> ScratchBytes(const StepDesc& desc) const = 0;
+};
+
+}  // namespace kiln::runtime

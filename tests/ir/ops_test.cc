@@ -1,0 +1,270 @@
+// Every op: shape-inference errors, the reference kernel on a hand-computed case, and the
+// gradient rule (+ backward reference kernels) against central finite differences in double.
+#include <catch2/catch.hpp>
+
+#include "ir/builder.h"
+#include "ir/interpreter.h"
+#include "tests/ir/grad_check.h"
+
+namespace kiln::ir {
+namespace {
+
+using testing::RandomRef;
+
+Attrs ConvAttrs(std::vector<int64_t> stride, std::vector<int64_t> pb, std::vector<int64_t> pe, std::vector<int64_t> dil) {
+  return Attrs{{"stride", stride}, {"padding_begin", pb}, {"padding_end", pe}, {"dilation", dil}};
+}
+
+TensorType F32(Shape s, std::string layout = "") { return TensorType{DType::kF32, std::move(s), std::move(layout)}; }
+
+// Graph with inputs of the given shapes, one node `op`, output "y"; checks gradients.
+void CheckOpGradient(const std::string& op, const std::vector<Shape>& shapes, const Attrs& attrs, uint32_t seed,
+                     const std::vector<bool>& differentiable = {}) {
+  std::mt19937 rng(seed);
+  Graph g("grad_" + op);
+  Builder b(g);
+  RefEnv env;
+  std::vector<ValueId> ins, wrt;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    ValueId v = g.AddInput("x" + std::to_string(i), F32(shapes[i], DefaultLayout(static_cast<int64_t>(shapes[i].size()))));
+    env[v] = RandomRef(shapes[i], rng);
+    ins.push_back(v);
+    if (differentiable.empty() || differentiable[i]) wrt.push_back(v);
+  }
+  auto y = b.Emit1(op, ins, attrs);
+  REQUIRE(y.ok());
+  g.AddOutput("y", *y);
+  INFO(op << " seed " << seed);
+  auto res = testing::CheckGradients(g, env, wrt, rng);
+  INFO(res.worst);
+  CHECK(res.checked > 0);
+  // Central differences with h=1e-6 in double: truncation ~1e-12, rounding ~1e-10.
+  CHECK(res.max_rel_error < 1e-6);
+}
+
+TEST_CASE("conv2d gradients match finite differences", "[ops][conv2d][grad]") {
+  auto [src, wei, attrs] = GENERATE(
+      std::make_tuple(Shape{2, 3, 7, 6}, Shape{4, 3, 3, 3}, ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1})),
+      std::make_tuple(Shape{1, 2, 9, 8}, Shape{3, 2, 3, 2}, ConvAttrs({2, 2}, {1, 0}, {2, 1}, {1, 1})),
+      std::make_tuple(Shape{2, 2, 9, 9}, Shape{2, 2, 3, 3}, ConvAttrs({1, 2}, {1, 1}, {1, 1}, {2, 2})));
+  CheckOpGradient("conv2d", {src, wei, {wei[0]}}, attrs, 1);
+  CheckOpGradient("conv2d", {src, wei}, attrs, 2);
+}
+
+TEST_CASE("pool2d gradients match finite differences", "[ops][pool2d][grad]") {
+  std::string kind = GENERATE("max", "avg");
+  int64_t include = GENERATE(0, 1);
+  Attrs a{{"kind", kind}, {"kernel", Shape{3, 2}}, {"stride", Shape{2, 2}}, {"padding_begin", Shape{1, 1}},
+          {"padding_end", Shape{1, 0}}, {"count_include_pad", include}};
+  CheckOpGradient("pool2d", {{2, 3, 7, 6}}, a, 3);
+}
+
+TEST_CASE("dense gradients match finite differences", "[ops][dense][grad]") {
+  CheckOpGradient("dense", {{5, 7}, {3, 7}, {3}}, {}, 4);
+  CheckOpGradient("dense", {{1, 4}, {6, 4}}, {}, 5);
+}
+
+TEST_CASE("activation gradients match finite differences", "[ops][eltwise][grad]") {
+  std::string op = GENERATE("relu", "sigmoid", "tanh");
+  CheckOpGradient(op, {{3, 5, 2, 3}}, {}, 6);
+}
+
+TEST_CASE("broadcast add and mul gradients reduce to the input shapes", "[ops][binary][grad]") {
+  std::string op = GENERATE("add", "mul");
+  CheckOpGradient(op, {{4, 3, 2}, {4, 3, 2}}, {}, 7);
+  CheckOpGradient(op, {{4, 3, 2}, {3, 1}}, {}, 8);
+  CheckOpGradient(op, {{1, 3}, {5, 1}}, {}, 9);
+  CheckOpGradient(op, {{2, 3}, {}}, {}, 10);
+}
+
+TEST_CASE("reductions, broadcast_to and reshape gradients", "[ops][reduce][grad]") {
+  CheckOpGradient("reduce_sum", {{3, 4, 5}}, Attrs{{"axes", Shape{0, 2}}, {"keepdims", int64_t{0}}}, 11);
+  CheckOpGradient("reduce_mean", {{3, 4, 5}}, Attrs{{"axes", Shape{1}}, {"keepdims", int64_t{1}}}, 12);
+  CheckOpGradient("broadcast_to", {{3, 1}}, Attrs{{"shape", Shape{2, 3, 4}}}, 13);
+  CheckOpGradient("reshape", {{2, 3, 4}}, Attrs{{"shape", Shape{6, 4}}}, 14);
+}
+
+TEST_CASE("softmax and log_softmax gradients", "[ops][softmax][grad]") {
+  std::string op = GENERATE("softmax", "log_softmax");
+  int64_t axis = GENERATE(-1, 0, 1);
+  CheckOpGradient(op, {{3, 5, 2}}, Attrs{{"axis", axis}}, 15);
+}
+
+TEST_CASE("softmax_cross_entropy gradient w.r.t. the logits", "[ops][loss][grad]") {
+  std::mt19937 rng(16);
+  Graph g("sce");
+  Builder b(g);
+  ValueId x = g.AddInput("logits", F32({6, 5}, "NC"));
+  ValueId l = g.AddInput("label", TensorType{DType::kS32, {6}, "N"});
+  RefEnv env;
+  env[x] = RandomRef({6, 5}, rng, -3, 3);
+  env[l] = RefTensor({6});
+  for (int i = 0; i < 6; ++i) env[l][i] = (i * 3) % 5;
+  g.AddOutput("y", b.Emit1("softmax_cross_entropy", {x, l}).value());
+  auto res = testing::CheckGradients(g, env, {x}, rng);
+  INFO(res.worst);
+  CHECK(res.max_rel_error < 1e-6);
+}
+
+// ---- Reference kernels on hand-computed cases ----
+
+RefTensor Run1(const std::string& op, const std::vector<std::pair<TensorType, RefTensor>>& ins, const Attrs& attrs = {}) {
+  Graph g("one");
+  Builder b(g);
+  RefEnv env;
+  std::vector<ValueId> ids;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    ValueId v = g.AddInput("x" + std::to_string(i), ins[i].first);
+    env[v] = ins[i].second;
+    ids.push_back(v);
+  }
+  ValueId y = b.Emit1(op, ids, attrs).value();
+  REQUIRE(RunReference(g, env).ok());
+  return env.at(y);
+}
+
+RefTensor Ref(Shape s, std::vector<double> v) {
+  RefTensor t(std::move(s));
+  t.data = std::move(v);
+  return t;
+}
+
+TEST_CASE("conv2d reference on a hand-computed case", "[ops][conv2d]") {
+  // src 1x1x3x3 = 1..9, weights 1x1x2x2 = [1,0;0,-1], bias 10, stride 1, pad 0:
+  // dst[i,j] = src[i,j] - src[i+1,j+1] + 10 = -4 + 10 = 6 everywhere.
+  RefTensor y = Run1("conv2d",
+                     {{F32({1, 1, 3, 3}), Ref({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})},
+                      {F32({1, 1, 2, 2}), Ref({1, 1, 2, 2}, {1, 0, 0, -1})},
+                      {F32({1}), Ref({1}, {10})}},
+                     ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1}));
+  CHECK(y.shape == Shape{1, 1, 2, 2});
+  CHECK(y.data == std::vector<double>{6, 6, 6, 6});
+  // Stride 2, padding 1, dilation 2 on the same input: taps at (-1,-1),( -1,1),(1,-1),(1,1)
+  // relative to 2*o - 1; output 2x2. Only in-bounds taps count.
+  RefTensor z = Run1("conv2d",
+                     {{F32({1, 1, 3, 3}), Ref({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})},
+                      {F32({1, 1, 2, 2}), Ref({1, 1, 2, 2}, {1, 1, 1, 1})}},
+                     ConvAttrs({2, 2}, {1, 1}, {1, 1}, {2, 2}));
+  CHECK(z.shape == Shape{1, 1, 2, 2});
+  // o=(0,0): taps (-1,-1),(-1,1),(1,-1),(1,1) -> only (1,1)=5. o=(0,1): (-1,1),(-1,3),(1,1),(1,3) -> 5.
+  CHECK(z.data == std::vector<double>{5, 5, 5, 5});
+}
+
+TEST_CASE("pool2d reference on a hand-computed case", "[ops][pool2d]") {
+  RefTensor src = Ref({1, 1, 2, 4}, {1, 5, 2, 0, 3, 4, 8, 6});
+  Attrs a{{"kind", "max"}, {"kernel", Shape{2, 2}}, {"stride", Shape{2, 2}}, {"padding_begin", Shape{0, 0}},
+          {"padding_end", Shape{0, 0}}};
+  CHECK(Run1("pool2d", {{F32({1, 1, 2, 4}), src}}, a).data == std::vector<double>{5, 8});
+  a.Set("kind", "avg");
+  CHECK(Run1("pool2d", {{F32({1, 1, 2, 4}), src}}, a).data == std::vector<double>{13.0 / 4, 16.0 / 4});
+  // Padding 1 with count_include_pad=0: corner window holds 1 element of a 1x1 input.
+  a.Set("padding_begin", Shape{1, 1});
+  a.Set("padding_end", Shape{1, 1});
+  a.Set("count_include_pad", int64_t{0});
+  CHECK(Run1("pool2d", {{F32({1, 1, 1, 1}), Ref({1, 1, 1, 1}, {7})}}, a).data == std::vector<double>{7});
+  a.Set("count_include_pad", int64_t{1});
+  CHECK(Run1("pool2d", {{F32({1, 1, 1, 1}), Ref({1, 1, 1, 1}, {8})}}, a).data == std::vector<double>{2});
+}
+
+TEST_CASE("dense, softmax_cross_entropy, argmax and sgd_update references", "[ops]") {
+  RefTensor y = Run1("dense", {{F32({1, 2}), Ref({1, 2}, {1, 2})}, {F32({2, 2}), Ref({2, 2}, {1, 1, 0, -1})},
+                               {F32({2}), Ref({2}, {0.5, 0})}});
+  CHECK(y.data == std::vector<double>{3.5, -2});
+  // Uniform logits over 4 classes: loss = log 4.
+  RefTensor l = Run1("softmax_cross_entropy",
+                     {{F32({1, 4}), Ref({1, 4}, {2, 2, 2, 2})}, {TensorType{DType::kS32, {1}, "N"}, Ref({1}, {3})}});
+  CHECK(l[0] == Approx(std::log(4.0)).epsilon(1e-12));
+  RefTensor am = Run1("argmax", {{F32({2, 3}), Ref({2, 3}, {1, 3, 3, -1, -2, -3})}});
+  CHECK(am.data == std::vector<double>{1, 0});  // ties go to the first maximum
+  // w' = (1 - lr*wd) w - lr * rescale * g = (1 - 0.1*0.5)*2 - 0.1*0.5*4 = 1.9 - 0.2 = 1.7
+  Graph g("sgd");
+  Builder b(g);
+  RefEnv env;
+  ValueId w = g.AddParameter("w", F32({1}));
+  ValueId gr = g.AddInput("g", F32({1}));
+  ValueId lr = g.AddInput("lr", F32({}));
+  ValueId rs = g.AddInput("rescale", F32({}));
+  env[w] = Ref({1}, {2});
+  env[gr] = Ref({1}, {4});
+  env[lr] = Ref({}, {0.1});
+  env[rs] = Ref({}, {0.5});
+  auto outs = b.Emit("sgd_update", {w, gr, lr, rs}, Attrs{{"wd", 0.5}, {"momentum", 0.0}, {"clip_gradient", -1.0}});
+  REQUIRE(outs.ok());
+  g.AddUpdate(w, (*outs)[0]);
+  REQUIRE(RunReference(g, env, /*apply_updates=*/true).ok());
+  CHECK(env[w][0] == Approx(1.7).epsilon(1e-12));
+}
+
+TEST_CASE("a label out of range is an error naming the node", "[ops][loss]") {
+  Graph g("bad");
+  Builder b(g);
+  RefEnv env;
+  ValueId x = g.AddInput("x", F32({2, 3}, "NC"));
+  ValueId l = g.AddInput("l", TensorType{DType::kS32, {2}, "N"});
+  env[x] = RefTensor({2, 3});
+  env[l] = Ref({2}, {1, 3});
+  b.Emit1("softmax_cross_entropy", {x, l}, {}, "my_loss").value();
+  Status s = RunReference(g, env);
+  CHECK_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::Contains("softmax_cross_entropy \"my_loss\"") && Catch::Contains("label 3"));
+}
+
+// ---- Shape inference errors name the op, the node and the shapes ----
+
+TEST_CASE("shape inference rejects bad shapes with the node, op and shapes", "[ops][infer]") {
+  Graph g("bad");
+  Builder b(g);
+  ValueId x = g.AddInput("x", F32({8, 3, 32, 32}, "NCHW"));
+  ValueId w = g.AddInput("w", F32({16, 4, 3, 3}, "OIHW"));
+  auto r = b.Emit1("conv2d", {x, w}, ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1}), "conv1");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(r.status().message(), Catch::Contains("conv2d \"conv1\"") && Catch::Contains("IC=3") &&
+                                       Catch::Contains("src NCHW [8,3,32,32]") &&
+                                       Catch::Contains("weights OIHW [16,4,3,3]"));
+
+  ValueId w2 = g.AddInput("w2", F32({16, 3, 3, 3}, "OIHW"));
+  auto s = b.Emit1("conv2d", {x, w2}, ConvAttrs({0, 1}, {0, 0}, {0, 0}, {1, 1}), "conv2");
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.status().message(), Catch::Contains("stride=[0,1] must be >= 1"));
+
+  ValueId big = g.AddInput("big", F32({16, 3, 40, 3}, "OIHW"));
+  auto t = b.Emit1("conv2d", {x, big}, ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1}), "conv3");
+  REQUIRE_FALSE(t.ok());
+  CHECK_THAT(t.status().message(), Catch::Contains("exceeds padded input"));
+
+  ValueId d = g.AddInput("d", F32({4, 10}, "NC"));
+  ValueId dw = g.AddInput("dw", F32({5, 11}, "OI"));
+  auto u = b.Emit1("dense", {d, dw}, {}, "fc");
+  REQUIRE_FALSE(u.ok());
+  CHECK_THAT(u.status().message(), Catch::Contains("dense \"fc\"") && Catch::Contains("src NC [4,10]") &&
+                                       Catch::Contains("weights OI [5,11]"));
+
+  ValueId a = g.AddInput("a", F32({4, 3}));
+  ValueId c = g.AddInput("c", F32({5}));
+  auto v = b.Emit1("add", {a, c}, {}, "plus");
+  REQUIRE_FALSE(v.ok());
+  CHECK_THAT(v.status().message(), Catch::Contains("cannot be broadcast"));
+
+  auto p = b.Emit1("pool2d", {x}, Attrs{{"kind", "min"}, {"kernel", Shape{2, 2}}, {"stride", Shape{2, 2}},
+                                         {"padding_begin", Shape{0, 0}}, {"padding_end", Shape{0, 0}}}, "pool");
+  REQUIRE_FALSE(p.ok());
+  CHECK_THAT(p.status().message(), Catch::Contains("kind must be"));
+
+  auto unknown = b.Emit1("conv3d", {x});
+  CHECK(unknown.status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("autodiff refuses ops without a gradient rule, naming the node", "[passes][autodiff]") {
+  Graph g("no_grad");
+  Builder b(g);
+  ValueId x = g.AddInput("x", F32({2, 3}, "NC"));
+  ValueId y = b.Emit1("relu_backward", {x, x}, {}, "rb").value();
+  ValueId l = b.Emit1("reduce_sum", {y}, Attrs{{"axes", Shape{0, 1}}, {"keepdims", int64_t{0}}}).value();
+  auto grads = passes::AppendBackward(g, l, {x});
+  REQUIRE_FALSE(grads.ok());
+  CHECK_THAT(grads.status().message(), Catch::Contains("relu_backward \"rb\"") && Catch::Contains("no gradient rule"));
+}
+
+}  // namespace
+}  // namespace kiln::ir
