@@ -4,4 +4,6 @@ KILN_COPTS = [
     "-Wextra",
     "-Werror",
     "-Wno-unused-parameter",
+    # Options structs are meant to be filled with designated initializers.
+    "-Wno-missing-field-initializers",
 ]

@@ -1,0 +1,215 @@
+// CpuStepFactory: the kind table, operand checks and the dispatch between oneDNN plans and
+// native loops.
+#include "codegen/cpu/kernels_cpu.h"
+
+#include <algorithm>
+
+#include "codegen/cpu/kernels_internal.h"
+
+namespace kiln::codegen::cpu {
+namespace internal {
+namespace {
+
+constexpr OperandDType kF32 = OperandDType::kF32;
+constexpr OperandDType kS32 = OperandDType::kS32;
+constexpr OperandDType kAny = OperandDType::kSameAsInput0;
+
+// Operand names follow the IR op registry (ir/ops/*.cc), which this library may not link.
+const std::vector<KindSpec>& Kinds() {
+  static const auto* kinds = new std::vector<KindSpec>{
+      {"conv2d", {{"src"}, {"weights"}, {"bias"}}, {{"dst"}}, 2, PlanConv2d, nullptr},
+      {"conv2d_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanConv2dBackwardData, nullptr},
+      {"conv2d_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
+       PlanConv2dBackwardWeights, nullptr},
+      {"pool2d", {{"src"}}, {{"dst"}}, 1, PlanPool2d, nullptr},
+      {"pool2d_backward", {{"diff_dst"}, {"src"}}, {{"diff_src"}}, 2, PlanPool2dBackward, nullptr},
+      {"dense", {{"src"}, {"weights"}, {"bias"}}, {{"dst"}}, 2, PlanDense, nullptr},
+      {"dense_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanDenseBackwardData, nullptr},
+      {"dense_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
+       PlanDenseBackwardWeights, nullptr},
+      {"relu", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
+      {"sigmoid", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
+      {"tanh", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
+      {"relu_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
+      {"sigmoid_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
+      {"tanh_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
+      {"add", {{"src0"}, {"src1"}}, {{"dst"}}, 2, PlanBinary, NativeBinary},
+      {"mul", {{"src0"}, {"src1"}}, {{"dst"}}, 2, PlanBinary, NativeBinary},
+      {"reduce_sum", {{"src"}}, {{"dst"}}, 1, PlanReduce, NativeReduce},
+      {"reduce_mean", {{"src"}}, {{"dst"}}, 1, PlanReduce, NativeReduce},
+      {"softmax", {{"src"}}, {{"dst"}}, 1, PlanSoftmax, nullptr},
+      {"log_softmax", {{"src"}}, {{"dst"}}, 1, PlanSoftmax, nullptr},
+      {"softmax_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanSoftmaxBackward, nullptr},
+      {"log_softmax_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanSoftmaxBackward, nullptr},
+      {"broadcast_to", {{"src", kAny}}, {{"dst", kAny}}, 1, nullptr, NativeBroadcastTo},
+      {"reshape", {{"src", kAny}}, {{"dst", kAny}}, 1, nullptr, NativeReshape},
+      {"softmax_cross_entropy", {{"logits"}, {"label", kS32}}, {{"loss"}}, 2, nullptr, NativeSoftmaxCrossEntropy},
+      {"softmax_cross_entropy_backward", {{"diff_loss"}, {"logits"}, {"label", kS32}}, {{"diff_logits"}}, 3, nullptr,
+       NativeSoftmaxCrossEntropyBackward},
+      {"argmax", {{"src"}}, {{"dst", kS32}}, 1, nullptr, NativeArgmax},
+      {"fill", {}, {{"dst"}}, 0, nullptr, NativeFill},
+      {"sgd_update", {{"weight"}, {"grad"}, {"lr"}, {"rescale_grad"}, {"mom"}}, {{"weight_out"}, {"mom_out"}}, 4,
+       nullptr, NativeSgdUpdate},
+  };
+  return *kinds;
+}
+
+// How many outputs `desc` must have: the optional second output of the backward-weights
+// kinds follows with_bias; sgd_update has mom_out exactly when it has mom.
+size_t ExpectedOutputs(const KindSpec& spec, const StepDesc& desc) {
+  std::string_view kind = spec.kind;
+  if (kind == "conv2d_backward_weights" || kind == "dense_backward_weights") {
+    return GetInt(desc, "with_bias", 0) != 0 ? 2 : 1;
+  }
+  if (kind == "sgd_update") return desc.inputs.size() == 5 ? 2 : 1;
+  return spec.outputs.size();
+}
+
+std::string CountText(size_t lo, size_t hi) {
+  return lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
+}
+
+Status CheckDTypes(const StepDesc& desc, const std::vector<OperandSpec>& specs, const std::vector<TensorRef>& refs) {
+  for (size_t i = 0; i < refs.size(); ++i) {
+    DType want = DType::kF32;
+    switch (specs[i].dtype) {
+      case OperandDType::kF32: want = DType::kF32; break;
+      case OperandDType::kS32: want = DType::kS32; break;
+      case OperandDType::kSameAsInput0: want = desc.inputs.empty() ? refs[i].dtype : desc.inputs[0].dtype; break;
+    }
+    if (refs[i].dtype != want) {
+      return InvalidOperands(desc, std::string(specs[i].name) + " must be " + std::string(DTypeName(want)) + ", got " +
+                                       std::string(DTypeName(refs[i].dtype)));
+    }
+  }
+  return OkStatus();
+}
+
+Status CheckOperands(const KindSpec& spec, const StepDesc& desc) {
+  size_t max_in = spec.inputs.size(), min_in = static_cast<size_t>(spec.min_inputs);
+  if (desc.inputs.size() < min_in || desc.inputs.size() > max_in) {
+    return InvalidOperands(desc, "takes " + CountText(min_in, max_in) + " inputs, got " +
+                                     std::to_string(desc.inputs.size()));
+  }
+  size_t want_out = ExpectedOutputs(spec, desc);
+  if (desc.outputs.size() != want_out) {
+    return InvalidOperands(desc, "takes " + std::to_string(want_out) + " outputs, got " +
+                                     std::to_string(desc.outputs.size()));
+  }
+  RETURN_IF_ERROR(CheckDTypes(desc, spec.inputs, desc.inputs));
+  return CheckDTypes(desc, spec.outputs, desc.outputs);
+}
+
+// What Create and ScratchBytes share: a oneDNN plan, or the native loop to run.
+struct Choice {
+  std::optional<DnnlPlan> plan;
+  NativeFn native = nullptr;
+};
+
+StatusOr<Choice> Choose(const StepDesc& desc) {
+  const KindSpec* spec = FindKind(desc.kind);
+  if (spec == nullptr) return Unimplemented(Describe(desc, "the CPU backend has no kernel for this kind"));
+  RETURN_IF_ERROR(CheckOperands(*spec, desc));
+  Choice choice;
+  if (spec->plan != nullptr) {
+    bool zero_volume = HasZeroVolume(desc);
+    try {
+      // Planning checks the operands first, so zero-volume steps are validated too.
+      ASSIGN_OR_RETURN(choice.plan, spec->plan(desc));
+    } catch (const dnnl::error& e) {
+      // oneDNN may reject zero-volume shapes it could not run anyway (inner product, K = 0).
+      if (!zero_volume) return DnnlError(desc, e, /*at_run=*/false);
+    }
+    if (zero_volume) {
+      choice.plan.reset();
+      choice.native = ZeroVolumeKernel;
+      return choice;
+    }
+    if (choice.plan) return choice;
+  }
+  if (spec->native == nullptr) return Internal(Describe(desc, "no native kernel for a configuration oneDNN declined"));
+  ASSIGN_OR_RETURN(choice.native, spec->native(desc));
+  return choice;
+}
+
+}  // namespace
+
+const KindSpec* FindKind(std::string_view kind) {
+  for (const KindSpec& spec : Kinds()) {
+    if (kind == spec.kind) return &spec;
+  }
+  return nullptr;
+}
+
+std::string Describe(const StepDesc& desc, const std::string& message) {
+  const KindSpec* spec = FindKind(desc.kind);
+  std::string operands;
+  auto list = [&](const std::vector<TensorRef>& refs, const std::vector<OperandSpec>* specs, const char* fallback) {
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (!operands.empty()) operands += ", ";
+      operands += specs != nullptr && i < specs->size() ? std::string((*specs)[i].name)
+                                                        : std::string(fallback) + std::to_string(i);
+      operands += " " + refs[i].ToString();
+    }
+  };
+  list(desc.inputs, spec ? &spec->inputs : nullptr, "input");
+  list(desc.outputs, spec ? &spec->outputs : nullptr, "output");
+  return desc.Where() + ": " + message + " (" + operands + ")";
+}
+
+Status InvalidOperands(const StepDesc& desc, const std::string& message) {
+  return InvalidArgument(Describe(desc, message));
+}
+
+StatusOr<std::vector<int64_t>> GetInts(const StepDesc& desc, const std::string& key, size_t size,
+                                       std::vector<int64_t> def) {
+  auto it = desc.ints.find(key);
+  if (it == desc.ints.end()) return def;
+  if (size != 0 && it->second.size() != size) {
+    return InvalidOperands(desc, "attribute " + key + "=" + ShapeToString(it->second) + " must have " +
+                                     std::to_string(size) + " values");
+  }
+  return it->second;
+}
+
+int64_t GetInt(const StepDesc& desc, const std::string& key, int64_t def) {
+  auto it = desc.ints.find(key);
+  return it == desc.ints.end() || it->second.empty() ? def : it->second[0];
+}
+
+double GetFloat(const StepDesc& desc, const std::string& key, double def) {
+  auto it = desc.floats.find(key);
+  if (it != desc.floats.end()) return it->second;
+  // A float attribute the front end wrote as an integer (e.g. value=0) may arrive in ints.
+  auto iit = desc.ints.find(key);
+  if (iit != desc.ints.end() && iit->second.size() == 1) return static_cast<double>(iit->second[0]);
+  return def;
+}
+
+Status CheckRank(const StepDesc& desc, const TensorRef& ref, const char* name, size_t rank) {
+  if (ref.dims.size() != rank) {
+    return InvalidOperands(desc, std::string(name) + " must have rank " + std::to_string(rank) + ", got rank " +
+                                     std::to_string(ref.dims.size()));
+  }
+  return OkStatus();
+}
+
+}  // namespace internal
+
+StatusOr<std::unique_ptr<runtime::Step>> CpuStepFactory::Create(const runtime::StepDesc& desc) const {
+  ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
+  if (choice.plan) return internal::CreateDnnlStep(desc, *choice.plan);
+  return internal::CreateNativeStep(desc, choice.native);
+}
+
+StatusOr<int64_t> CpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
+  ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
+  return choice.plan ? choice.plan->ScratchBytes() : int64_t{0};
+}
+
+const runtime::StepFactory& CpuSteps() {
+  static const auto* factory = new CpuStepFactory();
+  return *factory;
+}
+
+}  // namespace kiln::codegen::cpu

@@ -1,0 +1,114 @@
+// pool2d and pool2d_backward as oneDNN pooling primitives on plain NCHW.
+//   OH = (IH + PBH + PEH - KH) / SH + 1   (floor; the same for W)
+// Max pooling reads only in-bounds elements; average pooling divides by KH*KW
+// (count_include_pad=1, pooling_avg_include_padding) or by the in-bounds count
+// (pooling_avg_exclude_padding).
+// Max pooling's backward needs the forward workspace (which element of each window won),
+// which the graph does not keep: the backward step recomputes it by running a
+// forward_training primitive on src into its arena scratch, then runs pooling_backward.
+// Source: oneDNN dev guide "Pooling".
+#include "codegen/cpu/kernels_internal.h"
+
+namespace kiln::codegen::cpu::internal {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+namespace dn = dnnl;
+
+struct PoolAttrs {
+  algorithm alg;
+  dn::memory::dims kernel, strides, padding_l, padding_r;
+};
+
+StatusOr<PoolAttrs> ReadPoolAttrs(const StepDesc& desc) {
+  PoolAttrs a{algorithm::pooling_max, {}, {}, {}, {}};
+  auto it = desc.strings.find("kind");
+  std::string kind = it == desc.strings.end() ? "" : it->second;
+  if (kind == "avg") {
+    a.alg = GetInt(desc, "count_include_pad", 1) != 0 ? algorithm::pooling_avg_include_padding
+                                                      : algorithm::pooling_avg_exclude_padding;
+  } else if (kind != "max") {
+    return InvalidOperands(desc, "attribute kind must be \"max\" or \"avg\", got \"" + kind + "\"");
+  }
+  if (desc.ints.count("kernel") == 0) return InvalidOperands(desc, "missing attribute kernel");
+  ASSIGN_OR_RETURN(a.kernel, GetInts(desc, "kernel", 2, {}));
+  ASSIGN_OR_RETURN(a.strides, GetInts(desc, "stride", 2, {1, 1}));
+  ASSIGN_OR_RETURN(a.padding_l, GetInts(desc, "padding_begin", 2, {0, 0}));
+  ASSIGN_OR_RETURN(a.padding_r, GetInts(desc, "padding_end", 2, {0, 0}));
+  for (size_t i = 0; i < 2; ++i) {
+    // Padding smaller than the kernel keeps every window over at least one in-bounds element.
+    if (a.kernel[i] < 1 || a.strides[i] < 1 || a.padding_l[i] < 0 || a.padding_r[i] < 0 ||
+        a.padding_l[i] >= a.kernel[i] || a.padding_r[i] >= a.kernel[i]) {
+      return InvalidOperands(desc, "kernel=" + ShapeToString(a.kernel) + " and stride=" + ShapeToString(a.strides) +
+                                       " must be >= 1, and padding_begin=" + ShapeToString(a.padding_l) +
+                                       ", padding_end=" + ShapeToString(a.padding_r) + " in [0, kernel)");
+    }
+  }
+  return a;
+}
+
+Status CheckPoolShapes(const StepDesc& desc, const PoolAttrs& a, const TensorRef& src, const TensorRef& dst) {
+  RETURN_IF_ERROR(CheckRank(desc, src, "src", 4));
+  RETURN_IF_ERROR(CheckRank(desc, dst, "dst", 4));
+  Shape want{src.dims[0], src.dims[1], 0, 0};
+  for (size_t i = 0; i < 2; ++i) {
+    int64_t padded = src.dims[i + 2] + a.padding_l[i] + a.padding_r[i];
+    want[i + 2] = padded < a.kernel[i] ? -1 : (padded - a.kernel[i]) / a.strides[i] + 1;
+  }
+  if (dst.dims != want) return InvalidOperands(desc, "src and dst disagree: expected dst " + ShapeToString(want));
+  return OkStatus();
+}
+
+dn::pooling_forward::desc PoolForwardDesc(prop_kind prop, const PoolAttrs& a, const dn::memory::desc& src,
+                                          const dn::memory::desc& dst) {
+  return dn::pooling_forward::desc(prop, a.alg, src, dst, a.strides, a.kernel, a.padding_l, a.padding_r);
+}
+
+}  // namespace
+
+StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc) {
+  ASSIGN_OR_RETURN(PoolAttrs a, ReadPoolAttrs(desc));
+  const TensorRef& src = desc.inputs[0];
+  const TensorRef& dst = desc.outputs[0];
+  RETURN_IF_ERROR(CheckPoolShapes(desc, a, src, dst));
+  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(dst);
+  // forward_inference: no workspace is written (the backward step recomputes it).
+  dn::pooling_forward::primitive_desc pd(PoolForwardDesc(prop_kind::forward_inference, a, src_md, dst_md),
+                                         UserScratchpad(), Engine());
+  DnnlPlan plan;
+  plan.AddCall(pd, {{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_DST, dst_md, Out(0)}});
+  return std::optional<DnnlPlan>(std::move(plan));
+}
+
+StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
+  ASSIGN_OR_RETURN(PoolAttrs a, ReadPoolAttrs(desc));
+  const TensorRef& diff_dst = desc.inputs[0];
+  const TensorRef& src = desc.inputs[1];
+  const TensorRef& diff_src = desc.outputs[0];
+  RETURN_IF_ERROR(CheckPoolShapes(desc, a, src, diff_dst));
+  if (diff_src.dims != src.dims) return InvalidOperands(desc, "diff_src must have the shape of src");
+  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(diff_dst);
+  dn::pooling_forward::primitive_desc fwd(PoolForwardDesc(prop_kind::forward_training, a, src_md, dst_md),
+                                          UserScratchpad(), Engine());
+  dn::pooling_backward::desc d(a.alg, src_md, dst_md, a.strides, a.kernel, a.padding_l, a.padding_r);
+  dn::pooling_backward::primitive_desc bwd(d, UserScratchpad(), Engine(), fwd);
+  DnnlPlan plan;
+  if (a.alg != algorithm::pooling_max) {
+    // Average pooling spreads each gradient over its window: no workspace, no forward run.
+    plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)}, {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+    return std::optional<DnnlPlan>(std::move(plan));
+  }
+  dn::memory::desc ws_md = fwd.workspace_desc();
+  int dst_copy = plan.AddRegion(static_cast<int64_t>(dst_md.get_size()));
+  int workspace = plan.AddRegion(static_cast<int64_t>(ws_md.get_size()));
+  plan.AddCall(fwd, {{DNNL_ARG_SRC, src_md, In(1)},
+                     {DNNL_ARG_DST, dst_md, Scratch(dst_copy)},
+                     {DNNL_ARG_WORKSPACE, ws_md, Scratch(workspace)}});
+  plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)},
+                     {DNNL_ARG_WORKSPACE, ws_md, Scratch(workspace)},
+                     {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+  return std::optional<DnnlPlan>(std::move(plan));
+}
+
+}  // namespace kiln::codegen::cpu::internal

@@ -1,0 +1,147 @@
+// The main job: train LeNet-5 on Fashion-MNIST through one compiled graph (forward, loss,
+// backward and SGD update), as the Gluon tutorial does with hybridize(); then save the
+// parameters, load them into a fresh network, re-evaluate, and print predictions.
+//
+//   bazel run -c opt //examples:fashion_mnist_lenet -- --data-dir data/fashion-mnist
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "examples/lenet_model.h"
+#include "graph/data.h"
+#include "graph/idx.h"
+#include "graph/trainer.h"
+
+namespace {
+
+using namespace kiln;
+using namespace kiln::graph;
+
+const char* kClassNames[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
+                               "sandal",  "shirt",   "sneaker",  "bag",   "ankle boot"};
+
+void Die(const Status& s, const char* what) {
+  std::fprintf(stderr, "error: %s: %s\n", what, s.ToString().c_str());
+  std::exit(1);
+}
+
+// A one-line progress bar on stderr (only when stderr is a terminal).
+void Progress(int64_t done, int64_t total, double seconds) {
+  static const bool tty = ::isatty(2);
+  if (!tty) return;
+  int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
+  std::string bar(static_cast<size_t>(filled), '=');
+  bar.resize(static_cast<size_t>(width), ' ');
+  std::fprintf(stderr, "\r  [%s] %lld/%lld batches %.1fs", bar.c_str(), static_cast<long long>(done),
+               static_cast<long long>(total), seconds);
+  if (done == total) std::fprintf(stderr, "\r%*s\r", width + 40, "");
+  std::fflush(stderr);
+}
+
+// Test-set accuracy of the compiled forward pass.
+double Evaluate(Predictor& predictor, DataLoader& loader) {
+  Accuracy acc;
+  Batch batch;
+  Tensor out;
+  loader.Reset();
+  while (loader.Next(batch)) {
+    Status s = predictor.Forward(batch.data, &out);
+    if (!s.ok()) Die(s, "evaluation");
+    if (Status u = acc.Update(batch.label, out); !u.ok()) Die(u, "accuracy");
+  }
+  return acc.Get().second;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Train LeNet-5 on Fashion-MNIST with kiln (the Gluon tutorial, compiled)"};
+  std::string data_dir = "data/fashion-mnist", params_path = "lenet-fashion-mnist.params";
+  int epochs = 10;
+  int64_t batch_size = 256;
+  double lr = 0.1;
+  uint64_t seed = 42;
+  app.add_option("--data-dir", data_dir, "folder with the four standard IDX files");
+  app.add_option("--epochs", epochs, "number of epochs");
+  app.add_option("--batch-size", batch_size, "images per batch");
+  app.add_option("--lr", lr, "SGD learning rate");
+  app.add_option("--seed", seed, "seed for initialization and shuffling");
+  app.add_option("--params", params_path, "where to save the trained parameters");
+  CLI11_PARSE(app, argc, argv);
+
+  Seed(seed);
+  auto train_set = LoadIdxDataset(data_dir, /*train=*/true);
+  if (!train_set.ok()) Die(train_set.status(), "loading the training set");
+  auto test_set = LoadIdxDataset(data_dir, /*train=*/false);
+  if (!test_set.ok()) Die(test_set.status(), "loading the test set");
+  std::printf("Fashion-MNIST: %lld training and %lld test images from %s\n", static_cast<long long>(train_set->size()),
+              static_cast<long long>(test_set->size()), data_dir.c_str());
+
+  transforms::Compose transform(transforms::ToTensor(), {transforms::Normalize(0.13f, 0.31f)});
+  auto train_loader = DataLoader::Create(*train_set, batch_size, /*shuffle=*/true, LastBatch::kKeep, seed, transform);
+  auto test_loader = DataLoader::Create(*test_set, batch_size, /*shuffle=*/false, LastBatch::kKeep, 0, transform);
+  if (!train_loader.ok()) Die(train_loader.status(), "data loader");
+  if (!test_loader.ok()) Die(test_loader.status(), "data loader");
+
+  auto net = examples::MakeLeNet();
+  if (Status s = net->Initialize(Xavier()); !s.ok()) Die(s, "initialize");
+  Trainer trainer(*net, "sgd", {{"learning_rate", lr}});
+  TrainStep step(*net, SoftmaxCrossEntropyLoss(), trainer);
+  Predictor predictor(*net);
+
+  std::printf("LeNet-5, Xavier init, SGD lr %.3g, batch %lld, %d epochs\n", lr, static_cast<long long>(batch_size), epochs);
+  Batch batch;
+  Tensor loss, out;
+  double best_test = 0, last_test = 0;
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    Accuracy train_acc;
+    double loss_sum = 0;
+    int64_t seen = 0, done = 0;
+    train_loader->Reset();
+    auto start = std::chrono::steady_clock::now();
+    while (train_loader->Next(batch)) {
+      Status s = step.Run(batch.data, batch.label, batch.size(), &loss, &out);
+      if (!s.ok()) Die(s, "training step");
+      for (int64_t i = 0; i < loss.num_elements(); ++i) loss_sum += loss.f32()[i];
+      seen += batch.size();
+      (void)train_acc.Update(batch.label, out);
+      Progress(++done, train_loader->size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    last_test = Evaluate(predictor, *test_loader);
+    best_test = std::max(best_test, last_test);
+    std::printf("epoch %2d: loss %.4f, train acc %.4f, test acc %.4f, %.2f s, %.0f images/s\n", epoch + 1,
+                loss_sum / static_cast<double>(seen), train_acc.Get().second, last_test, train_seconds,
+                static_cast<double>(seen) / train_seconds);
+    std::fflush(stdout);
+  }
+  std::printf("best test acc %.4f, final test acc %.4f\n", best_test, last_test);
+
+  if (Status s = net->SaveParameters(params_path); !s.ok()) Die(s, "save_parameters");
+  auto fresh = examples::MakeLeNet();
+  if (Status s = fresh->LoadParameters(params_path); !s.ok()) Die(s, "load_parameters");
+  Predictor fresh_predictor(*fresh);
+  double reloaded = Evaluate(fresh_predictor, *test_loader);
+  std::printf("saved to %s; reloaded into a fresh network: test acc %.4f (%s)\n", params_path.c_str(), reloaded,
+              reloaded == last_test ? "same" : "DIFFERENT");
+
+  // Predictions for the first six test images.
+  test_loader->Reset();
+  if (!test_loader->Next(batch)) return 1;
+  Tensor first(DType::kF32, {6, 1, 28, 28});
+  std::memcpy(first.data(), batch.data.data(), static_cast<size_t>(first.size_bytes()));
+  if (Status s = fresh_predictor.Forward(first, &out); !s.ok()) Die(s, "predict");
+  std::printf("first six test images:\n");
+  for (int i = 0; i < 6; ++i) {
+    int best = 0;
+    for (int j = 1; j < 10; ++j) {
+      if (out.f32()[i * 10 + j] > out.f32()[i * 10 + best]) best = j;
+    }
+    std::printf("  %d: predicted %-10s true %-10s\n", i, kClassNames[best], kClassNames[batch.label.s32()[i]]);
+  }
+  return reloaded == last_test ? 0 : 1;
+}

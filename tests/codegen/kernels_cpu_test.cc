@@ -1,0 +1,432 @@
+// Lowering tests for the CPU steps (STYLE.md section 7): every kind runs on random inputs
+// and is compared with its IR reference kernel (double precision).
+// Tolerance: |step - reference| <= 1e-4 * max(1, |reference|). The steps compute in f32
+// with a different accumulation order (oneDNN blocks and parallelizes reductions), so exact
+// equality is only asked of integer results (argmax) and data movement.
+#include <cstring>
+#include <ostream>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "codegen/cpu/kernels_cpu.h"
+#include "tests/codegen/step_harness.h"
+
+namespace kiln::codegen_test {
+namespace {
+
+struct ConvCfg {
+  int64_t n, ic, ih, iw, oc, kh, kw;
+  std::vector<int64_t> stride, pad_begin, pad_end, dilation;
+  bool bias;
+};
+
+std::ostream& operator<<(std::ostream& os, const ConvCfg& c) {
+  return os << "N=" << c.n << " IC=" << c.ic << " IH=" << c.ih << " IW=" << c.iw << " OC=" << c.oc << " KH=" << c.kh
+            << " KW=" << c.kw << " bias=" << c.bias;
+}
+
+ConvCfg ConvConfig() {
+  return GENERATE(Catch::Generators::values<ConvCfg>({
+      {1, 3, 7, 9, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true},       // batch 1, odd sizes, "same"
+      {2, 3, 9, 11, 5, 3, 3, {2, 2}, {1, 0}, {0, 1}, {1, 1}, true},      // stride 2, asymmetric padding
+      {2, 4, 11, 10, 3, 3, 2, {1, 2}, {2, 1}, {1, 0}, {2, 2}, false},    // dilation 2
+      {3, 1, 8, 8, 2, 5, 5, {2, 1}, {2, 2}, {2, 2}, {1, 1}, false},      // 5x5 kernel
+      {2, 6, 13, 7, 7, 1, 1, {2, 2}, {0, 0}, {0, 0}, {1, 1}, true},      // 1x1, stride 2
+      {2, 5, 12, 9, 3, 3, 3, {2, 2}, {0, 2}, {1, 0}, {2, 1}, true},      // all at once
+  }));
+}
+
+ir::Attrs ConvAttrs(const ConvCfg& c) {
+  return ir::Attrs{{"stride", c.stride}, {"padding_begin", c.pad_begin}, {"padding_end", c.pad_end},
+                   {"dilation", c.dilation}};
+}
+
+// The forward dst shape for `c` (the IR infers it for conv2d; the backward ops need it as input).
+Shape ConvDst(const ConvCfg& c) {
+  auto out = [](int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pe, int64_t d) {
+    return (in + pb + pe - d * (k - 1) - 1) / s + 1;
+  };
+  return {c.n, c.oc, out(c.ih, c.kh, c.stride[0], c.pad_begin[0], c.pad_end[0], c.dilation[0]),
+          out(c.iw, c.kw, c.stride[1], c.pad_begin[1], c.pad_end[1], c.dilation[1])};
+}
+
+TEST_CASE("conv2d matches the reference", "[codegen][cpu][conv]") {
+  ConvCfg c = ConvConfig();
+  INFO(c);
+  std::vector<ir::TensorType> in{F32({c.n, c.ic, c.ih, c.iw}), F32({c.oc, c.ic, c.kh, c.kw})};
+  if (c.bias) in.push_back(F32({c.oc}));
+  SECTION("operands in the arena") { CheckAgainstReference("conv2d", ConvAttrs(c), in); }
+  SECTION("operands in input/output buffers") {
+    Options o;
+    o.placement = Placement::kIo;
+    CheckAgainstReference("conv2d", ConvAttrs(c), in, o);
+  }
+}
+
+TEST_CASE("conv2d_backward_data matches the reference", "[codegen][cpu][conv]") {
+  ConvCfg c = ConvConfig();
+  INFO(c);
+  ir::Attrs a = ConvAttrs(c);
+  a.Set("src_shape", Shape{c.n, c.ic, c.ih, c.iw});
+  CheckAgainstReference("conv2d_backward_data", a, {F32(ConvDst(c)), F32({c.oc, c.ic, c.kh, c.kw})});
+}
+
+TEST_CASE("conv2d_backward_weights matches the reference", "[codegen][cpu][conv]") {
+  ConvCfg c = ConvConfig();
+  INFO(c);
+  ir::Attrs a = ConvAttrs(c);
+  a.Set("kernel", Shape{c.kh, c.kw});
+  a.Set("with_bias", int64_t{c.bias ? 1 : 0});
+  CheckAgainstReference("conv2d_backward_weights", a, {F32({c.n, c.ic, c.ih, c.iw}), F32(ConvDst(c))});
+}
+
+struct PoolCfg {
+  std::string kind;
+  int64_t count_include_pad;
+  Shape src;
+  std::vector<int64_t> kernel, stride, pad_begin, pad_end;
+};
+
+std::ostream& operator<<(std::ostream& os, const PoolCfg& c) {
+  return os << c.kind << " include_pad=" << c.count_include_pad << " src=" << ShapeToString(c.src)
+            << " kernel=" << ShapeToString(c.kernel) << " stride=" << ShapeToString(c.stride)
+            << " pad=" << ShapeToString(c.pad_begin) << "/" << ShapeToString(c.pad_end);
+}
+
+PoolCfg PoolConfig() {
+  return GENERATE(Catch::Generators::values<PoolCfg>({
+      {"max", 1, {2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}, {0, 0}},
+      {"max", 1, {1, 4, 9, 7}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},      // odd sizes, overlapping windows, padding
+      {"max", 1, {2, 2, 10, 9}, {3, 2}, {1, 2}, {2, 0}, {0, 1}},     // asymmetric padding
+      {"avg", 1, {2, 3, 9, 7}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},      // padding counted
+      {"avg", 0, {2, 3, 9, 7}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},      // padding excluded
+      {"avg", 0, {1, 5, 11, 6}, {3, 2}, {1, 2}, {2, 1}, {0, 0}},
+  }));
+}
+
+ir::Attrs PoolAttrs(const PoolCfg& c) {
+  return ir::Attrs{{"kind", c.kind},          {"count_include_pad", c.count_include_pad}, {"kernel", c.kernel},
+                   {"stride", c.stride},      {"padding_begin", c.pad_begin},            {"padding_end", c.pad_end}};
+}
+
+TEST_CASE("pool2d matches the reference", "[codegen][cpu][pool]") {
+  PoolCfg c = PoolConfig();
+  INFO(c);
+  CheckAgainstReference("pool2d", PoolAttrs(c), {F32(c.src)});
+}
+
+TEST_CASE("pool2d_backward matches the reference", "[codegen][cpu][pool]") {
+  PoolCfg c = PoolConfig();
+  INFO(c);
+  Shape dst = c.src;
+  for (size_t i = 0; i < 2; ++i) dst[i + 2] = (c.src[i + 2] + c.pad_begin[i] + c.pad_end[i] - c.kernel[i]) / c.stride[i] + 1;
+  SECTION("with the arena scratch") { CheckAgainstReference("pool2d_backward", PoolAttrs(c), {F32(dst), F32(c.src)}); }
+  SECTION("without scratch (per-thread fallback)") {
+    Options o;
+    o.provide_scratch = false;
+    CheckAgainstReference("pool2d_backward", PoolAttrs(c), {F32(dst), F32(c.src)}, o);
+  }
+}
+
+TEST_CASE("max pool2d_backward asks for 64-aligned scratch", "[codegen][cpu][pool]") {
+  StepDesc desc;
+  desc.kind = "pool2d_backward";
+  desc.node_name = "pool1_grad";
+  desc.strings["kind"] = "max";
+  desc.ints = {{"kernel", {3, 3}}, {"stride", {2, 2}}, {"padding_begin", {1, 1}}, {"padding_end", {1, 1}}};
+  desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 5, 4}},
+                 TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 7}}};
+  desc.outputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 7}}};
+  StatusOr<int64_t> bytes = codegen::cpu::CpuSteps().ScratchBytes(desc);
+  REQUIRE(bytes.ok());
+  // At least the dst copy (2*3*5*4 floats) plus a workspace.
+  CHECK(*bytes > 2 * 3 * 5 * 4 * 4);
+  CHECK(*bytes % 64 == 0);
+  desc.strings["kind"] = "avg";
+  REQUIRE(codegen::cpu::CpuSteps().ScratchBytes(desc).ok());
+}
+
+TEST_CASE("dense and its backward ops match the reference", "[codegen][cpu][dense]") {
+  auto [n, k, m] = GENERATE(std::make_tuple(1, 7, 3), std::make_tuple(5, 13, 11), std::make_tuple(8, 64, 10));
+  bool bias = GENERATE(true, false);
+  INFO("N=" << n << " K=" << k << " M=" << m << " bias=" << bias);
+  std::vector<ir::TensorType> in{F32({n, k}), F32({m, k})};
+  if (bias) in.push_back(F32({m}));
+  CheckAgainstReference("dense", {}, in);
+  CheckAgainstReference("dense_backward_data", {}, {F32({n, m}), F32({m, k})});
+  CheckAgainstReference("dense_backward_weights", ir::Attrs{{"with_bias", int64_t{bias ? 1 : 0}}},
+                        {F32({n, k}), F32({n, m})});
+}
+
+TEST_CASE("activations and their backward ops match the reference", "[codegen][cpu][eltwise]") {
+  std::string kind = GENERATE("relu", "sigmoid", "tanh");
+  Shape shape = GENERATE(Shape{2, 3, 5, 7}, Shape{17}, Shape{});
+  INFO(kind << " " << ShapeToString(shape));
+  CheckAgainstReference(kind, {}, {F32(shape)});
+  CheckAgainstReference(kind + "_backward", {}, {F32(shape), F32(shape)});
+}
+
+TEST_CASE("activations run in place", "[codegen][cpu][eltwise]") {
+  std::string kind = GENERATE("relu", "sigmoid", "tanh");
+  Options o;
+  o.placement = Placement::kInPlace;
+  CheckAgainstReference(kind, {}, {F32({3, 4, 5, 6})}, o);
+  CheckAgainstReference(kind + "_backward", {}, {F32({3, 4, 5, 6}), F32({3, 4, 5, 6})}, o);
+}
+
+TEST_CASE("add and mul broadcast like NumPy", "[codegen][cpu][binary]") {
+  std::string kind = GENERATE("add", "mul");
+  auto [a, b] = GENERATE(std::make_pair(Shape{2, 3, 4}, Shape{2, 3, 4}),   // same shape
+                         std::make_pair(Shape{2, 3, 5}, Shape{3, 1}),      // src1 broadcast, lower rank
+                         std::make_pair(Shape{2, 3, 5, 5}, Shape{1, 3, 1, 1}),
+                         std::make_pair(Shape{5}, Shape{4, 3, 5}),         // only src0 broadcast: swapped
+                         std::make_pair(Shape{1, 7, 1}, Shape{3, 7, 2}),
+                         std::make_pair(Shape{3, 1, 5}, Shape{1, 4, 1}),   // both broadcast: native loop
+                         std::make_pair(Shape{4, 1}, Shape{3}),            // both broadcast, rank mismatch
+                         std::make_pair(Shape{}, Shape{2, 3}),             // scalar src0
+                         std::make_pair(Shape{2, 3}, Shape{}),             // scalar src1
+                         std::make_pair(Shape{}, Shape{}));
+  INFO(kind << " " << ShapeToString(a) << " " << ShapeToString(b));
+  CheckAgainstReference(kind, {}, {F32(a), F32(b)});
+}
+
+TEST_CASE("reduce_sum and reduce_mean match the reference", "[codegen][cpu][reduce]") {
+  std::string kind = GENERATE("reduce_sum", "reduce_mean");
+  int64_t keepdims = GENERATE(0, 1);
+  auto [src, axes] = GENERATE(std::make_pair(Shape{3, 5, 7}, Shape{1}),
+                              std::make_pair(Shape{3, 5, 7}, Shape{0, 2}),
+                              std::make_pair(Shape{3, 5, 7}, Shape{-1}),
+                              std::make_pair(Shape{4, 6}, Shape{0, 1}),
+                              std::make_pair(Shape{2, 3, 4, 5}, Shape{2, 3}),
+                              std::make_pair(Shape{3, 1, 4}, Shape{1}),   // only a size-1 axis: a copy
+                              std::make_pair(Shape{3, 5}, Shape{}),       // no axes: a copy
+                              std::make_pair(Shape{3, 0}, Shape{1}),      // zero elements: 0 or NaN
+                              std::make_pair(Shape{0, 4}, Shape{1}));     // zero elements, empty dst
+  INFO(kind << " src " << ShapeToString(src) << " axes " << ShapeToString(axes) << " keepdims " << keepdims);
+  CheckAgainstReference(kind, ir::Attrs{{"axes", axes}, {"keepdims", keepdims}}, {F32(src)});
+}
+
+TEST_CASE("broadcast_to and reshape match the reference", "[codegen][cpu][native]") {
+  auto [src, shape] = GENERATE(std::make_pair(Shape{3, 1}, Shape{2, 3, 4}), std::make_pair(Shape{}, Shape{5, 2}),
+                               std::make_pair(Shape{1, 4, 1}, Shape{3, 4, 5}), std::make_pair(Shape{2, 3}, Shape{2, 3}));
+  INFO(ShapeToString(src) << " -> " << ShapeToString(shape));
+  CheckAgainstReference("broadcast_to", ir::Attrs{{"shape", shape}}, {F32(src)});
+  CheckAgainstReference("reshape", ir::Attrs{{"shape", Shape{NumElements(src)}}}, {F32(src)});
+  Options in_place;
+  in_place.placement = Placement::kInPlace;  // dst given the bytes of src: nothing to copy
+  CheckAgainstReference("reshape", ir::Attrs{{"shape", Shape{NumElements(src)}}}, {F32(src)}, in_place);
+}
+
+TEST_CASE("softmax and log_softmax match the reference", "[codegen][cpu][softmax]") {
+  std::string kind = GENERATE("softmax", "log_softmax");
+  auto [shape, axis] = GENERATE(std::make_pair(Shape{4, 10}, int64_t{-1}), std::make_pair(Shape{3, 7, 5}, int64_t{1}),
+                                std::make_pair(Shape{6, 3, 2}, int64_t{0}), std::make_pair(Shape{13}, int64_t{0}));
+  INFO(kind << " " << ShapeToString(shape) << " axis " << axis);
+  CheckAgainstReference(kind, ir::Attrs{{"axis", axis}}, {F32(shape)});
+  CheckAgainstReference(kind + "_backward", ir::Attrs{{"axis", axis}}, {F32(shape), F32(shape)});
+}
+
+TEST_CASE("softmax_cross_entropy, its backward and argmax match the reference", "[codegen][cpu][loss]") {
+  auto [n, c] = GENERATE(std::make_pair(1, 2), std::make_pair(7, 10), std::make_pair(16, 1000));
+  INFO("N=" << n << " C=" << c);
+  CheckAgainstReference("softmax_cross_entropy", {}, {F32({n, c}), S32({n})}, WithLabels(1, c));
+  CheckAgainstReference("softmax_cross_entropy_backward", {}, {F32({n}), F32({n, c}), S32({n})}, WithLabels(2, c));
+  CheckAgainstReference("argmax", {}, {F32({n, c})});
+}
+
+TEST_CASE("fill matches the reference", "[codegen][cpu][native]") {
+  Shape shape = GENERATE(Shape{}, Shape{3, 5}, Shape{0});
+  CheckAgainstReference("fill", ir::Attrs{{"shape", shape}, {"value", 0.25}}, {});
+}
+
+TEST_CASE("sgd_update matches the reference", "[codegen][cpu][sgd]") {
+  double momentum = GENERATE(0.0, 0.9);
+  double clip = GENERATE(-1.0, 0.3);
+  bool in_place = GENERATE(false, true);
+  INFO("momentum " << momentum << " clip_gradient " << clip << " in place " << in_place);
+  std::vector<ir::TensorType> in{F32({7, 9}), F32({7, 9}), F32({}), F32({})};
+  if (momentum > 0) in.push_back(F32({7, 9}));
+  Options o;
+  o.fill = [](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    for (double& x : v) x = uniform(rng);
+    if (i == 2) v[0] = 0.1f;   // lr
+    if (i == 3) v[0] = 0.5f;   // rescale_grad, e.g. 1 / batch_size
+  };
+  if (in_place) {
+    o.placement = Placement::kInPlace;
+    o.num_in_place = momentum > 0 ? 2 : 1;
+  }
+  ir::Attrs a{{"wd", 1e-2}, {"momentum", momentum}, {"clip_gradient", clip}};
+  CheckAgainstReference("sgd_update", a, in, o);
+}
+
+TEST_CASE("oneDNN kinds with zero-volume operands write the empty sums", "[codegen][cpu][zero]") {
+  SECTION("dense with K=0 gives the bias") {
+    CheckAgainstReference("dense", {}, {F32({3, 0}), F32({4, 0}), F32({4})});
+  }
+  SECTION("backward weights with N=0 give zeros") {
+    CheckAgainstReference("dense_backward_weights", ir::Attrs{{"with_bias", int64_t{1}}}, {F32({0, 5}), F32({0, 3})});
+    ConvCfg c{0, 2, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {0, 0}, {1, 1}, true};
+    ir::Attrs a = ConvAttrs(c);
+    a.Set("kernel", Shape{3, 3});
+    a.Set("with_bias", int64_t{1});
+    CheckAgainstReference("conv2d_backward_weights", a, {F32({0, 2, 5, 5}), F32(ConvDst(c))});
+  }
+  SECTION("conv2d with IC=0 gives the bias") {
+    ConvCfg c{2, 0, 5, 5, 3, 3, 3, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true};
+    CheckAgainstReference("conv2d", ConvAttrs(c), {F32({2, 0, 5, 5}), F32({3, 0, 3, 3}), F32({3})});
+  }
+  SECTION("empty activations and softmax") {
+    CheckAgainstReference("relu", {}, {F32({0, 3})});
+    CheckAgainstReference("softmax", {}, {F32({0, 3})});
+  }
+}
+
+// A hand-built desc for error tests.
+StepDesc LossDesc(const std::string& kind) {
+  StepDesc desc;
+  desc.kind = kind;
+  desc.node_name = "loss1";
+  if (kind == "softmax_cross_entropy_backward") {
+    desc.inputs.push_back(TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {4}});
+  }
+  desc.inputs.push_back(TensorRef{BufferKind::kArena, 0, 64, DType::kF32, {4, 5}});
+  desc.inputs.push_back(TensorRef{BufferKind::kArena, 0, 192, DType::kS32, {4}});
+  desc.outputs.push_back(kind == "softmax_cross_entropy" ? TensorRef{BufferKind::kArena, 0, 256, DType::kF32, {4}}
+                                                         : TensorRef{BufferKind::kArena, 0, 256, DType::kF32, {4, 5}});
+  return desc;
+}
+
+TEST_CASE("a label out of range is an InvalidArgument naming the node", "[codegen][cpu][loss]") {
+  std::string kind = GENERATE("softmax_cross_entropy", "softmax_cross_entropy_backward");
+  int32_t bad = GENERATE(5, -1, 1000000);
+  INFO(kind << " label " << bad);
+  StepDesc desc = LossDesc(kind);
+  size_t label = desc.inputs.size() - 1;
+  std::vector<std::vector<double>> inputs;
+  for (const TensorRef& r : desc.inputs) inputs.emplace_back(static_cast<size_t>(NumElements(r.dims)), 0.0);
+  inputs[label] = {0, 4, static_cast<double>(bad), 1};
+  StepRun run = CreateAndRun(desc, inputs, {});
+  INFO(run.status.ToString());
+  CHECK(run.status.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(run.status.message(), Catch::Contains("\"loss1\"") && Catch::Contains(kind) &&
+                                       Catch::Contains("label " + std::to_string(bad)) &&
+                                       Catch::Contains("sample 2") && Catch::Contains("[0, 5)"));
+}
+
+TEST_CASE("an unknown kind is Unimplemented", "[codegen][cpu]") {
+  StepDesc desc;
+  desc.kind = "batch_norm";
+  desc.node_name = "bn1";
+  desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3}}};
+  desc.outputs = {TensorRef{BufferKind::kArena, 0, 64, DType::kF32, {2, 3}}};
+  auto step = codegen::cpu::CpuSteps().Create(desc);
+  REQUIRE_FALSE(step.ok());
+  CHECK(step.status().code() == StatusCode::kUnimplemented);
+  CHECK_THAT(step.status().message(), Catch::Contains("batch_norm \"bn1\""));
+  CHECK(codegen::cpu::CpuSteps().ScratchBytes(desc).status().code() == StatusCode::kUnimplemented);
+}
+
+TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") {
+  StepDesc desc;
+  desc.kind = "conv2d";
+  desc.node_name = "conv1";
+  desc.ints = {{"stride", {1, 1}}, {"padding_begin", {0, 0}}, {"padding_end", {0, 0}}, {"dilation", {1, 1}}};
+  desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 9}}};
+  desc.outputs = {TensorRef{BufferKind::kArena, 0, 4096, DType::kF32, {2, 4, 7, 7}}};
+  SECTION("too few inputs") {
+    auto step = codegen::cpu::CpuSteps().Create(desc);
+    REQUIRE_FALSE(step.ok());
+    CHECK(step.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(step.status().message(), Catch::Contains("conv2d \"conv1\"") && Catch::Contains("2 to 3 inputs") &&
+                                            Catch::Contains("src arena+0 f32[2,3,9,9]"));
+  }
+  SECTION("dst shape does not follow the convolution") {
+    desc.inputs.push_back(TensorRef{BufferKind::kArena, 0, 1024, DType::kF32, {4, 3, 3, 3}});
+    desc.outputs[0].dims = {2, 4, 8, 7};
+    auto step = codegen::cpu::CpuSteps().Create(desc);
+    REQUIRE_FALSE(step.ok());
+    CHECK(step.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(step.status().message(), Catch::Contains("[2,4,7,7]") && Catch::Contains("dst arena+4096 f32[2,4,8,7]"));
+  }
+  SECTION("wrong dtype") {
+    desc.kind = "relu";
+    desc.inputs[0].dtype = DType::kS32;
+    desc.outputs[0].dims = desc.inputs[0].dims;
+    auto step = codegen::cpu::CpuSteps().Create(desc);
+    REQUIRE_FALSE(step.ok());
+    CHECK(step.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(step.status().message(), Catch::Contains("src must be f32"));
+  }
+}
+
+TEST_CASE("a step runs concurrently on distinct arenas", "[codegen][cpu][threads]") {
+  // Primitives use the user scratchpad, so one step may run on threads other than its creator's.
+  StepDesc desc;
+  desc.kind = "conv2d";
+  desc.node_name = "conv1";
+  desc.ints = {{"stride", {1, 1}}, {"padding_begin", {1, 1}}, {"padding_end", {1, 1}}, {"dilation", {1, 1}}};
+  TensorRef src{BufferKind::kArena, 0, 0, DType::kF32, {4, 8, 16, 16}};
+  TensorRef wei{BufferKind::kArena, 0, Align64(src.size_bytes()), DType::kF32, {16, 8, 3, 3}};
+  TensorRef dst{BufferKind::kArena, 0, wei.offset + Align64(wei.size_bytes()), DType::kF32, {4, 16, 16, 16}};
+  desc.inputs = {src, wei};
+  desc.outputs = {dst};
+  StatusOr<int64_t> scratch_bytes = codegen::cpu::CpuSteps().ScratchBytes(desc);
+  REQUIRE(scratch_bytes.ok());
+  int64_t arena_bytes = dst.offset + Align64(dst.size_bytes());
+  if (*scratch_bytes > 0) {
+    desc.scratch.push_back(TensorRef{BufferKind::kArena, 0, arena_bytes, DType::kF32, {*scratch_bytes / 4}});
+    arena_bytes += *scratch_bytes;
+  }
+  auto step = codegen::cpu::CpuSteps().Create(desc);
+  REQUIRE(step.ok());
+  constexpr int kThreads = 4;
+  std::vector<Buffer> arenas;
+  for (int t = 0; t < kThreads; ++t) {
+    arenas.emplace_back(arena_bytes);
+    std::mt19937 rng(kSeed + static_cast<uint32_t>(t));
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    for (const TensorRef& ref : {src, wei}) {
+      auto* f = reinterpret_cast<float*>(arenas.back().data.get() + ref.offset);
+      for (int64_t i = 0; i < NumElements(ref.dims); ++i) f[i] = uniform(rng);
+    }
+  }
+  // Expected: each arena run alone on this thread.
+  std::vector<std::vector<double>> expected;
+  for (int t = 0; t < kThreads; ++t) {
+    ExecContext ctx;
+    ctx.arena = arenas[static_cast<size_t>(t)].data.get();
+    REQUIRE((*step)->Run(ctx).ok());
+    expected.push_back(Read(ctx.Ptr(dst), DType::kF32, NumElements(dst.dims)));
+    std::memset(ctx.Ptr(dst), 0xff, static_cast<size_t>(dst.size_bytes()));
+  }
+  std::vector<Status> statuses(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ExecContext ctx;
+      ctx.arena = arenas[static_cast<size_t>(t)].data.get();
+      for (int rep = 0; rep < 5 && statuses[static_cast<size_t>(t)].ok(); ++rep) {
+        statuses[static_cast<size_t>(t)] = (*step)->Run(ctx);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    INFO("thread " << t);
+    CHECK(statuses[static_cast<size_t>(t)].ok());
+    ExecContext ctx;
+    ctx.arena = arenas[static_cast<size_t>(t)].data.get();
+    CHECK(Read(ctx.Ptr(dst), DType::kF32, NumElements(dst.dims)) == expected[static_cast<size_t>(t)]);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::codegen_test

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what kiln needs on Debian 12 (bookworm): Bazel, oneDNN, Catch2, CLI11, JSON, npm.
+# Runs apt-get only for what is missing; uses sudo when not root.
+set -euo pipefail
+pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: install dependencies, fetch the data the real-data tests use, run
+# `bazel test //...`, and print one summary line "N passed, M failed" (Catch2 test cases;
+# a test binary that fails without a Catch2 summary counts as one failure).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+bash tools/fetch_data.sh data || { echo "0 passed, 1 failed"; exit 1; }
+bazel test -c opt //... --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 --test_output=errors
+status=$?
+passed=0
+failed=0
+while IFS= read -r log; do
+  if line=$(grep -E "^All tests passed \(" "$log" | tail -n 1) && [ -n "$line" ]; then
+    n=$(echo "$line" | sed -E 's/.* in ([0-9]+) test case.*/\1/')
+    passed=$((passed + n))
+  elif line=$(grep -E "^test cases: " "$log" | tail -n 1) && [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/.*\| *([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')
+    [[ "$p" =~ ^[0-9]+$ ]] || p=0
+    [[ "$f" =~ ^[0-9]+$ ]] || f=1
+    passed=$((passed + p))
+    failed=$((failed + f))
+  else
+    failed=$((failed + 1))
+  fi
+done < <(find -L bazel-testlogs/ -name test.log 2>/dev/null)
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit "$status"
