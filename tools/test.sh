@@ -6,7 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 bash tools/fetch_data.sh data || { echo "0 passed, 1 failed"; exit 1; }
-bazel test -c opt //... --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 --test_output=errors
+# One test at a time: oneDNN runs OpenMP on every core, and two such tests at once on a
+# 2-core machine spin against each other (10x slower).
+bazel test -c opt //... --local_test_jobs=1 --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 --test_output=errors
 status=$?
 passed=0
 failed=0
