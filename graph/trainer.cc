@@ -47,7 +47,9 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
                                                            Trainer* trainer, const CompileOptions& options,
                                                            std::string* text, codegen::LowerStats* stats) {
   passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump});
-  if (trainer) pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd()));
+  if (trainer) {
+    pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
+  }
   pm.Add(std::make_unique<passes::DeadCodeElimination>());
   RETURN_IF_ERROR(pm.Run(*graph));
   *text = ir::PrintGraph(*graph);
@@ -104,7 +106,22 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
       return Internal("training graph has an unexpected input '" + spec.name + "'");
     }
   }
-  return s->Run(inputs, {loss, output});
+  std::vector<Tensor*> outputs;
+  for (const auto& spec : s->executable().outputs()) {
+    if (spec.name == "loss") {
+      outputs.push_back(loss);
+    } else if (spec.name == "output") {
+      outputs.push_back(output);
+    } else {
+      outputs.push_back(&gradients_[spec.name.substr(spec.name.find(':') + 1)]);
+    }
+  }
+  return s->Run(inputs, outputs);
+}
+
+const Tensor* TrainStep::Gradient(const std::string& name) const {
+  auto it = gradients_.find(name);
+  return it == gradients_.end() ? nullptr : &it->second;
 }
 
 Status Predictor::Forward(const Tensor& data, Tensor* output) {

@@ -52,6 +52,8 @@ struct CompileOptions {
   std::ostream* dump = nullptr;
   // Print every traced node's output shape to this stream (debug mode).
   std::ostream* shape_log = nullptr;
+  // TrainStep: also return every parameter's gradient (TrainStep::Gradient).
+  bool output_gradients = false;
 };
 
 using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;
@@ -72,6 +74,10 @@ class TrainStep {
   const std::string& graph_text() const { return graph_text_; }
   const codegen::LowerStats& last_compile_stats() const { return stats_; }
   runtime::Session* last_session() { return last_; }
+  // The gradient of the summed loss w.r.t. parameter `name` ("0.weight") from the last Run,
+  // before the 1/batch_size rescale (Gluon's param.grad()); null unless
+  // CompileOptions::output_gradients was set.
+  const Tensor* Gradient(const std::string& name) const;
 
  private:
   Status Compile(const Shape& data_shape);
@@ -83,6 +89,7 @@ class TrainStep {
   runtime::Session* last_ = nullptr;
   std::string graph_text_;
   codegen::LowerStats stats_;
+  std::map<std::string, Tensor> gradients_;
 };
 
 // The compiled forward pass of a network (inference), cached by input shape.

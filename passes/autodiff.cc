@@ -141,6 +141,9 @@ StatusOr<bool> BuildTrainingGraph::Run(ir::Graph& g) {
   if (!loss) return NotFound("the graph has no output '" + loss_output_ + "' to differentiate");
   std::vector<ValueId> params = g.ValuesOfKind(ir::ValueKind::kParameter);
   ASSIGN_OR_RETURN(auto grads, AppendBackward(g, *loss, params));
+  if (output_gradients_) {
+    for (const auto& [p, gr] : grads) g.AddOutput("grad:" + g.value(p).name, gr);
+  }
   RETURN_IF_ERROR(AppendSgdUpdate(g, grads, sgd_));
   return true;
 }

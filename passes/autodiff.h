@@ -42,7 +42,10 @@ Status AppendSgdUpdate(ir::Graph& graph, const std::map<ir::ValueId, ir::ValueId
 // graph (forward, loss, backward, SGD update of every parameter in place).
 class BuildTrainingGraph final : public Pass {
  public:
-  BuildTrainingGraph(std::string loss_output, SgdOptions sgd) : loss_output_(std::move(loss_output)), sgd_(sgd) {}
+  // With `output_gradients`, every parameter's gradient (before rescaling) also becomes a
+  // graph output named "grad:<parameter>" (Gluon's param.grad()).
+  BuildTrainingGraph(std::string loss_output, SgdOptions sgd, bool output_gradients = false)
+      : loss_output_(std::move(loss_output)), sgd_(sgd), output_gradients_(output_gradients) {}
   std::string_view Name() const override { return "autodiff"; }
   // Errors: NotFound if the graph has no output `loss_output`; errors of AppendBackward.
   StatusOr<bool> Run(ir::Graph& graph) override;
@@ -50,6 +53,7 @@ class BuildTrainingGraph final : public Pass {
  private:
   std::string loss_output_;
   SgdOptions sgd_;
+  bool output_gradients_;
 };
 
 }  // namespace kiln::passes
