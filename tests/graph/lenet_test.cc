@@ -56,7 +56,6 @@ TEST_CASE("LeNet training-graph gradients match finite differences", "[graph][le
   ir::Graph g = *t.graph;
   // Check d(sum_n loss_n * r_n)/d(every parameter) through the whole network.
   ir::ValueId loss = *g.FindOutput("loss");
-  ir::Graph checked("lenet_grad");
   g.AddOutput("y", loss);
   std::mt19937 rng(3);
   auto res = testing::CheckGradients(g, t.env, g.ValuesOfKind(ir::ValueKind::kParameter), rng, 1e-6, 24);
