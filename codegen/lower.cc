@@ -1,20 +1,22 @@
 #include "codegen/lower.h"
 
 #include <chrono>
+#include <map>
+#include <numeric>
 #include <variant>
 
+#include "ir/op_registry.h"
 #include "ir/verifier.h"
 
 namespace kiln::codegen {
 
 using runtime::BufferKind;
+using runtime::StepDesc;
 using runtime::TensorRef;
 
 namespace {
 
 constexpr int64_t kAlignmentBytes = 64;
-
-int64_t AlignUp(int64_t x) { return (x + kAlignmentBytes - 1) / kAlignmentBytes * kAlignmentBytes; }
 
 TensorRef Ref(BufferKind kind, int32_t index, int64_t offset, const ir::TensorType& t) {
   TensorRef r;
@@ -30,6 +32,296 @@ TensorRef Ref(BufferKind kind, int32_t index, int64_t offset, const ir::TensorTy
 int InplaceInputOf(const std::string& op, int k) {
   if (op == "sgd_update") return k == 0 ? 0 : k == 1 ? 4 : -1;
   return -1;
+}
+
+// The lowering's state. Arena tensors first live in virtual buffers (TensorRef::index is
+// the buffer id, offset 0) so that memory planning can place them once every step's
+// operands are known; Finish() rewrites them to arena offsets.
+class Lowering {
+ public:
+  Lowering(const ir::Graph& g, const runtime::StepFactory& factory, const LowerOptions& options)
+      : g_(g), factory_(factory), options_(options), buf_(static_cast<size_t>(g.num_values())) {}
+
+  StatusOr<std::shared_ptr<runtime::Executable>> Run(LowerStats* stats);
+
+ private:
+  // A new virtual arena buffer for a tensor of type `t` in `layout` (`bytes` when blocked).
+  TensorRef NewBuffer(const ir::TensorType& t, const std::string& layout = "", int64_t bytes = 0) {
+    TensorRef r = Ref(BufferKind::kArena, static_cast<int32_t>(buffer_bytes_.size()), 0, t);
+    r.layout = layout;
+    r.layout_bytes = layout.empty() ? 0 : bytes;
+    buffer_bytes_.push_back(std::max<int64_t>(r.size_bytes(), 1));
+    return r;
+  }
+  TensorRef& Buf(ir::ValueId v) { return *buf_[static_cast<size_t>(v)]; }
+
+  // `v` in `layout`: its own buffer, or a reorder of it (made once per value and layout).
+  StatusOr<TensorRef> InLayout(ir::ValueId v, const std::string& layout, int64_t bytes);
+  // Appends a step (planning its scratch).
+  Status AddStep(StepDesc desc, bool in_place_capable = false);
+  Status LowerNode(const ir::Node& n);
+  Status AddCopy(const std::string& name, const TensorRef& src, const TensorRef& dst);
+  // Plans the arena and rewrites every arena TensorRef; returns the arena size.
+  StatusOr<int64_t> Finish(LowerStats* stats);
+
+  const ir::Graph& g_;
+  const runtime::StepFactory& factory_;
+  LowerOptions options_;
+  std::vector<std::optional<TensorRef>> buf_;
+  std::map<std::pair<ir::ValueId, std::string>, TensorRef> reordered_;
+  std::vector<int64_t> buffer_bytes_;
+  std::vector<StepDesc> descs_;
+  std::vector<bool> in_place_capable_;
+  int num_reorders_ = 0;
+};
+
+StatusOr<TensorRef> Lowering::InLayout(ir::ValueId v, const std::string& layout, int64_t bytes) {
+  const TensorRef& home = Buf(v);
+  if (home.layout == layout) return home;
+  auto key = std::make_pair(v, layout);
+  if (auto it = reordered_.find(key); it != reordered_.end()) return it->second;
+  TensorRef dst = NewBuffer(g_.value(v).type, layout, bytes);
+  ir::Node n;
+  n.op = "reorder";
+  n.name = g_.value(v).name + "." + (layout.empty() ? std::string("dense") : layout);
+  RETURN_IF_ERROR(AddStep(MakeStepDesc(n, {home}, {dst})));
+  ++num_reorders_;
+  reordered_.emplace(key, dst);
+  return dst;
+}
+
+Status Lowering::AddStep(StepDesc desc, bool in_place_capable) {
+  ASSIGN_OR_RETURN(int64_t scratch, factory_.ScratchBytes(desc));
+  if (scratch > 0) desc.scratch.push_back(NewBuffer(ir::TensorType{DType::kF32, {(scratch + 3) / 4}, ""}));
+  descs_.push_back(std::move(desc));
+  in_place_capable_.push_back(in_place_capable);
+  return OkStatus();
+}
+
+Status Lowering::AddCopy(const std::string& name, const TensorRef& src, const TensorRef& dst) {
+  ir::Node n;
+  n.name = name;
+  if (src.dense() && dst.dense()) {
+    n.op = "reshape";  // a plain copy between dense buffers
+    n.attrs.Set("shape", dst.dims);
+  } else {
+    n.op = "reorder";
+    ++num_reorders_;
+  }
+  return AddStep(MakeStepDesc(n, {src}, {dst}));
+}
+
+Status Lowering::LowerNode(const ir::Node& n) {
+  if (n.op == "reshape" && !buf_[static_cast<size_t>(n.outputs[0])]) {
+    // Free: same bytes, new dims (of the dense form).
+    ASSIGN_OR_RETURN(TensorRef r, InLayout(n.inputs[0], "", 0));
+    r.dims = g_.value(n.outputs[0]).type.shape;
+    buf_[static_cast<size_t>(n.outputs[0])] = r;
+    return OkStatus();
+  }
+  std::vector<TensorRef> ins;
+  for (ir::ValueId v : n.inputs) ins.push_back(Buf(v));
+  std::vector<TensorRef> outs;
+  for (ir::ValueId v : n.outputs) outs.push_back(Ref(BufferKind::kArena, -1, 0, g_.value(v).type));
+  runtime::StepFactory::Layouts layouts;
+  if (options_.blocked_layouts) {
+    auto chosen = factory_.ChooseLayouts(MakeStepDesc(n, ins, outs));
+    if (!chosen.ok()) return chosen.status().WithContext("choosing layouts for " + n.op + " \"" + n.name + "\"");
+    layouts = std::move(chosen).value();
+  } else {
+    layouts.inputs.assign(ins.size(), "");
+    layouts.input_bytes.assign(ins.size(), 0);
+    layouts.outputs.assign(outs.size(), "");
+    layouts.output_bytes.assign(outs.size(), 0);
+  }
+  for (size_t i = 0; i < ins.size(); ++i) {
+    ASSIGN_OR_RETURN(ins[i], InLayout(n.inputs[i], layouts.inputs[i], layouts.input_bytes[i]));
+  }
+  // Outputs bound to caller buffers (graph outputs, in-place parameter updates) are dense:
+  // a blocked result goes to the arena first and is reordered into them after the step.
+  std::vector<std::pair<TensorRef, TensorRef>> after;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    ir::ValueId v = n.outputs[k];
+    const ir::TensorType& t = g_.value(v).type;
+    if (buf_[static_cast<size_t>(v)]) {
+      if (layouts.outputs[k].empty()) {
+        outs[k] = Buf(v);
+      } else {
+        outs[k] = NewBuffer(t, layouts.outputs[k], layouts.output_bytes[k]);
+        after.emplace_back(outs[k], Buf(v));
+      }
+    } else {
+      outs[k] = NewBuffer(t, layouts.outputs[k], layouts.output_bytes[k]);
+      buf_[static_cast<size_t>(v)] = outs[k];
+    }
+  }
+  const ir::OpDef* def = ir::FindOp(n.op);
+  RETURN_IF_ERROR(AddStep(MakeStepDesc(n, std::move(ins), std::move(outs)), def != nullptr && def->inplace_on_input0));
+  for (const auto& [src, dst] : after) RETURN_IF_ERROR(AddCopy(n.name + ".to_dense", src, dst));
+  return OkStatus();
+}
+
+StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
+  size_t nb = buffer_bytes_.size();
+  std::vector<BufferLifetime> life(nb);
+  std::vector<bool> used(nb, false);
+  for (size_t b = 0; b < nb; ++b) life[b].bytes = buffer_bytes_[b];
+  auto touch = [&](const TensorRef& r, int step) {
+    if (r.kind != BufferKind::kArena) return;
+    auto b = static_cast<size_t>(r.index);
+    if (!used[b]) {
+      life[b].first_step = life[b].last_step = step;
+      used[b] = true;
+    }
+    life[b].first_step = std::min(life[b].first_step, step);
+    life[b].last_step = std::max(life[b].last_step, step);
+  };
+  for (size_t i = 0; i < descs_.size(); ++i) {
+    for (const auto* refs : {&descs_[i].inputs, &descs_[i].outputs, &descs_[i].scratch}) {
+      for (const TensorRef& r : *refs) touch(r, static_cast<int>(i));
+    }
+  }
+  // In-place reuse: an output takes over its input 0's buffer when that buffer is last
+  // read by this step, has the same size and layout, and the output's buffer starts here.
+  std::vector<size_t> parent(nb);
+  std::iota(parent.begin(), parent.end(), 0);
+  auto root = [&](size_t b) {
+    while (parent[b] != b) b = parent[b];
+    return b;
+  };
+  int in_place = 0;
+  if (options_.plan_memory) {
+    for (size_t i = 0; i < descs_.size(); ++i) {
+      const StepDesc& d = descs_[i];
+      if (!in_place_capable_[i] || d.inputs.empty() || d.outputs.empty()) continue;
+      const TensorRef &in = d.inputs[0], &out = d.outputs[0];
+      if (in.kind != BufferKind::kArena || out.kind != BufferKind::kArena) continue;
+      size_t a = root(static_cast<size_t>(in.index)), b = root(static_cast<size_t>(out.index));
+      if (a == b || in.layout != out.layout || in.offset != 0 || life[a].bytes != life[b].bytes) continue;
+      if (life[a].last_step != static_cast<int>(i) || life[b].first_step != static_cast<int>(i)) continue;
+      // Another operand of this step in buffer a would also be overwritten while read.
+      bool shared = false;
+      for (size_t j = 1; j < d.inputs.size(); ++j) {
+        shared |= d.inputs[j].kind == BufferKind::kArena && root(static_cast<size_t>(d.inputs[j].index)) == a;
+      }
+      if (shared) continue;
+      parent[b] = a;
+      life[a].last_step = std::max(life[a].last_step, life[b].last_step);
+      ++in_place;
+    }
+  }
+  std::vector<size_t> roots;
+  std::vector<int> slot(nb, -1);
+  std::vector<BufferLifetime> planned;
+  for (size_t b = 0; b < nb; ++b) {
+    if (!used[b] || root(b) != b) continue;
+    slot[b] = static_cast<int>(planned.size());
+    planned.push_back(life[b]);
+  }
+  MemoryPlan plan = options_.plan_memory ? PlanMemory(planned, kAlignmentBytes) : NaivePlan(planned, kAlignmentBytes);
+  RETURN_IF_ERROR(CheckPlan(planned, plan, kAlignmentBytes));
+  for (StepDesc& d : descs_) {
+    for (auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
+      for (TensorRef& r : *refs) {
+        if (r.kind != BufferKind::kArena) continue;
+        r.offset += plan.offsets[static_cast<size_t>(slot[root(static_cast<size_t>(r.index))])];
+        r.index = 0;
+      }
+    }
+  }
+  if (stats) {
+    stats->memory.arena_bytes = plan.arena_bytes;
+    // Naive and lower bound count every tensor on its own (no in-place sharing).
+    std::vector<BufferLifetime> all;
+    for (size_t b = 0; b < nb; ++b) {
+      if (used[b]) all.push_back(BufferLifetime{life[b].bytes, life[b].first_step, life[b].last_step});
+    }
+    stats->memory.naive_bytes = NaiveBytes(all, kAlignmentBytes);
+    stats->memory.lower_bound_bytes = LowerBoundBytes(planned, kAlignmentBytes);
+    stats->memory.num_buffers = static_cast<int>(all.size());
+    stats->memory.num_in_place = in_place;
+    stats->memory.num_reorders = num_reorders_;
+  }
+  return std::max<int64_t>(plan.arena_bytes, 64);
+}
+
+StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) {
+  auto start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(ir::Verify(g_));
+  std::vector<runtime::TensorSpec> in_specs, out_specs, param_specs;
+  std::vector<Tensor> constants;
+  for (const ir::Value& v : g_.values()) {
+    runtime::TensorSpec spec{v.name, v.type.dtype, v.type.shape};
+    switch (v.kind) {
+      case ir::ValueKind::kInput:
+        buf_[static_cast<size_t>(v.id)] = Ref(BufferKind::kInput, static_cast<int32_t>(in_specs.size()), 0, v.type);
+        in_specs.push_back(spec);
+        break;
+      case ir::ValueKind::kParameter:
+      case ir::ValueKind::kState:
+        buf_[static_cast<size_t>(v.id)] = Ref(BufferKind::kParam, static_cast<int32_t>(param_specs.size()), 0, v.type);
+        param_specs.push_back(spec);
+        break;
+      case ir::ValueKind::kConstant:
+        buf_[static_cast<size_t>(v.id)] =
+            Ref(BufferKind::kConstant, static_cast<int32_t>(constants.size()), 0, v.type);
+        constants.push_back(g_.constants().at(v.id));
+        break;
+      case ir::ValueKind::kIntermediate: break;
+    }
+  }
+
+  // Graph outputs produced by nodes are written straight into the caller's buffers.
+  std::vector<std::pair<ir::ValueId, int32_t>> output_copies;  // outputs that are graph arguments
+  for (const auto& [name, v] : g_.outputs()) {
+    auto index = static_cast<int32_t>(out_specs.size());
+    out_specs.push_back({name, g_.value(v).type.dtype, g_.value(v).type.shape});
+    if (g_.value(v).kind == ir::ValueKind::kIntermediate && !buf_[static_cast<size_t>(v)] &&
+        g_.Producer(v)->op != "reshape") {
+      buf_[static_cast<size_t>(v)] = Ref(BufferKind::kOutput, index, 0, g_.value(v).type);
+    } else {
+      output_copies.emplace_back(v, index);
+    }
+  }
+
+  // In-place updates: the new value shares the parameter's buffer when its producer writes
+  // over that parameter; otherwise it is copied back at the end.
+  std::vector<std::pair<ir::ValueId, ir::ValueId>> update_copies;
+  for (const auto& [target, nv] : g_.updates()) {
+    const ir::Node* p = g_.Producer(nv);
+    int in = p ? InplaceInputOf(p->op, g_.value(nv).output_index) : -1;
+    if (p && in >= 0 && in < static_cast<int>(p->inputs.size()) && p->inputs[static_cast<size_t>(in)] == target &&
+        !buf_[static_cast<size_t>(nv)]) {
+      buf_[static_cast<size_t>(nv)] = buf_[static_cast<size_t>(target)];
+    } else {
+      update_copies.emplace_back(target, nv);
+    }
+  }
+
+  for (const ir::Node& n : g_.nodes()) RETURN_IF_ERROR(LowerNode(n));
+  for (const auto& [v, index] : output_copies) {
+    TensorRef dst = Ref(BufferKind::kOutput, index, 0, g_.value(v).type);
+    RETURN_IF_ERROR(AddCopy("copy_to_output_" + out_specs[static_cast<size_t>(index)].name, Buf(v), dst));
+  }
+  for (const auto& [target, nv] : update_copies) {
+    RETURN_IF_ERROR(AddCopy("update_" + g_.value(target).name, Buf(nv), Buf(target)));
+  }
+
+  ASSIGN_OR_RETURN(int64_t arena, Finish(stats));
+  std::vector<std::unique_ptr<runtime::Step>> steps;
+  for (const StepDesc& d : descs_) {
+    auto step = factory_.Create(d);
+    if (!step.ok()) return step.status().WithContext("lowering " + d.Where());
+    steps.push_back(std::move(step).value());
+  }
+  auto exe = std::make_shared<runtime::Executable>(std::move(in_specs), std::move(out_specs), std::move(param_specs),
+                                                   std::move(constants), std::move(steps), arena);
+  if (stats) {
+    stats->arena_bytes = exe->arena_bytes();
+    stats->num_steps = static_cast<int>(exe->steps().size());
+    stats->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return exe;
 }
 
 }  // namespace
@@ -55,123 +347,9 @@ runtime::StepDesc MakeStepDesc(const ir::Node& node, std::vector<TensorRef> inpu
 }
 
 StatusOr<std::shared_ptr<runtime::Executable>> Lower(const ir::Graph& g, const runtime::StepFactory& factory,
-                                                     LowerStats* stats) {
-  auto start = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(ir::Verify(g));
-  std::vector<std::optional<TensorRef>> buf(static_cast<size_t>(g.num_values()));
-  std::vector<runtime::TensorSpec> in_specs, out_specs, param_specs;
-  std::vector<Tensor> constants;
-
-  for (const ir::Value& v : g.values()) {
-    runtime::TensorSpec spec{v.name, v.type.dtype, v.type.shape};
-    switch (v.kind) {
-      case ir::ValueKind::kInput:
-        buf[static_cast<size_t>(v.id)] = Ref(BufferKind::kInput, static_cast<int32_t>(in_specs.size()), 0, v.type);
-        in_specs.push_back(spec);
-        break;
-      case ir::ValueKind::kParameter:
-      case ir::ValueKind::kState:
-        buf[static_cast<size_t>(v.id)] = Ref(BufferKind::kParam, static_cast<int32_t>(param_specs.size()), 0, v.type);
-        param_specs.push_back(spec);
-        break;
-      case ir::ValueKind::kConstant:
-        buf[static_cast<size_t>(v.id)] = Ref(BufferKind::kConstant, static_cast<int32_t>(constants.size()), 0, v.type);
-        constants.push_back(g.constants().at(v.id));
-        break;
-      case ir::ValueKind::kIntermediate:
-        break;
-    }
-  }
-
-  // Graph outputs produced by nodes are written straight into the caller's buffers.
-  std::vector<std::pair<ir::ValueId, int32_t>> output_copies;  // outputs that are graph arguments
-  for (const auto& [name, v] : g.outputs()) {
-    int32_t index = static_cast<int32_t>(out_specs.size());
-    out_specs.push_back({name, g.value(v).type.dtype, g.value(v).type.shape});
-    if (g.value(v).kind == ir::ValueKind::kIntermediate && !buf[static_cast<size_t>(v)] &&
-        g.Producer(v)->op != "reshape") {
-      buf[static_cast<size_t>(v)] = Ref(BufferKind::kOutput, index, 0, g.value(v).type);
-    } else {
-      output_copies.emplace_back(v, index);
-    }
-  }
-
-  // In-place updates: the new value shares the parameter's buffer when its producer writes
-  // over that parameter; otherwise it is copied back at the end.
-  std::vector<std::pair<ir::ValueId, ir::ValueId>> update_copies;
-  for (const auto& [target, nv] : g.updates()) {
-    const ir::Node* p = g.Producer(nv);
-    int in = p ? InplaceInputOf(p->op, g.value(nv).output_index) : -1;
-    if (p && in >= 0 && in < static_cast<int>(p->inputs.size()) && p->inputs[static_cast<size_t>(in)] == target &&
-        !buf[static_cast<size_t>(nv)]) {
-      buf[static_cast<size_t>(nv)] = buf[static_cast<size_t>(target)];
-    } else {
-      update_copies.emplace_back(target, nv);
-    }
-  }
-
-  int64_t arena = 0;
-  auto arena_slice = [&](const ir::TensorType& t) {
-    TensorRef r = Ref(BufferKind::kArena, 0, arena, t);
-    arena += AlignUp(std::max<int64_t>(t.size_bytes(), 1));
-    return r;
-  };
-
-  std::vector<std::unique_ptr<runtime::Step>> steps;
-  auto add_step = [&](runtime::StepDesc desc) -> Status {
-    ASSIGN_OR_RETURN(int64_t scratch, factory.ScratchBytes(desc));
-    if (scratch > 0) {
-      ir::TensorType st{DType::kF32, {(scratch + 3) / 4}, ""};
-      desc.scratch.push_back(arena_slice(st));
-    }
-    auto step = factory.Create(desc);
-    if (!step.ok()) return step.status().WithContext("lowering " + desc.Where());
-    steps.push_back(std::move(step).value());
-    return OkStatus();
-  };
-
-  for (const ir::Node& n : g.nodes()) {
-    std::vector<TensorRef> ins;
-    for (ir::ValueId v : n.inputs) ins.push_back(*buf[static_cast<size_t>(v)]);
-    if (n.op == "reshape" && !buf[static_cast<size_t>(n.outputs[0])]) {
-      // Free: same bytes, new dims.
-      TensorRef r = ins[0];
-      r.dims = g.value(n.outputs[0]).type.shape;
-      buf[static_cast<size_t>(n.outputs[0])] = r;
-      continue;
-    }
-    std::vector<TensorRef> outs;
-    for (ir::ValueId v : n.outputs) {
-      if (!buf[static_cast<size_t>(v)]) buf[static_cast<size_t>(v)] = arena_slice(g.value(v).type);
-      outs.push_back(*buf[static_cast<size_t>(v)]);
-    }
-    RETURN_IF_ERROR(add_step(MakeStepDesc(n, std::move(ins), std::move(outs))));
-  }
-
-  // Copies (a reshape step is a plain copy between dense buffers).
-  auto copy_step = [&](const std::string& name, TensorRef src, TensorRef dst) -> Status {
-    ir::Node n;
-    n.op = "reshape";
-    n.name = name;
-    n.attrs.Set("shape", dst.dims);
-    return add_step(MakeStepDesc(n, {src}, {dst}));
-  };
-  for (const auto& [v, index] : output_copies) {
-    TensorRef dst = Ref(BufferKind::kOutput, index, 0, g.value(v).type);
-    RETURN_IF_ERROR(copy_step("copy_to_output_" + out_specs[static_cast<size_t>(index)].name, *buf[static_cast<size_t>(v)], dst));
-  }
-  for (const auto& [target, nv] : update_copies) {
-    RETURN_IF_ERROR(copy_step("update_" + g.value(target).name, *buf[static_cast<size_t>(nv)], *buf[static_cast<size_t>(target)]));
-  }
-
-  auto exe = std::make_shared<runtime::Executable>(std::move(in_specs), std::move(out_specs), std::move(param_specs),
-                                                   std::move(constants), std::move(steps), std::max<int64_t>(arena, 64));
-  if (stats) {
-    stats->arena_bytes = exe->arena_bytes();
-    stats->num_steps = static_cast<int>(exe->steps().size());
-    stats->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  return exe;
+                                                     LowerStats* stats, const LowerOptions& options) {
+  Lowering lowering(g, factory, options);
+  return lowering.Run(stats);
 }
 
 }  // namespace kiln::codegen

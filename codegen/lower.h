@@ -3,24 +3,39 @@
 // Each node becomes one step built by a backend's StepFactory (oneDNN primitives are
 // created here, at compile time, never per run). Values get buffers: graph inputs, outputs,
 // parameters/state and constants are bound buffers; intermediates are slices of one arena
-// (64-byte aligned; this first version gives every intermediate its own slice — memory
-// planning with reuse is a later pass). Updates of parameters are done in place when the
-// producing op allows it (sgd_update writes the weight it reads), else by a copy step at
-// the end. Reshape is free: its output aliases its input.
+// (64-byte aligned). Updates of parameters are done in place when the producing op allows
+// it (sgd_update writes the weight it reads), else by a copy step at the end. Reshape is
+// free: its output aliases its input.
+//
+// LowerOptions (the -O2 pipeline turns both on):
+//  - blocked_layouts: the backend picks each step's operand layouts (StepFactory::
+//    ChooseLayouts, e.g. oneDNN's nChw16c for convolutions); a "reorder" step is inserted
+//    where a consumer needs another layout than its producer wrote (one per value and
+//    layout), and graph inputs, outputs and parameters stay dense row-major.
+//  - plan_memory: liveness over the step schedule; outputs of ops marked inplace_on_input0
+//    reuse their input's buffer when that input dies at the step; offsets by best fit
+//    (codegen/memory_plan.h). Off: every buffer gets its own slice.
 #pragma once
 
 #include <memory>
 
+#include "codegen/memory_plan.h"
 #include "ir/graph.h"
 #include "runtime/executable.h"
 #include "runtime/step.h"
 
 namespace kiln::codegen {
 
+struct LowerOptions {
+  bool blocked_layouts = false;
+  bool plan_memory = false;
+};
+
 struct LowerStats {
   int64_t arena_bytes = 0;
   int num_steps = 0;
   double compile_seconds = 0;  // creating every step (oneDNN primitive creation included)
+  MemoryReport memory;         // arena vs naive vs lower bound (bytes)
 };
 
 // Lowers `graph` with `factory` (e.g. codegen::cpu::CpuSteps()). Inputs follow the order
@@ -28,7 +43,7 @@ struct LowerStats {
 // bound by name. Errors: the verifier's error; Unimplemented naming the node and op the
 // backend cannot run; errors from the factory with the node named.
 StatusOr<std::shared_ptr<runtime::Executable>> Lower(const ir::Graph& graph, const runtime::StepFactory& factory,
-                                                     LowerStats* stats = nullptr);
+                                                     LowerStats* stats = nullptr, const LowerOptions& options = {});
 
 // The StepDesc of one node with the given operand buffers (attribute conventions in
 // codegen/cpu/kernels_cpu.h: ints/floats/strings copied from the IR attributes).

@@ -6,6 +6,7 @@
 #include "codegen/cpu/kernels_cpu.h"
 #include "ir/text.h"
 #include "passes/pass.h"
+#include "passes/pipeline.h"
 
 namespace kiln::graph {
 
@@ -50,10 +51,13 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   if (trainer) {
     pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
   }
-  pm.Add(std::make_unique<passes::DeadCodeElimination>());
+  passes::AddOptimizationPasses(pm, options.opt_level);
   RETURN_IF_ERROR(pm.Run(*graph));
   *text = ir::PrintGraph(*graph);
-  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, codegen::cpu::CpuSteps(), stats));
+  codegen::LowerOptions lower;
+  lower.blocked_layouts = options.opt_level >= 2;
+  lower.plan_memory = options.opt_level >= 2;
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, codegen::cpu::CpuSteps(), stats, lower));
   std::map<std::string, Tensor*> bindings;
   for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();
   for (const auto& spec : exe->params()) {
@@ -63,6 +67,16 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
 }
 
 }  // namespace
+
+StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Graph> graph, nn::Block& params,
+                                                         const CompileOptions& options, std::string* text,
+                                                         codegen::LowerStats* stats) {
+  std::string unused_text;
+  codegen::LowerStats unused_stats;
+  params.CollectParams();  // assigns structural names
+  return CompileAndBind(std::move(graph), params, /*trainer=*/nullptr, options, text ? text : &unused_text,
+                        stats ? stats : &unused_stats);
+}
 
 TrainStep::TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options)
     : net_(net), loss_(std::move(loss)), trainer_(trainer), options_(std::move(options)) {}
@@ -137,7 +151,8 @@ Status Predictor::Forward(const Tensor& data, Tensor* output) {
     ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats));
     it = sessions_.emplace(data.shape(), std::move(session)).first;
   }
-  return it->second->Run({&data}, {output});
+  last_ = it->second.get();
+  return last_->Run({&data}, {output});
 }
 
 Status Accuracy::Update(const Tensor& labels, const Tensor& preds) {

@@ -54,6 +54,9 @@ struct CompileOptions {
   std::ostream* shape_log = nullptr;
   // TrainStep: also return every parameter's gradient (TrainStep::Gradient).
   bool output_gradients = false;
+  // Optimization level (passes/pipeline.h): 0 none, 1 simplification, 2 (default) also
+  // fusion, oneDNN-chosen layouts and memory planning.
+  int opt_level = 2;
 };
 
 using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;
@@ -99,13 +102,27 @@ class Predictor {
   // output = net(data). Errors as TrainStep::Run.
   Status Forward(const Tensor& data, Tensor* output);
   const std::string& graph_text() const { return graph_text_; }
+  // The session of the last Forward (null before the first).
+  runtime::Session* last_session() { return last_; }
 
  private:
   nn::Block& net_;
   CompileOptions options_;
+  runtime::Session* last_ = nullptr;
   std::map<Shape, std::unique_ptr<runtime::Session>> sessions_;
   std::string graph_text_;
 };
+
+// Compiles a traced graph as it stands, through the same pass pipeline and CPU lowering as
+// TrainStep and Predictor, but without adding the autodiff/SGD pass: a graph that trains
+// carries its own backward nodes and updates (graph/lowlevel.h: Grad, Update). Opens a
+// session bound to the parameters of `params` by structural name (CollectParams()).
+// `text` and `stats`, when not null, receive the optimized IR text and lowering statistics.
+// Errors: verifier/pass errors ("after pass <name>"); lowering errors naming the node;
+// NotFound when the graph uses a parameter that `params` does not hold.
+StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Graph> graph, nn::Block& params,
+                                                         const CompileOptions& options = {}, std::string* text = nullptr,
+                                                         codegen::LowerStats* stats = nullptr);
 
 // mx.metric.Accuracy: micro-averaged accuracy of argmax(pred, axis=1) against labels.
 class Accuracy {

@@ -154,6 +154,31 @@ void Graph::AddOutput(const std::string& name, ValueId value) { outputs_.emplace
 
 void Graph::AddUpdate(ValueId target, ValueId new_value) { updates_.emplace_back(target, new_value); }
 
+int Graph::ReplaceAllUsesWith(ValueId from, ValueId to) {
+  int count = 0;
+  for (Node& n : nodes_) {
+    for (ValueId& in : n.inputs) {
+      if (in == from) {
+        in = to;
+        ++count;
+      }
+    }
+  }
+  for (auto& [name, v] : outputs_) {
+    if (v == from) {
+      v = to;
+      ++count;
+    }
+  }
+  for (auto& [target, v] : updates_) {
+    if (v == from) {
+      v = to;
+      ++count;
+    }
+  }
+  return count;
+}
+
 std::optional<ValueId> Graph::FindValue(const std::string& name) const {
   auto it = value_by_name_.find(name);
   if (it == value_by_name_.end()) return std::nullopt;

@@ -154,6 +154,12 @@ class Graph {
   // elimination of the schedule). Returns the number of nodes removed.
   int RemoveDeadNodes();
 
+  // Rewrites every read of `from` (node inputs, graph outputs, update new values) to read
+  // `to` instead; `from` is left without readers (RemoveDeadNodes then drops its producer).
+  // The caller keeps types equal and `to` defined before every reader (the verifier checks).
+  // Returns the number of reads rewritten.
+  int ReplaceAllUsesWith(ValueId from, ValueId to);
+
  private:
   ValueId AddValue(const std::string& name, TensorType type, ValueKind kind);
   void RebuildIndex();

@@ -16,7 +16,18 @@ const char* BufferKindName(BufferKind kind) {
 std::string TensorRef::ToString() const {
   std::string where = BufferKindName(kind);
   if (kind != BufferKind::kArena) where += std::to_string(index);
-  return where + "+" + std::to_string(offset) + " " + std::string(DTypeName(dtype)) + ShapeToString(dims);
+  std::string s = where + "+" + std::to_string(offset) + " " + std::string(DTypeName(dtype)) + ShapeToString(dims);
+  if (!dense()) s += " " + layout;
+  return s;
+}
+
+StatusOr<StepFactory::Layouts> StepFactory::ChooseLayouts(const StepDesc& desc) const {
+  Layouts l;
+  l.inputs.assign(desc.inputs.size(), "");
+  l.input_bytes.assign(desc.inputs.size(), 0);
+  l.outputs.assign(desc.outputs.size(), "");
+  l.output_bytes.assign(desc.outputs.size(), 0);
+  return l;
 }
 
 void* ExecContext::Ptr(const TensorRef& ref) const {

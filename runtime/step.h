@@ -26,17 +26,25 @@ enum class BufferKind : uint8_t {
 };
 const char* BufferKindName(BufferKind kind);
 
-// A dense row-major tensor operand: `dims` elements of `dtype` at byte `offset` of buffer
-// (`kind`, `index`).
+// A tensor operand: `dims` elements of `dtype` at byte `offset` of buffer (`kind`, `index`).
+// With an empty `layout` the tensor is dense row-major (NCHW, OIHW, NC). Otherwise `layout`
+// names a oneDNN format tag ("aBcd16b" = nChw16c: channels in blocks of 16, the last block
+// zero-padded; "ABcd16b16a" = OIhw16i16o) and the tensor occupies `layout_bytes` bytes
+// (padding included). Only arena tensors carry a layout: bound buffers are always dense.
+// Source: oneDNN dev guide "Understanding Memory Formats".
 struct TensorRef {
   BufferKind kind = BufferKind::kArena;
   int32_t index = 0;
   int64_t offset = 0;  // bytes
   DType dtype = DType::kF32;
   Shape dims;
+  std::string layout;        // "" = dense row-major
+  int64_t layout_bytes = 0;  // size in bytes when `layout` is set
 
-  int64_t size_bytes() const { return NumElements(dims) * DTypeSizeBytes(dtype); }
-  // "arena+4096 f32[256,6,24,24]".
+  bool dense() const { return layout.empty(); }
+  // Bytes the tensor occupies (dense: elements x element size).
+  int64_t size_bytes() const { return dense() ? NumElements(dims) * DTypeSizeBytes(dtype) : layout_bytes; }
+  // "arena+4096 f32[256,6,24,24]" (with " aBcd16b" when blocked).
   std::string ToString() const;
 };
 
@@ -93,6 +101,18 @@ class StepFactory {
   virtual StatusOr<std::unique_ptr<Step>> Create(const StepDesc& desc) const = 0;
   // Bytes of arena scratch the step needs (0 for most kinds); the lowering plans them.
   virtual StatusOr<int64_t> ScratchBytes(const StepDesc& desc) const = 0;
+
+  // Layout negotiation (used by the lowering when blocked layouts are enabled). `desc`'s
+  // inputs carry their current layouts; its outputs carry dims and dtype only. Returns the
+  // layout each input must have (the lowering inserts a "reorder" step where it differs) and
+  // the layout and byte size of each output. The default keeps everything dense.
+  struct Layouts {
+    std::vector<std::string> inputs;
+    std::vector<int64_t> input_bytes;  // byte size in that layout (0 for dense)
+    std::vector<std::string> outputs;
+    std::vector<int64_t> output_bytes;  // 0 for dense outputs
+  };
+  virtual StatusOr<Layouts> ChooseLayouts(const StepDesc& desc) const;
 };
 
 }  // namespace kiln::runtime

@@ -94,6 +94,28 @@ dn::inner_product_forward::desc DenseForwardDesc(const dn::memory::desc& src, co
   return dn::inner_product_forward::desc(prop_kind::forward_training, src, wei, dst);
 }
 
+// UserScratchpad() plus, for a fused activation (strings activation), the eltwise post-op
+// dst = act(conv(src)). Errors: InvalidArgument for an unknown activation.
+StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc) {
+  dn::primitive_attr attr = UserScratchpad();
+  auto it = desc.strings.find("activation");
+  if (it == desc.strings.end() || it->second.empty()) return attr;
+  algorithm alg;
+  if (it->second == "relu") {
+    alg = algorithm::eltwise_relu;
+  } else if (it->second == "sigmoid") {
+    alg = algorithm::eltwise_logistic;
+  } else if (it->second == "tanh") {
+    alg = algorithm::eltwise_tanh;
+  } else {
+    return InvalidOperands(desc, "activation must be relu, sigmoid or tanh, got \"" + it->second + "\"");
+  }
+  dn::post_ops ops;
+  ops.append_eltwise(1.f, alg, 0.f, 0.f);
+  attr.set_post_ops(ops);
+  return attr;
+}
+
 }  // namespace
 
 StatusOr<std::optional<DnnlPlan>> PlanConv2d(const StepDesc& desc) {
@@ -103,10 +125,11 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2d(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& dst = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, src, wei, dst, with_bias ? &desc.inputs[2] : nullptr));
-  dn::memory::desc src_md = PlainMd(src), wei_md = PlainMd(wei), dst_md = PlainMd(dst);
-  dn::memory::desc bias_md = with_bias ? PlainMd(desc.inputs[2]) : dn::memory::desc();
+  dn::memory::desc src_md = MdOf(src), wei_md = MdOf(wei), dst_md = MdOf(dst);
+  dn::memory::desc bias_md = with_bias ? MdOf(desc.inputs[2]) : dn::memory::desc();
   auto d = ConvForwardDesc(a, src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md);
-  dn::convolution_forward::primitive_desc pd(d, UserScratchpad(), Engine());
+  ASSIGN_OR_RETURN(dn::primitive_attr attr, ForwardAttr(desc));
+  dn::convolution_forward::primitive_desc pd(d, attr, Engine());
   std::vector<DnnlArg> args{{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_WEIGHTS, wei_md, In(1)}, {DNNL_ARG_DST, dst_md, Out(0)}};
   if (with_bias) args.push_back({DNNL_ARG_BIAS, bias_md, In(2)});
   DnnlPlan plan;
@@ -120,7 +143,7 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2dBackwardData(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& diff_src = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, diff_src, wei, diff_dst, nullptr));
-  dn::memory::desc dst_md = PlainMd(diff_dst), wei_md = PlainMd(wei), src_md = PlainMd(diff_src);
+  dn::memory::desc dst_md = MdOf(diff_dst), wei_md = MdOf(wei), src_md = MdOf(diff_src);
   dn::convolution_forward::primitive_desc hint(ConvForwardDesc(a, src_md, wei_md, nullptr, dst_md), Engine());
   dn::convolution_backward_data::desc d(algorithm::convolution_direct, src_md, wei_md, dst_md, a.strides, a.dilates,
                                         a.padding_l, a.padding_r);
@@ -138,8 +161,8 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2dBackwardWeights(const StepDesc& desc
   const TensorRef& diff_dst = desc.inputs[1];
   const TensorRef& diff_wei = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, src, diff_wei, diff_dst, with_bias ? &desc.outputs[1] : nullptr));
-  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(diff_dst), wei_md = PlainMd(diff_wei);
-  dn::memory::desc bias_md = with_bias ? PlainMd(desc.outputs[1]) : dn::memory::desc();
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(diff_dst), wei_md = MdOf(diff_wei);
+  dn::memory::desc bias_md = with_bias ? MdOf(desc.outputs[1]) : dn::memory::desc();
   const dn::memory::desc* bias = with_bias ? &bias_md : nullptr;
   dn::convolution_forward::primitive_desc hint(ConvForwardDesc(a, src_md, wei_md, bias, dst_md), Engine());
   auto d = with_bias ? dn::convolution_backward_weights::desc(algorithm::convolution_direct, src_md, wei_md, bias_md,
@@ -161,10 +184,11 @@ StatusOr<std::optional<DnnlPlan>> PlanDense(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& dst = desc.outputs[0];
   RETURN_IF_ERROR(CheckDenseShapes(desc, src, wei, dst, with_bias ? &desc.inputs[2] : nullptr));
-  dn::memory::desc src_md = PlainMd(src), wei_md = PlainMd(wei), dst_md = PlainMd(dst);
-  dn::memory::desc bias_md = with_bias ? PlainMd(desc.inputs[2]) : dn::memory::desc();
+  dn::memory::desc src_md = MdOf(src), wei_md = MdOf(wei), dst_md = MdOf(dst);
+  dn::memory::desc bias_md = with_bias ? MdOf(desc.inputs[2]) : dn::memory::desc();
+  ASSIGN_OR_RETURN(dn::primitive_attr attr, ForwardAttr(desc));
   dn::inner_product_forward::primitive_desc pd(
-      DenseForwardDesc(src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md), UserScratchpad(), Engine());
+      DenseForwardDesc(src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md), attr, Engine());
   std::vector<DnnlArg> args{{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_WEIGHTS, wei_md, In(1)}, {DNNL_ARG_DST, dst_md, Out(0)}};
   if (with_bias) args.push_back({DNNL_ARG_BIAS, bias_md, In(2)});
   DnnlPlan plan;
@@ -177,7 +201,7 @@ StatusOr<std::optional<DnnlPlan>> PlanDenseBackwardData(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& diff_src = desc.outputs[0];
   RETURN_IF_ERROR(CheckDenseShapes(desc, diff_src, wei, diff_dst, nullptr));
-  dn::memory::desc dst_md = PlainMd(diff_dst), wei_md = PlainMd(wei), src_md = PlainMd(diff_src);
+  dn::memory::desc dst_md = MdOf(diff_dst), wei_md = MdOf(wei), src_md = MdOf(diff_src);
   dn::inner_product_forward::primitive_desc hint(DenseForwardDesc(src_md, wei_md, nullptr, dst_md), Engine());
   dn::inner_product_backward_data::primitive_desc pd(dn::inner_product_backward_data::desc(src_md, wei_md, dst_md),
                                                      UserScratchpad(), Engine(), hint);
@@ -193,8 +217,8 @@ StatusOr<std::optional<DnnlPlan>> PlanDenseBackwardWeights(const StepDesc& desc)
   const TensorRef& diff_dst = desc.inputs[1];
   const TensorRef& diff_wei = desc.outputs[0];
   RETURN_IF_ERROR(CheckDenseShapes(desc, src, diff_wei, diff_dst, with_bias ? &desc.outputs[1] : nullptr));
-  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(diff_dst), wei_md = PlainMd(diff_wei);
-  dn::memory::desc bias_md = with_bias ? PlainMd(desc.outputs[1]) : dn::memory::desc();
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(diff_dst), wei_md = MdOf(diff_wei);
+  dn::memory::desc bias_md = with_bias ? MdOf(desc.outputs[1]) : dn::memory::desc();
   dn::inner_product_forward::primitive_desc hint(
       DenseForwardDesc(src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md), Engine());
   auto d = with_bias ? dn::inner_product_backward_weights::desc(src_md, wei_md, bias_md, dst_md)

@@ -122,7 +122,7 @@ int DnnlPlan::AddRegion(int64_t bytes) {
   return static_cast<int>(region_bytes.size()) - 1;
 }
 
-void DnnlPlan::AddCall(const dnnl::primitive_desc& pd, std::vector<DnnlArg> args) {
+void DnnlPlan::AddCall(const dnnl::primitive_desc_base& pd, std::vector<DnnlArg> args) {
   dnnl::memory::desc scratchpad = pd.scratchpad_desc();
   auto bytes = static_cast<int64_t>(scratchpad.get_size());
   if (bytes > 0) {
@@ -151,7 +151,7 @@ StatusOr<std::unique_ptr<runtime::Step>> CreateDnnlStep(const StepDesc& desc, co
   std::vector<DnnlStep::Call> calls;
   try {
     for (const DnnlCall& call : plan.calls) {
-      DnnlStep::Call c{dnnl::primitive(call.pd), {}};
+      DnnlStep::Call c{dnnl::primitive(call.pd.get()), {}};
       for (const DnnlArg& a : call.args) {
         DnnlStep::Bound b{a.arg, a.md, false, TensorRef(), 0};
         switch (a.source.kind) {

@@ -51,9 +51,22 @@ bool IsLog(const StepDesc& desc) { return desc.kind.rfind("log_", 0) == 0; }
 
 }  // namespace
 
+// Dense tensors are seen as 1-D [num_elements]; a blocked tensor keeps its layout (every
+// operand of an eltwise step has the same one, padding included).
+StatusOr<dn::memory::desc> EltwiseMd(const StepDesc& desc) {
+  const std::string& layout = desc.inputs[0].layout;
+  for (const auto* refs : {&desc.inputs, &desc.outputs}) {
+    for (const TensorRef& r : *refs) {
+      if (r.layout != layout) return InvalidOperands(desc, "all operands must have the same layout");
+    }
+  }
+  if (layout.empty()) return PlainMd({NumElements(desc.inputs[0].dims)});
+  return MdOf(desc.inputs[0]);
+}
+
 StatusOr<std::optional<DnnlPlan>> PlanEltwise(const StepDesc& desc) {
   RETURN_IF_ERROR(CheckSameDims(desc));
-  dn::memory::desc md = PlainMd({NumElements(desc.inputs[0].dims)});
+  ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
   // relu with alpha 0 is max(x, 0); alpha and beta are unused by logistic and tanh.
   dn::eltwise_forward::desc d(prop_kind::forward_inference, EltwiseAlgorithm(desc.kind, false), md, 0.f, 0.f);
   dn::eltwise_forward::primitive_desc pd(d, UserScratchpad(), Engine());
@@ -64,7 +77,7 @@ StatusOr<std::optional<DnnlPlan>> PlanEltwise(const StepDesc& desc) {
 
 StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc) {
   RETURN_IF_ERROR(CheckSameDims(desc));
-  dn::memory::desc md = PlainMd({NumElements(desc.inputs[0].dims)});
+  ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
   algorithm alg = EltwiseAlgorithm(desc.kind, true);
   dn::eltwise_forward::primitive_desc hint(dn::eltwise_forward::desc(prop_kind::forward_training, alg, md, 0.f, 0.f),
                                            Engine());

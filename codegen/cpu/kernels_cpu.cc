@@ -6,6 +6,10 @@
 
 #include "codegen/cpu/kernels_internal.h"
 
+// GCC 12 reports a false "may be used uninitialized" inside std::optional<DnnlPlan> moves
+// in Choose (GCC bug 80635).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace kiln::codegen::cpu {
 namespace internal {
 namespace {
@@ -48,6 +52,8 @@ const std::vector<KindSpec>& Kinds() {
        NativeSoftmaxCrossEntropyBackward},
       {"argmax", {{"src"}}, {{"dst", kS32}}, 1, nullptr, NativeArgmax},
       {"fill", {}, {{"dst"}}, 0, nullptr, NativeFill},
+      {"one_hot", {{"indices", kS32}}, {{"dst"}}, 1, nullptr, NativeOneHot},
+      {"reorder", {{"src", kAny}}, {{"dst", kAny}}, 1, PlanReorder, nullptr},
       {"sgd_update", {{"weight"}, {"grad"}, {"lr"}, {"rescale_grad"}, {"mom"}}, {{"weight_out"}, {"mom_out"}}, 4,
        nullptr, NativeSgdUpdate},
   };
@@ -100,6 +106,15 @@ Status CheckOperands(const KindSpec& spec, const StepDesc& desc) {
   return CheckDTypes(desc, spec.outputs, desc.outputs);
 }
 
+// Kinds whose operands may be in blocked oneDNN layouts (ChooseCpuLayouts).
+bool AcceptsBlocked(std::string_view kind) {
+  for (const char* k : {"conv2d", "conv2d_backward_data", "conv2d_backward_weights", "pool2d", "pool2d_backward", "relu",
+                        "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward", "reorder"}) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
 // What Create and ScratchBytes share: a oneDNN plan, or the native loop to run.
 struct Choice {
   std::optional<DnnlPlan> plan;
@@ -110,6 +125,7 @@ StatusOr<Choice> Choose(const StepDesc& desc) {
   const KindSpec* spec = FindKind(desc.kind);
   if (spec == nullptr) return Unimplemented(Describe(desc, "the CPU backend has no kernel for this kind"));
   RETURN_IF_ERROR(CheckOperands(*spec, desc));
+  RETURN_IF_ERROR(CheckLayouts(desc, AcceptsBlocked(desc.kind)));
   Choice choice;
   if (spec->plan != nullptr) {
     bool zero_volume = HasZeroVolume(desc);
@@ -205,6 +221,14 @@ StatusOr<std::unique_ptr<runtime::Step>> CpuStepFactory::Create(const runtime::S
 StatusOr<int64_t> CpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
   ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
   return choice.plan ? choice.plan->ScratchBytes() : int64_t{0};
+}
+
+StatusOr<runtime::StepFactory::Layouts> CpuStepFactory::ChooseLayouts(const runtime::StepDesc& desc) const {
+  const internal::KindSpec* spec = internal::FindKind(desc.kind);
+  if (spec == nullptr) {
+    return Unimplemented(internal::Describe(desc, "the CPU backend has no kernel for this kind"));
+  }
+  return internal::ChooseCpuLayouts(desc);
 }
 
 const runtime::StepFactory& CpuSteps() {

@@ -39,10 +39,19 @@
 //                           diff_loss N, logits NC, label N s32 -> diff_logits NC
 //   argmax                  src NC -> dst N s32 (the first maximum wins)
 //   fill                    () -> dst (floats value)
+//   one_hot                 indices N s32 -> dst NC [N, depth] (ints depth; floats on_value,
+//                           off_value); an index outside [0, depth) gives an all-off row
 //   sgd_update              weight, grad, lr [], rescale_grad [][, mom] -> weight_out[, mom_out]
 //                           floats wd, momentum, clip_gradient (<= 0 or absent: no clipping);
 //                           outputs may alias the matching inputs
 // The exact math of every kind is its IR op's reference kernel (ir/ops/*.cc).
+//
+// Blocked layouts: conv2d (all three kinds), pool2d (+backward), the activations (+backward)
+// and reorder accept operands whose TensorRef names a oneDNN format tag (e.g. "aBcd16b",
+// nChw16c); all other kinds require dense operands and reject blocked ones with
+// InvalidArgument. `reorder` (src -> dst, same dims) converts between any two layouts.
+// Fused activations: conv2d and dense take strings activation "relu"|"sigmoid"|"tanh",
+// applied to dst as a oneDNN eltwise post-op.
 //
 // Threading: steps are immutable; Run is const and may be called concurrently from many
 // threads on distinct arenas. oneDNN primitives use the user scratchpad mode with the
@@ -83,6 +92,11 @@ class CpuStepFactory final : public runtime::StepFactory {
   // missing or too small still runs, using a per-thread heap buffer instead.
   // Errors: as Create.
   StatusOr<int64_t> ScratchBytes(const runtime::StepDesc& desc) const override;
+
+  // Layouts (see "Blocked layouts" above): convolutions take what oneDNN picks with
+  // format_tag::any; pooling and activations follow their input; other kinds are dense.
+  // Errors: Unimplemented for an unknown kind; oneDNN creation errors naming the node.
+  StatusOr<Layouts> ChooseLayouts(const runtime::StepDesc& desc) const override;
 };
 
 // A process-wide CpuStepFactory.

@@ -85,7 +85,7 @@ struct DnnlArg {
 };
 
 struct DnnlCall {
-  dnnl::primitive_desc pd;
+  dnnl::primitive_desc_base pd;  // a reorder's is not a dnnl::primitive_desc
   std::vector<DnnlArg> args;
 };
 
@@ -99,7 +99,7 @@ struct DnnlPlan {
   // Adds a scratch region of `bytes`; returns its index for Scratch().
   int AddRegion(int64_t bytes);
   // Appends a call, binding DNNL_ARG_SCRATCHPAD when the primitive needs one.
-  void AddCall(const dnnl::primitive_desc& pd, std::vector<DnnlArg> args);
+  void AddCall(const dnnl::primitive_desc_base& pd, std::vector<DnnlArg> args);
   // Byte offsets of the regions (then the scratchpad) in the scratch slice, each 64-aligned.
   std::vector<int64_t> RegionOffsets() const;
   int64_t ScratchBytes() const;
@@ -112,6 +112,21 @@ dnnl::primitive_attr UserScratchpad();
 // A dense row-major f32/s32 memory descriptor for `dims`; rank 0 becomes {1}.
 dnnl::memory::desc PlainMd(const std::vector<int64_t>& dims, DType dtype = DType::kF32);
 inline dnnl::memory::desc PlainMd(const TensorRef& ref) { return PlainMd(ref.dims, ref.dtype); }
+// The descriptor of `ref` in its layout (dense row-major, or the oneDNN format tag it names).
+dnnl::memory::desc MdOf(const TensorRef& ref);
+
+// ---- Blocked layouts (layout_kernels.cc) ----
+
+// The name of the oneDNN format tag that describes `md` exactly ("aBcd16b"), or "" when
+// `md` is dense row-major or no tag describes it.
+std::string LayoutName(const dnnl::memory::desc& md);
+// Checks every operand's layout: known tag names with matching byte sizes; when
+// `blocked_ok` is false, every operand must be dense. Errors: InvalidArgument naming it.
+Status CheckLayouts(const StepDesc& desc, bool blocked_ok);
+// reorder: src -> dst with the same dims, any layouts (a copy when both are dense).
+StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc);
+// StepFactory::ChooseLayouts for the CPU backend.
+StatusOr<runtime::StepFactory::Layouts> ChooseCpuLayouts(const StepDesc& desc);
 
 // Builds the primitives of `plan` and the step that runs them.
 // Errors: as DnnlError when oneDNN fails to create a primitive.
@@ -158,6 +173,7 @@ StatusOr<NativeFn> NativeSgdUpdate(const StepDesc& desc);
 StatusOr<NativeFn> NativeSoftmaxCrossEntropy(const StepDesc& desc);
 StatusOr<NativeFn> NativeSoftmaxCrossEntropyBackward(const StepDesc& desc);
 StatusOr<NativeFn> NativeArgmax(const StepDesc& desc);
+StatusOr<NativeFn> NativeOneHot(const StepDesc& desc);  // one_hot_kernels.cc
 
 // NumPy broadcasting of `a` and `b` (aligned at the trailing dims), or nullopt.
 std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);

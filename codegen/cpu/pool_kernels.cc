@@ -72,7 +72,7 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc) {
   const TensorRef& src = desc.inputs[0];
   const TensorRef& dst = desc.outputs[0];
   RETURN_IF_ERROR(CheckPoolShapes(desc, a, src, dst));
-  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(dst);
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(dst);
   // forward_inference: no workspace is written (the backward step recomputes it).
   dn::pooling_forward::primitive_desc pd(PoolForwardDesc(prop_kind::forward_inference, a, src_md, dst_md),
                                          UserScratchpad(), Engine());
@@ -88,7 +88,7 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
   const TensorRef& diff_src = desc.outputs[0];
   RETURN_IF_ERROR(CheckPoolShapes(desc, a, src, diff_dst));
   if (diff_src.dims != src.dims) return InvalidOperands(desc, "diff_src must have the shape of src");
-  dn::memory::desc src_md = PlainMd(src), dst_md = PlainMd(diff_dst);
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(diff_dst);
   dn::pooling_forward::primitive_desc fwd(PoolForwardDesc(prop_kind::forward_training, a, src_md, dst_md),
                                           UserScratchpad(), Engine());
   dn::pooling_backward::desc d(a.alg, src_md, dst_md, a.strides, a.kernel, a.padding_l, a.padding_r);

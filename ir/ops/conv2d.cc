@@ -23,7 +23,7 @@ Status VerifyConvAttrs(const InferCtx& c) {
   RETURN_IF_ERROR(ops::CheckIntList(c, "padding_begin", 2, 0));
   RETURN_IF_ERROR(ops::CheckIntList(c, "padding_end", 2, 0));
   RETURN_IF_ERROR(ops::CheckIntList(c, "dilation", 2, 1));
-  return OkStatus();
+  return ops::CheckFusedActivation(c);
 }
 
 // Output spatial size for one axis, or an error if the dilated kernel does not fit.
@@ -88,6 +88,7 @@ const OpDef& Conv2dDef() {
     d.output_names = {"dst"};
     d.min_inputs = 2;
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation"};
+    d.string_attrs = {"activation"};  // fused by passes/fusion.h: dst = act(conv(src))
     d.verify_attrs = VerifyConvAttrs;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(ops::CheckRank(c, 0, 4));
@@ -106,6 +107,7 @@ const OpDef& Conv2dDef() {
       return std::vector<TensorType>{{DType::kF32, dst, "NCHW"}};
     };
     d.grad = [](GradCtx& g) -> Status {
+      RETURN_IF_ERROR(ops::NoGradForFused("conv2d", g.attrs()));
       Attrs a = ConvAttrsOf(g.attrs());
       ValueId dy = g.OutputGrad(0);
       if (g.NeedsGrad(0)) {
@@ -137,6 +139,7 @@ const OpDef& Conv2dDef() {
       ForEachTap(g, [&](int64_t n, int64_t oc, int64_t oh, int64_t ow, int64_t ic, int64_t kh, int64_t kw, int64_t si) {
         dst[DstIndex(g, n, oc, oh, ow)] += src[si] * wei[WeiIndex(g, oc, ic, kh, kw)];
       });
+      ops::ApplyFusedActivation(node.attrs, dst);
       return OkStatus();
     };
     return d;

@@ -13,6 +13,8 @@ const OpDef& DenseDef() {
     d.input_names = {"src", "weights", "bias"};
     d.output_names = {"dst"};
     d.min_inputs = 2;
+    d.string_attrs = {"activation"};  // fused by passes/fusion.h: dst = act(dense(src))
+    d.verify_attrs = ops::CheckFusedActivation;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(ops::CheckRank(c, 0, 2));
       RETURN_IF_ERROR(ops::CheckRank(c, 1, 2));
@@ -29,6 +31,7 @@ const OpDef& DenseDef() {
       return std::vector<TensorType>{{DType::kF32, {src[0], wei[0]}, "NC"}};
     };
     d.grad = [](GradCtx& g) -> Status {
+      RETURN_IF_ERROR(ops::NoGradForFused("dense", g.attrs()));
       ValueId dy = g.OutputGrad(0);
       if (g.NeedsGrad(0)) {
         ASSIGN_OR_RETURN(ValueId dx, g.Emit1("dense_backward_data", {dy, g.Input(1)}, {}, "diff_src"));
@@ -43,7 +46,7 @@ const OpDef& DenseDef() {
       }
       return OkStatus();
     };
-    d.reference = [](const Node&, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
+    d.reference = [](const Node& node, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
       const RefTensor& src = *in[0];
       const RefTensor& wei = *in[1];
       int64_t n = src.shape[0], k = src.shape[1], m = wei.shape[0];
@@ -53,6 +56,7 @@ const OpDef& DenseDef() {
           for (int64_t l = 0; l < k; ++l) s += src[i * k + l] * wei[j * k + l];
           out[0][i * m + j] = s;
         }
+      ops::ApplyFusedActivation(node.attrs, out[0]);
       return OkStatus();
     };
     return d;

@@ -1,5 +1,7 @@
 #include "ir/ops/op_util.h"
 
+#include <cmath>
+
 namespace kiln::ir::ops {
 
 Status CheckRank(const InferCtx& c, int i, int64_t rank) {
@@ -75,6 +77,31 @@ int64_t BroadcastIndex(int64_t out_index, const Shape& out_shape, const Shape& i
 int64_t NormalizeAxis(int64_t axis, int64_t rank) {
   if (axis < 0) axis += rank;
   return axis >= 0 && axis < rank ? axis : -1;
+}
+
+Status CheckFusedActivation(const InferCtx& c) {
+  std::string act = c.attrs().GetString("activation", "");
+  if (act.empty() || act == "relu" || act == "sigmoid" || act == "tanh") return OkStatus();
+  return c.Error("activation must be relu, sigmoid or tanh, got \"" + act + "\"");
+}
+
+void ApplyFusedActivation(const Attrs& attrs, RefTensor& dst) {
+  std::string act = attrs.GetString("activation", "");
+  for (int64_t i = 0; i < dst.size(); ++i) {
+    double& x = dst[i];
+    if (act == "relu") {
+      x = x > 0 ? x : 0;
+    } else if (act == "sigmoid") {
+      x = 1 / (1 + std::exp(-x));
+    } else if (act == "tanh") {
+      x = std::tanh(x);
+    }
+  }
+}
+
+Status NoGradForFused(const std::string& op, const Attrs& attrs) {
+  if (attrs.GetString("activation", "").empty()) return OkStatus();
+  return Unimplemented(op + " with a fused activation has no gradient rule: run fusion after autodiff");
 }
 
 }  // namespace kiln::ir::ops

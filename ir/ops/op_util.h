@@ -16,6 +16,14 @@ Status CheckDType(const InferCtx& c, int i, DType dtype);
 // Checks that attribute `key` is a list of `size` values, each >= `min`.
 Status CheckIntList(const InferCtx& c, const std::string& key, size_t size, int64_t min);
 
+// Fused activation (the `activation` string attribute of conv2d and dense, set by the
+// fusion pass): checks it is "", "relu", "sigmoid" or "tanh"; Apply runs it on a reference
+// output in place.
+Status CheckFusedActivation(const InferCtx& c);
+void ApplyFusedActivation(const Attrs& attrs, RefTensor& dst);
+// Fused ops have no gradient rule (fusion runs after autodiff): the error says so.
+Status NoGradForFused(const std::string& op, const Attrs& attrs);
+
 // NumPy broadcasting of two shapes (aligned at the trailing dims).
 // Errors: InvalidArgument via `c` when a pair of dims is neither equal nor 1.
 StatusOr<Shape> BroadcastShapes(const InferCtx& c, const Shape& a, const Shape& b);

@@ -1,0 +1,271 @@
+// Blocked layouts: naming oneDNN memory formats, the reorder kind, and the layout choices
+// the CPU backend makes for the lowering (StepFactory::ChooseLayouts).
+//
+// Convolutions are created with format_tag::any, so oneDNN picks the layout its fastest
+// implementation for this machine wants (e.g. nChw16c activations and OIhw16i16o weights
+// with AVX-512); pooling and the activations take the layout of their input; everything
+// else wants dense row-major operands. Only layouts that a oneDNN format tag describes are
+// used (a chosen layout without a tag falls back to dense).
+// Source: oneDNN dev guide "Memory Format Propagation", "Understanding Memory Formats",
+// "Reorder".
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include <map>
+#include <mutex>
+
+#include "codegen/cpu/kernels_cpu.h"
+#include "codegen/cpu/kernels_internal.h"
+
+namespace kiln::codegen::cpu::internal {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+namespace dn = dnnl;
+using Tag = dn::memory::format_tag;
+
+dn::memory::data_type DataType(DType dtype) {
+  return dtype == DType::kS32 ? dn::memory::data_type::s32 : dn::memory::data_type::f32;
+}
+
+// Format tags by name ("aBcd16b"), built once from oneDNN's own names.
+const std::map<std::string, Tag>& TagsByName() {
+  static const auto* tags = [] {
+    auto* m = new std::map<std::string, Tag>();
+    for (int t = static_cast<int>(dnnl_a); t < static_cast<int>(dnnl_format_tag_last); ++t) {
+      const char* name = dnnl_fmt_tag2str(static_cast<dnnl_format_tag_t>(t));
+      if (name != nullptr && *name != '\0' && std::string(name) != "undef") m->emplace(name, static_cast<Tag>(t));
+    }
+    return m;
+  }();
+  return *tags;
+}
+
+bool IsDenseRowMajor(const dn::memory::desc& md) {
+  std::vector<int64_t> dims = md.dims();
+  return md == PlainMd(dims, md.data_type() == dn::memory::data_type::s32 ? DType::kS32 : DType::kF32);
+}
+
+}  // namespace
+
+dn::memory::desc MdOf(const TensorRef& ref) {
+  if (ref.dense()) return PlainMd(ref);
+  auto it = TagsByName().find(ref.layout);
+  // Unknown names are rejected by CheckLayouts before any plan is made.
+  Tag tag = it == TagsByName().end() ? Tag::undef : it->second;
+  return dn::memory::desc(dn::memory::dims(ref.dims.begin(), ref.dims.end()), DataType(ref.dtype), tag);
+}
+
+std::string LayoutName(const dn::memory::desc& md) {
+  if (IsDenseRowMajor(md)) return "";
+  // The first tag (in oneDNN's order) that describes exactly this layout.
+  static std::mutex mu;
+  static std::map<std::pair<std::vector<int64_t>, std::vector<int64_t>>, std::string> cache;
+  const dnnl_memory_desc_t& c = md.data;
+  if (c.format_kind != dnnl_blocked) return "";
+  std::vector<int64_t> key_dims(c.dims, c.dims + c.ndims);
+  std::vector<int64_t> key_layout(c.format_desc.blocking.strides, c.format_desc.blocking.strides + c.ndims);
+  key_layout.push_back(c.format_desc.blocking.inner_nblks);
+  for (int i = 0; i < c.format_desc.blocking.inner_nblks; ++i) {
+    key_layout.push_back(c.format_desc.blocking.inner_blks[i]);
+    key_layout.push_back(c.format_desc.blocking.inner_idxs[i]);
+  }
+  key_layout.push_back(c.data_type);
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_pair(key_dims, key_layout);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  // Exact match of every stride: memory::desc's operator== ignores the strides of size-1
+  // dims, but implementations check them (e.g. Acdb16a vs Abcd16a weights for IC = 1).
+  auto exact = [](const dnnl_memory_desc_t& a, const dnnl_memory_desc_t& b) {
+    const auto &x = a.format_desc.blocking, &y = b.format_desc.blocking;
+    if (a.ndims != b.ndims || x.inner_nblks != y.inner_nblks) return false;
+    for (int i = 0; i < a.ndims; ++i) {
+      if (x.strides[i] != y.strides[i] || a.padded_dims[i] != b.padded_dims[i]) return false;
+    }
+    for (int i = 0; i < x.inner_nblks; ++i) {
+      if (x.inner_blks[i] != y.inner_blks[i] || x.inner_idxs[i] != y.inner_idxs[i]) return false;
+    }
+    return true;
+  };
+  std::string found;
+  for (const auto& [name, tag] : TagsByName()) {
+    try {
+      dn::memory::desc candidate(md.dims(), md.data_type(), tag);
+      if (candidate == md && exact(candidate.data, c)) {
+        found = name;
+        break;
+      }
+    } catch (const dn::error&) {
+      // A tag of another rank.
+    }
+  }
+  cache[key] = found;
+  return found;
+}
+
+Status CheckLayouts(const StepDesc& desc, bool blocked_ok) {
+  for (const auto* refs : {&desc.inputs, &desc.outputs}) {
+    for (const TensorRef& r : *refs) {
+      if (r.dense()) continue;
+      if (!blocked_ok) return InvalidOperands(desc, "this kind takes dense row-major operands only");
+      auto it = TagsByName().find(r.layout);
+      if (it == TagsByName().end()) return InvalidOperands(desc, "unknown layout \"" + r.layout + "\"");
+      dn::memory::desc md = MdOf(r);
+      if (static_cast<int64_t>(md.get_size()) != r.layout_bytes) {
+        return InvalidOperands(desc, "layout " + r.layout + " needs " + std::to_string(md.get_size()) +
+                                         " bytes, the operand says " + std::to_string(r.layout_bytes));
+      }
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc) {
+  const TensorRef& src = desc.inputs[0];
+  const TensorRef& dst = desc.outputs[0];
+  if (src.dims != dst.dims) return InvalidOperands(desc, "src and dst must have the same dims");
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(dst);
+  dn::reorder::primitive_desc pd(Engine(), src_md, Engine(), dst_md, UserScratchpad());
+  DnnlPlan plan;
+  plan.AddCall(pd, {{DNNL_ARG_FROM, src_md, In(0)}, {DNNL_ARG_TO, dst_md, Out(0)}});
+  return std::optional<DnnlPlan>(std::move(plan));
+}
+
+namespace {
+
+using Layouts = runtime::StepFactory::Layouts;
+
+Layouts DenseLayouts(const StepDesc& desc) {
+  Layouts l;
+  l.inputs.assign(desc.inputs.size(), "");
+  l.input_bytes.assign(desc.inputs.size(), 0);
+  l.outputs.assign(desc.outputs.size(), "");
+  l.output_bytes.assign(desc.outputs.size(), 0);
+  return l;
+}
+
+dn::memory::desc AnyMd(const TensorRef& ref) {
+  return dn::memory::desc(dn::memory::dims(ref.dims.begin(), ref.dims.end()), DataType(ref.dtype), Tag::any);
+}
+
+// Sets `name` and `bytes` from a chosen descriptor (dense when no tag describes it).
+void Take(const dn::memory::desc& md, std::string* name, int64_t* bytes) {
+  *name = LayoutName(md);
+  if (bytes != nullptr) *bytes = name->empty() ? 0 : static_cast<int64_t>(md.get_size());
+}
+
+struct ConvGeometry {
+  dn::memory::dims strides, dilates, padding_l, padding_r;
+};
+
+StatusOr<ConvGeometry> ReadGeometry(const StepDesc& desc) {
+  ConvGeometry g;
+  ASSIGN_OR_RETURN(g.strides, GetInts(desc, "stride", 2, {1, 1}));
+  ASSIGN_OR_RETURN(g.padding_l, GetInts(desc, "padding_begin", 2, {0, 0}));
+  ASSIGN_OR_RETURN(auto dilation, GetInts(desc, "dilation", 2, {1, 1}));
+  ASSIGN_OR_RETURN(g.padding_r, GetInts(desc, "padding_end", 2, {0, 0}));
+  for (int64_t d : dilation) g.dilates.push_back(d - 1);
+  return g;
+}
+
+dn::convolution_forward::primitive_desc AnyConvForward(const ConvGeometry& g, const TensorRef& src,
+                                                       const TensorRef& wei, const TensorRef& dst) {
+  dn::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, AnyMd(src), AnyMd(wei),
+                                  AnyMd(dst), g.strides, g.dilates, g.padding_l, g.padding_r);
+  return dn::convolution_forward::primitive_desc(d, UserScratchpad(), Engine());
+}
+
+StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
+  Layouts l = DenseLayouts(desc);
+  ASSIGN_OR_RETURN(ConvGeometry g, ReadGeometry(desc));
+  if (desc.kind == "conv2d") {
+    auto pd = AnyConvForward(g, desc.inputs[0], desc.inputs[1], desc.outputs[0]);
+    Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
+    Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+    Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
+  } else if (desc.kind == "conv2d_backward_data") {
+    // inputs diff_dst, weights -> diff_src
+    const TensorRef &diff_dst = desc.inputs[0], &wei = desc.inputs[1], &diff_src = desc.outputs[0];
+    auto hint = AnyConvForward(g, diff_src, wei, diff_dst);
+    dn::convolution_backward_data::desc d(algorithm::convolution_direct, AnyMd(diff_src), AnyMd(wei),
+                                          AnyMd(diff_dst), g.strides, g.dilates, g.padding_l, g.padding_r);
+    dn::convolution_backward_data::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
+    Take(pd.diff_dst_desc(), &l.inputs[0], &l.input_bytes[0]);
+    Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+    Take(pd.diff_src_desc(), &l.outputs[0], &l.output_bytes[0]);
+  } else {
+    // conv2d_backward_weights: src, diff_dst -> diff_weights[, diff_bias (dense)]
+    const TensorRef &src = desc.inputs[0], &diff_dst = desc.inputs[1], &diff_wei = desc.outputs[0];
+    auto hint = AnyConvForward(g, src, diff_wei, diff_dst);
+    dn::convolution_backward_weights::desc d(algorithm::convolution_direct, AnyMd(src), AnyMd(diff_wei),
+                                             AnyMd(diff_dst), g.strides, g.dilates, g.padding_l, g.padding_r);
+    dn::convolution_backward_weights::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
+    Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
+    Take(pd.diff_dst_desc(), &l.inputs[1], &l.input_bytes[1]);
+    Take(pd.diff_weights_desc(), &l.outputs[0], &l.output_bytes[0]);
+  }
+  return l;
+}
+
+StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
+  Layouts l = DenseLayouts(desc);
+  ASSIGN_OR_RETURN(auto kernel, GetInts(desc, "kernel", 2, {1, 1}));
+  ASSIGN_OR_RETURN(auto strides, GetInts(desc, "stride", 2, {1, 1}));
+  ASSIGN_OR_RETURN(auto padding_l, GetInts(desc, "padding_begin", 2, {0, 0}));
+  ASSIGN_OR_RETURN(auto padding_r, GetInts(desc, "padding_end", 2, {0, 0}));
+  auto it = desc.strings.find("kind");
+  algorithm alg = it != desc.strings.end() && it->second == "avg" ? algorithm::pooling_avg_include_padding
+                                                                  : algorithm::pooling_max;
+  bool forward = desc.kind == "pool2d";
+  const TensorRef& src = forward ? desc.inputs[0] : desc.inputs[1];
+  const TensorRef& dst = forward ? desc.outputs[0] : desc.inputs[0];
+  // The source keeps its layout; oneDNN picks the destination's to match.
+  dn::memory::desc src_md = MdOf(src);
+  dn::pooling_forward::primitive_desc pd(
+      dn::pooling_forward::desc(prop_kind::forward_training, alg, src_md, AnyMd(dst), strides, kernel, padding_l,
+                                padding_r),
+      UserScratchpad(), Engine());
+  if (forward) {
+    l.inputs[0] = src.layout;
+    l.input_bytes[0] = src.dense() ? 0 : src.layout_bytes;
+    Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
+  } else {
+    Take(pd.dst_desc(), &l.inputs[0], &l.input_bytes[0]);
+    l.inputs[1] = src.layout;
+    l.input_bytes[1] = src.dense() ? 0 : src.layout_bytes;
+    l.outputs[0] = src.layout;
+    l.output_bytes[0] = src.dense() ? 0 : src.layout_bytes;
+  }
+  return l;
+}
+
+}  // namespace
+
+StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
+  const std::string& kind = desc.kind;
+  try {
+    if (kind == "conv2d" || kind == "conv2d_backward_data" || kind == "conv2d_backward_weights") {
+      if (HasZeroVolume(desc)) return DenseLayouts(desc);
+      return ChooseConvLayouts(desc);
+    }
+    if (kind == "pool2d" || kind == "pool2d_backward") {
+      if (HasZeroVolume(desc)) return DenseLayouts(desc);
+      return ChoosePoolLayouts(desc);
+    }
+  } catch (const dn::error& e) {
+    return DnnlError(desc, e, /*at_run=*/false);
+  }
+  Layouts l = DenseLayouts(desc);
+  if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "relu_backward" || kind == "sigmoid_backward" ||
+      kind == "tanh_backward") {
+    // Elementwise: every operand in the layout of the data input (dst for the backward kinds).
+    const TensorRef& data = desc.inputs.back();
+    for (auto& in : l.inputs) in = data.layout;
+    for (auto& b : l.input_bytes) b = data.dense() ? 0 : data.layout_bytes;
+    l.outputs[0] = data.layout;
+    l.output_bytes[0] = data.dense() ? 0 : data.layout_bytes;
+  }
+  return l;
+}
+
+}  // namespace kiln::codegen::cpu::internal

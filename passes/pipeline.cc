@@ -1,0 +1,26 @@
+#include "passes/pipeline.h"
+
+#include "passes/fusion.h"
+#include "passes/simplify.h"
+
+namespace kiln::passes {
+
+void AddOptimizationPasses(PassManager& pm, int level) {
+  if (level >= 1) {
+    pm.Add(std::make_unique<ConstantFolding>());
+    pm.Add(std::make_unique<CommonSubexpressionElimination>());
+  }
+  pm.Add(std::make_unique<DeadCodeElimination>());
+  if (level >= 2) {
+    pm.Add(std::make_unique<FuseActivation>());
+    pm.Add(std::make_unique<DeadCodeElimination>());
+  }
+}
+
+std::vector<std::string> OptimizationPassNames(int level) {
+  PassManager pm;
+  AddOptimizationPasses(pm, level);
+  return pm.PassNames();
+}
+
+}  // namespace kiln::passes

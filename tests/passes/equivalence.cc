@@ -1,0 +1,92 @@
+#include "tests/passes/equivalence.h"
+
+#include <catch2/catch.hpp>
+
+#include "codegen/cpu/kernels_cpu.h"
+#include "runtime/executable.h"
+
+namespace kiln::testing {
+
+Named RandomArguments(const ir::Graph& g, std::mt19937& rng, int classes) {
+  Named args;
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (const ir::Value& v : g.values()) {
+    if (v.kind != ir::ValueKind::kInput && v.kind != ir::ValueKind::kParameter && v.kind != ir::ValueKind::kState) {
+      continue;
+    }
+    ir::RefTensor t(v.type.shape);
+    for (int64_t i = 0; i < t.size(); ++i) {
+      if (v.type.dtype == DType::kS32) {
+        t[i] = static_cast<double>(static_cast<int>(rng() % static_cast<unsigned>(classes)));
+      } else if (v.name == "lr") {
+        t[i] = 0.1;
+      } else if (v.name == "rescale_grad") {
+        t[i] = 0.5;
+      } else {
+        t[i] = u(rng);
+      }
+    }
+    args[v.name] = t;
+  }
+  return args;
+}
+
+StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args) {
+  ir::RefEnv env;
+  for (const auto& [name, t] : args) {
+    if (auto v = g.FindValue(name)) env[*v] = t;
+  }
+  RETURN_IF_ERROR(ir::RunReference(g, env, /*apply_updates=*/true));
+  Named out;
+  for (const auto& [name, v] : g.outputs()) out["out:" + name] = env.at(v);
+  for (const ir::Value& v : g.values()) {
+    if (v.kind == ir::ValueKind::kParameter || v.kind == ir::ValueKind::kState) out[v.name] = env.at(v.id);
+  }
+  return out;
+}
+
+StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
+                                 codegen::LowerStats* stats) {
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, codegen::cpu::CpuSteps(), stats, options));
+  std::map<std::string, Tensor> store;
+  std::map<std::string, Tensor*> bindings;
+  for (const auto& spec : exe->params()) {
+    store[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
+    bindings[spec.name] = &store[spec.name];
+  }
+  ASSIGN_OR_RETURN(auto session, runtime::Session::Create(exe, bindings));
+  std::vector<Tensor> inputs;
+  for (const auto& spec : exe->inputs()) inputs.push_back(ir::FromRef(args.at(spec.name), spec.dtype));
+  std::vector<const Tensor*> in_ptrs;
+  for (const Tensor& t : inputs) in_ptrs.push_back(&t);
+  std::vector<Tensor> outputs(exe->outputs().size());
+  std::vector<Tensor*> out_ptrs;
+  for (Tensor& t : outputs) out_ptrs.push_back(&t);
+  RETURN_IF_ERROR(session->Run(in_ptrs, out_ptrs));
+  Named out;
+  for (size_t i = 0; i < outputs.size(); ++i) out["out:" + exe->outputs()[i].name] = ir::ToRef(outputs[i]);
+  for (const auto& [name, t] : store) out[name] = ir::ToRef(t);
+  return out;
+}
+
+void ExpectNamedClose(const Named& got, const Named& want, double tol) {
+  for (const auto& [name, w] : want) {
+    INFO("value " << name);
+    auto it = got.find(name);
+    REQUIRE(it != got.end());
+    REQUIRE(it->second.shape == w.shape);
+    double worst = 0;
+    int64_t worst_i = 0;
+    for (int64_t i = 0; i < w.size(); ++i) {
+      double err = std::abs(it->second[i] - w[i]) / std::max(1.0, std::abs(w[i]));
+      if (err > worst) {
+        worst = err;
+        worst_i = i;
+      }
+    }
+    INFO("worst element " << worst_i << " relative error " << worst);
+    CHECK(worst <= tol);
+  }
+}
+
+}  // namespace kiln::testing

@@ -1,0 +1,36 @@
+// Before/after equivalence of passes and lowerings: run a graph with the reference
+// interpreter (double) or compiled by the CPU backend (f32), on the same named arguments,
+// and compare every output and every parameter/state after the graph's updates.
+#pragma once
+
+#include <map>
+#include <random>
+#include <string>
+
+#include "codegen/lower.h"
+#include "ir/graph.h"
+#include "ir/interpreter.h"
+
+namespace kiln::testing {
+
+// Named values: graph arguments going in; outputs ("out:<name>") and parameters/state
+// (by name, after updates) coming out.
+using Named = std::map<std::string, ir::RefTensor>;
+
+// Random arguments for every input, parameter and state of `g`: f32 uniform in [-1, 1]
+// (lr / rescale_grad inputs: 0.1 and 1/N), s32 inputs (labels) in [0, classes).
+Named RandomArguments(const ir::Graph& g, std::mt19937& rng, int classes = 10);
+
+// Runs `g` with the reference interpreter, applying updates.
+StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args);
+
+// Lowers `g` with the CPU backend and `options`, runs one step. `stats` (optional) gets the
+// lowering statistics.
+StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
+                                 codegen::LowerStats* stats = nullptr);
+
+// Checks that `got` has every key of `want` with equal shapes and values within
+// |a - b| <= tol * max(1, |b|); Catch2 CHECKs name the key and element.
+void ExpectNamedClose(const Named& got, const Named& want, double tol);
+
+}  // namespace kiln::testing

@@ -1,0 +1,249 @@
+// Every optimization pass: the IR before and after, and the same results before and after
+// (reference interpreter on both graphs, and the compiled graph at -O0 and -O2 lowering).
+#include <catch2/catch.hpp>
+
+#include "codegen/cpu/kernels_cpu.h"
+#include "codegen/lower.h"
+#include "examples/lenet_model.h"
+#include "graph/trainer.h"
+#include "ir/text.h"
+#include "ir/verifier.h"
+#include "passes/autodiff.h"
+#include "passes/fusion.h"
+#include "passes/pipeline.h"
+#include "passes/simplify.h"
+#include "tests/passes/equivalence.h"
+
+namespace kiln::passes {
+namespace {
+
+using testing::Named;
+
+int CountOp(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes()) n += node.op == op;
+  return n;
+}
+
+ir::Graph Parse(const std::string& text) {
+  auto g = ir::ParseGraph(text);
+  INFO(text);
+  INFO((g.ok() ? std::string() : g.status().ToString()));
+  REQUIRE(g.ok());
+  return std::move(g).value();
+}
+
+// LeNet forward (+ loss, optionally the whole training step) traced through the front end.
+ir::Graph TraceLeNet(int64_t batch, bool training) {
+  graph::Seed(3);
+  auto net = examples::MakeLeNet();
+  REQUIRE(net->Initialize(graph::Xavier()).ok());
+  net->CollectParams();
+  graph::Tracer t("lenet");
+  graph::Sym x = t.Input("data", DType::kF32, {batch, 1, 28, 28});
+  graph::Sym label = t.Input("label", DType::kS32, {batch});
+  auto out = net->Forward(x);
+  REQUIRE(out.ok());
+  auto loss = graph::SoftmaxCrossEntropyLoss()(*out, label);
+  REQUIRE(loss.ok());
+  t.graph().AddOutput("loss", loss->id);
+  t.graph().AddOutput("output", out->id);
+  ir::Graph g = *t.TakeGraph();
+  PassManager pm;
+  if (training) pm.Add(std::make_unique<BuildTrainingGraph>("loss", SgdOptions{0.9, 1e-3, -1}));
+  pm.Add(std::make_unique<DeadCodeElimination>());
+  REQUIRE(pm.Run(g).ok());
+  return g;
+}
+
+// Reference(before) == reference(after) (double, tight), and the compiled "after" graph,
+// naive and with -O2 lowering, == reference(before) (f32 tolerance).
+void CheckEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Named args = testing::RandomArguments(before, rng);
+  auto want = testing::RunReferenceNamed(before, args);
+  REQUIRE(want.ok());
+  auto ref_after = testing::RunReferenceNamed(after, args);
+  REQUIRE(ref_after.ok());
+  testing::ExpectNamedClose(*ref_after, *want, 1e-9);
+  for (bool optimized : {false, true}) {
+    INFO("lowering " << (optimized ? "-O2 (blocked layouts, planned memory)" : "naive"));
+    auto got = testing::RunCompiledNamed(after, args, codegen::LowerOptions{optimized, optimized});
+    INFO((got.ok() ? std::string() : got.status().ToString()));
+    REQUIRE(got.ok());
+    testing::ExpectNamedClose(*got, *want, 2e-4);
+  }
+}
+
+TEST_CASE("fuse_activation folds relu into conv2d and dense (IR before and after)", "[passes][fusion]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %x : f32[2,3,8,8]NCHW
+  param %w : f32[4,3,3,3]OIHW
+  param %b : f32[4]C
+  param %w2 : f32[5,144]OI
+  %c = conv2d[conv](%x, %w, %b) {dilation=[1,1], padding_begin=[0,0], padding_end=[0,0], stride=[1,1]} : f32[2,4,6,6]NCHW
+  %r = relu[act](%c) : f32[2,4,6,6]NCHW
+  %f = reshape[flat](%r) {shape=[2,144]} : f32[2,144]NC
+  %d = dense[fc](%f, %w2) : f32[2,5]NC
+  %t = tanh[act2](%d) : f32[2,5]NC
+  output y = %t
+}
+)");
+  ir::Graph after = before;
+  auto changed = FuseActivation().Run(after);
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  REQUIRE(ir::Verify(after).ok());
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  CHECK(CountOp(after, "relu") == 0);
+  CHECK(CountOp(after, "tanh") == 0);
+  CHECK_THAT(text, Catch::Contains("%c = conv2d[conv](%x, %w, %b) {activation=\"relu\"") &&
+                       Catch::Contains("%f = reshape[flat](%c)") &&
+                       Catch::Contains("%d = dense[fc](%f, %w2) {activation=\"tanh\"}") &&
+                       Catch::Contains("output y = %d"));
+  CheckEquivalent(before, after, 1);
+}
+
+TEST_CASE("fuse_activation leaves a pre-activation value that has other readers", "[passes][fusion]") {
+  ir::Graph g = Parse(R"(graph g {
+  input %x : f32[2,6]NC
+  param %w : f32[3,6]OI
+  %d = dense[fc](%x, %w) : f32[2,3]NC
+  %r = relu[act](%d) : f32[2,3]NC
+  %s = add[sum](%d, %r) : f32[2,3]NC
+  output y = %s
+}
+)");
+  auto changed = FuseActivation().Run(g);
+  REQUIRE(changed.ok());
+  CHECK_FALSE(*changed);
+  CHECK(CountOp(g, "relu") == 1);
+}
+
+TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs", "[passes][fusion][training]") {
+  ir::Graph before = TraceLeNet(3, /*training=*/true);
+  ir::Graph after = before;
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(after).ok());
+  INFO(ir::PrintGraph(after));
+  CHECK(CountOp(before, "relu") == 4);
+  CHECK(CountOp(after, "relu") == 0);
+  // relu_backward now reads the fused nodes' outputs as its mask.
+  CHECK(CountOp(after, "relu_backward") == 4);
+  int fused = 0;
+  for (const ir::Node& n : after.nodes()) fused += !n.attrs.GetString("activation", "").empty();
+  CHECK(fused == 4);
+  // Same loss, outputs, updated parameters and momentum.
+  CheckEquivalent(before, after, 2);
+}
+
+TEST_CASE("cse merges identical nodes (IR before and after)", "[passes][cse]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %x : f32[4,5]NC
+  input %y : f32[4,5]NC
+  %a = add[a](%x, %y) : f32[4,5]NC
+  %b = add[b](%x, %y) : f32[4,5]NC
+  %e = relu[e](%a) : f32[4,5]NC
+  %f = relu[f](%b) : f32[4,5]NC
+  %g = mul[g](%e, %f) : f32[4,5]NC
+  %h = add[h](%y, %x) : f32[4,5]NC
+  output out = %g
+  output other = %h
+}
+)");
+  ir::Graph after = before;
+  auto changed = CommonSubexpressionElimination().Run(after);
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  // Both add(x, y) and, after that, both relu(a) merge; add(y, x) is a different node.
+  CHECK(CountOp(after, "add") == 2);
+  CHECK(CountOp(after, "relu") == 1);
+  CHECK_THAT(text, Catch::Contains("%g = mul[g](%e, %e)") && Catch::Contains("%h = add[h](%y, %x)"));
+  CheckEquivalent(before, after, 3);
+}
+
+TEST_CASE("cse keeps nodes whose attributes differ", "[passes][cse]") {
+  ir::Graph g = Parse(R"(graph g {
+  input %x : f32[4,5]NC
+  %a = reduce_sum[a](%x) {axes=[0], keepdims=0} : f32[5]N
+  %b = reduce_sum[b](%x) {axes=[1], keepdims=0} : f32[4]N
+  output a = %a
+  output b = %b
+}
+)");
+  auto changed = CommonSubexpressionElimination().Run(g);
+  REQUIRE(changed.ok());
+  CHECK_FALSE(*changed);
+}
+
+TEST_CASE("constant_folding evaluates computations on constants at compile time", "[passes][constant_folding]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %x : f32[2,3]NC
+  const %c : f32[3]C = [1, 2, 3]
+  const %d : f32[3]C = [0.5, -4, 2]
+  %s = add[s](%c, %d) : f32[3]C
+  %t = relu[t](%s) : f32[3]C
+  %o = fill[ones]() {shape=[2,3], value=2} : f32[2,3]NC
+  %m = mul[m](%x, %t) : f32[2,3]NC
+  %n = mul[n](%m, %o) : f32[2,3]NC
+  output y = %n
+}
+)");
+  ir::Graph after = before;
+  auto changed = ConstantFolding().Run(after);
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  REQUIRE(ir::Verify(after).ok());
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  // add and relu on constants, and fill, all became constants: only the muls on %x remain.
+  CHECK(after.nodes().size() == 2);
+  CHECK_THAT(text, Catch::Contains("const %t.folded : f32[3]C = [1.5, 0, 5]") &&
+                       Catch::Contains("%m = mul[m](%x, %t.folded)") && Catch::Contains("%o.folded"));
+  CheckEquivalent(before, after, 4);
+}
+
+TEST_CASE("constant_folding leaves results above the size limit as nodes", "[passes][constant_folding]") {
+  ir::Graph g = Parse(R"(graph g {
+  input %x : f32[64,64]NC
+  %o = fill[big]() {shape=[64,64], value=1} : f32[64,64]NC
+  %m = mul[m](%x, %o) : f32[64,64]NC
+  output y = %m
+}
+)");
+  auto changed = ConstantFolding(/*max_bytes_per_constant=*/1024).Run(g);
+  REQUIRE(changed.ok());
+  CHECK_FALSE(*changed);
+  CHECK(CountOp(g, "fill") == 1);
+}
+
+TEST_CASE("optimization levels are named pipelines", "[passes][pipeline]") {
+  CHECK(OptimizationPassNames(0) == std::vector<std::string>{"dce"});
+  CHECK(OptimizationPassNames(1) == std::vector<std::string>{"constant_folding", "cse", "dce"});
+  CHECK(OptimizationPassNames(2) ==
+        std::vector<std::string>{"constant_folding", "cse", "dce", "fuse_activation", "dce"});
+}
+
+TEST_CASE("the -O2 pipeline and lowering keep LeNet inference equal to -O0", "[passes][pipeline]") {
+  ir::Graph before = TraceLeNet(4, /*training=*/false);
+  ir::Graph after = before;
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(after).ok());
+  CheckEquivalent(before, after, 5);
+  // At -O2 the convolutions run in a blocked layout chosen by oneDNN, with reorders around.
+  codegen::LowerStats stats;
+  auto exe = codegen::Lower(after, codegen::cpu::CpuSteps(), &stats, codegen::LowerOptions{true, true});
+  REQUIRE(exe.ok());
+  INFO((*exe)->DescribeSteps());
+  CHECK(stats.memory.num_reorders >= 1);
+  CHECK(stats.memory.arena_bytes <= stats.memory.naive_bytes);
+  CHECK(stats.memory.arena_bytes >= stats.memory.lower_bound_bytes);
+}
+
+}  // namespace
+}  // namespace kiln::passes
