@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <numeric>
+#include <set>
 #include <variant>
 
 #include "ir/op_registry.h"
@@ -32,6 +33,15 @@ TensorRef Ref(BufferKind kind, int32_t index, int64_t offset, const ir::TensorTy
 int InplaceInputOf(const std::string& op, int k) {
   if (op == "sgd_update") return k == 0 ? 0 : k == 1 ? 4 : -1;
   return -1;
+}
+
+// "<src value id> <geometry>" of a max pool2d / pool2d_backward node; "" for other nodes.
+std::string PoolKey(const ir::Node& n) {
+  if ((n.op != "pool2d" && n.op != "pool2d_backward") || n.attrs.GetString("kind") != "max") return "";
+  ir::ValueId src = n.op == "pool2d" ? n.inputs[0] : n.inputs[1];
+  std::string key = std::to_string(src);
+  for (const char* k : {"kernel", "stride", "padding_begin", "padding_end"}) key += " " + ShapeToString(n.attrs.GetInts(k));
+  return key;
 }
 
 // The lowering's state. Arena tensors first live in virtual buffers (TensorRef::index is
@@ -69,6 +79,10 @@ class Lowering {
   LowerOptions options_;
   std::vector<std::optional<TensorRef>> buf_;
   std::map<std::pair<ir::ValueId, std::string>, TensorRef> reordered_;
+  // Max pooling forward/backward pairs (same source value and geometry): keys of the
+  // backward nodes, and the workspace buffers the forward steps wrote.
+  std::set<std::string> backward_pools_;
+  std::map<std::string, TensorRef> workspaces_;
   std::vector<int64_t> buffer_bytes_;
   std::vector<StepDesc> descs_;
   std::vector<bool> in_place_capable_;
@@ -123,9 +137,23 @@ Status Lowering::LowerNode(const ir::Node& n) {
   for (ir::ValueId v : n.inputs) ins.push_back(Buf(v));
   std::vector<TensorRef> outs;
   for (ir::ValueId v : n.outputs) outs.push_back(Ref(BufferKind::kArena, -1, 0, g_.value(v).type));
+  // Max pooling in a training graph: the forward step keeps its workspace for the backward.
+  std::string pool_key = PoolKey(n);
+  bool writes_workspace = n.op == "pool2d" && backward_pools_.count(pool_key) != 0;
+  std::optional<TensorRef> reads_workspace;
+  if (n.op == "pool2d_backward") {
+    if (auto it = workspaces_.find(pool_key); it != workspaces_.end()) reads_workspace = it->second;
+  }
+  if (writes_workspace) outs.push_back(Ref(BufferKind::kArena, -1, 0, g_.value(n.outputs[0]).type));
+  if (reads_workspace) ins.push_back(*reads_workspace);
+  auto make_desc = [&](std::vector<TensorRef> in, std::vector<TensorRef> out) {
+    StepDesc d = MakeStepDesc(n, std::move(in), std::move(out));
+    if (writes_workspace) d.ints["with_workspace"] = {1};
+    return d;
+  };
   runtime::StepFactory::Layouts layouts;
   if (options_.blocked_layouts) {
-    auto chosen = factory_.ChooseLayouts(MakeStepDesc(n, ins, outs));
+    auto chosen = factory_.ChooseLayouts(make_desc(ins, outs));
     if (!chosen.ok()) return chosen.status().WithContext("choosing layouts for " + n.op + " \"" + n.name + "\"");
     layouts = std::move(chosen).value();
   } else {
@@ -134,13 +162,17 @@ Status Lowering::LowerNode(const ir::Node& n) {
     layouts.outputs.assign(outs.size(), "");
     layouts.output_bytes.assign(outs.size(), 0);
   }
-  for (size_t i = 0; i < ins.size(); ++i) {
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
     ASSIGN_OR_RETURN(ins[i], InLayout(n.inputs[i], layouts.inputs[i], layouts.input_bytes[i]));
+  }
+  if (writes_workspace) {
+    outs.back() = NewBuffer(g_.value(n.outputs[0]).type, layouts.outputs.back(), layouts.output_bytes.back());
+    workspaces_[pool_key] = outs.back();
   }
   // Outputs bound to caller buffers (graph outputs, in-place parameter updates) are dense:
   // a blocked result goes to the arena first and is reordered into them after the step.
   std::vector<std::pair<TensorRef, TensorRef>> after;
-  for (size_t k = 0; k < outs.size(); ++k) {
+  for (size_t k = 0; k < n.outputs.size(); ++k) {
     ir::ValueId v = n.outputs[k];
     const ir::TensorType& t = g_.value(v).type;
     if (buf_[static_cast<size_t>(v)]) {
@@ -156,7 +188,7 @@ Status Lowering::LowerNode(const ir::Node& n) {
     }
   }
   const ir::OpDef* def = ir::FindOp(n.op);
-  RETURN_IF_ERROR(AddStep(MakeStepDesc(n, std::move(ins), std::move(outs)), def != nullptr && def->inplace_on_input0));
+  RETURN_IF_ERROR(AddStep(make_desc(std::move(ins), std::move(outs)), def != nullptr && def->inplace_on_input0));
   for (const auto& [src, dst] : after) RETURN_IF_ERROR(AddCopy(n.name + ".to_dense", src, dst));
   return OkStatus();
 }
@@ -298,6 +330,11 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     }
   }
 
+  if (options_.blocked_layouts) {
+    for (const ir::Node& n : g_.nodes()) {
+      if (n.op == "pool2d_backward" && !PoolKey(n).empty()) backward_pools_.insert(PoolKey(n));
+    }
+  }
   for (const ir::Node& n : g_.nodes()) RETURN_IF_ERROR(LowerNode(n));
   for (const auto& [v, index] : output_copies) {
     TensorRef dst = Ref(BufferKind::kOutput, index, 0, g_.value(v).type);

@@ -1,10 +1,12 @@
 // The generic oneDNN step: a list of primitives built once in Create, each with its
 // arguments bound to operands or to regions of the step's arena scratch. Run wraps the
 // pointers of this run in dnnl::memory objects (cheap: user-pointer memory allocates no
-// data) and executes the primitives in order on a per-thread stream.
+// data; the memory objects are pooled per step and re-pointed each run) and executes the
+// primitives in order on a per-thread stream.
 #include <oneapi/dnnl/dnnl_debug.h>
 
 #include <algorithm>
+#include <mutex>
 #include <unordered_map>
 
 #include "codegen/cpu/kernels_internal.h"
@@ -57,21 +59,25 @@ class DnnlStep final : public runtime::Step {
 
   Status Run(const runtime::ExecContext& ctx) const override {
     uint8_t* scratch = ScratchBase(ctx);
+    std::unique_ptr<ArgSets> sets;
     try {
+      sets = TakeArgSets();
       dnnl::stream& stream = ThreadStream();
-      std::unordered_map<int, dnnl::memory> args;
-      for (const Call& call : calls_) {
-        args.clear();
-        for (const Bound& b : call.args) {
+      for (size_t c = 0; c < calls_.size(); ++c) {
+        const Call& call = calls_[c];
+        ArgSet& set = (*sets)[c];
+        for (size_t i = 0; i < call.args.size(); ++i) {
+          const Bound& b = call.args[i];
           void* ptr = b.in_scratch ? static_cast<void*>(scratch + b.scratch_offset) : ctx.Ptr(b.ref);
-          args.emplace(b.arg, dnnl::memory(b.md, Engine(), ptr));
+          set.memories[i].set_data_handle(ptr);
         }
-        call.primitive.execute(stream, args);
+        call.primitive.execute(stream, set.args);
       }
       stream.wait();
     } catch (const dnnl::error& e) {
       return DnnlError(desc(), e, /*at_run=*/true);
     }
+    ReturnArgSets(std::move(sets));
     return OkStatus();
   }
 
@@ -88,8 +94,45 @@ class DnnlStep final : public runtime::Step {
     return FallbackScratch(scratch_bytes_);
   }
 
+  // dnnl::memory objects for every argument of every call, re-pointed at each run's
+  // buffers with set_data_handle: creating them per run cost more than a small primitive.
+  // A step may run on several threads at once, so it keeps a pool of sets (one per
+  // concurrent run), guarded by a mutex.
+  struct ArgSet {
+    std::vector<dnnl::memory> memories;         // in call.args order
+    std::unordered_map<int, dnnl::memory> args;  // DNNL_ARG_* -> the same objects
+  };
+  using ArgSets = std::vector<ArgSet>;  // one per call
+
+  std::unique_ptr<ArgSets> TakeArgSets() const {
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex_);
+      if (!pool_.empty()) {
+        std::unique_ptr<ArgSets> sets = std::move(pool_.back());
+        pool_.pop_back();
+        return sets;
+      }
+    }
+    auto sets = std::make_unique<ArgSets>(calls_.size());
+    for (size_t c = 0; c < calls_.size(); ++c) {
+      for (const Bound& b : calls_[c].args) {
+        // A placeholder handle; every run sets the real one first.
+        dnnl::memory m(b.md, Engine(), DNNL_MEMORY_NONE);
+        (*sets)[c].memories.push_back(m);
+        (*sets)[c].args.emplace(b.arg, m);
+      }
+    }
+    return sets;
+  }
+  void ReturnArgSets(std::unique_ptr<ArgSets> sets) const {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    pool_.push_back(std::move(sets));
+  }
+
   std::vector<Call> calls_;
   int64_t scratch_bytes_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<ArgSets>> pool_;
 };
 
 const char* StatusName(dnnl_status_t status) { return dnnl_status2str(status); }

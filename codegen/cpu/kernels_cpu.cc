@@ -25,8 +25,8 @@ const std::vector<KindSpec>& Kinds() {
       {"conv2d_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanConv2dBackwardData, nullptr},
       {"conv2d_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
        PlanConv2dBackwardWeights, nullptr},
-      {"pool2d", {{"src"}}, {{"dst"}}, 1, PlanPool2d, nullptr},
-      {"pool2d_backward", {{"diff_dst"}, {"src"}}, {{"diff_src"}}, 2, PlanPool2dBackward, nullptr},
+      {"pool2d", {{"src"}}, {{"dst"}, {"workspace"}}, 1, PlanPool2d, nullptr},
+      {"pool2d_backward", {{"diff_dst"}, {"src"}, {"workspace"}}, {{"diff_src"}}, 2, PlanPool2dBackward, nullptr},
       {"dense", {{"src"}, {"weights"}, {"bias"}}, {{"dst"}}, 2, PlanDense, nullptr},
       {"dense_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanDenseBackwardData, nullptr},
       {"dense_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
@@ -68,6 +68,7 @@ size_t ExpectedOutputs(const KindSpec& spec, const StepDesc& desc) {
     return GetInt(desc, "with_bias", 0) != 0 ? 2 : 1;
   }
   if (kind == "sgd_update") return desc.inputs.size() == 5 ? 2 : 1;
+  if (kind == "pool2d") return GetInt(desc, "with_workspace", 0) != 0 ? 2 : 1;
   return spec.outputs.size();
 }
 

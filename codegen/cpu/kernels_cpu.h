@@ -16,8 +16,11 @@
 //                           (ints with_bias {1} gives the second output)
 //   pool2d                  src NCHW -> dst NCHW; strings kind "max"|"avg"; ints kernel,
 //                           stride, padding_begin, padding_end, count_include_pad ({1} if absent)
-//   pool2d_backward         diff_dst, src -> diff_src (max: gradient to the window's maximum;
-//                           needs ScratchBytes() of arena scratch for the forward workspace)
+//                           ints with_workspace {1} (max only): a second output, the
+//                           workspace (layout "workspace", bytes from ChooseLayouts)
+//   pool2d_backward         diff_dst, src[, workspace] -> diff_src (max: gradient to the
+//                           window's maximum; without the forward's workspace it needs
+//                           ScratchBytes() of arena scratch to recompute it)
 //   dense                   src NC, weights OI[, bias C] -> dst NC
 //   dense_backward_data     diff_dst NC, weights OI -> diff_src NC
 //   dense_backward_weights  src NC, diff_dst NC -> diff_weights OI[, diff_bias C] (with_bias)

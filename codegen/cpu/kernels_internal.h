@@ -117,6 +117,10 @@ dnnl::memory::desc MdOf(const TensorRef& ref);
 
 // ---- Blocked layouts (layout_kernels.cc) ----
 
+// The layout name of a max-pooling workspace operand (bytes only; the primitive knows its
+// format).
+inline constexpr const char* kWorkspaceLayout = "workspace";
+
 // The name of the oneDNN format tag that describes `md` exactly ("aBcd16b"), or "" when
 // `md` is dense row-major or no tag describes it.
 std::string LayoutName(const dnnl::memory::desc& md);

@@ -41,9 +41,25 @@ const std::map<std::string, Tag>& TagsByName() {
   return *tags;
 }
 
+// Exact match of every stride: memory::desc's operator== ignores the strides of size-1
+// dims, but implementations check them (e.g. Acdb16a vs Abcd16a weights for IC = 1).
+bool ExactlyEqual(const dnnl_memory_desc_t& a, const dnnl_memory_desc_t& b) {
+  if (a.format_kind != b.format_kind || a.ndims != b.ndims || a.data_type != b.data_type) return false;
+  const auto &x = a.format_desc.blocking, &y = b.format_desc.blocking;
+  if (x.inner_nblks != y.inner_nblks) return false;
+  for (int i = 0; i < a.ndims; ++i) {
+    if (a.dims[i] != b.dims[i] || x.strides[i] != y.strides[i] || a.padded_dims[i] != b.padded_dims[i]) return false;
+  }
+  for (int i = 0; i < x.inner_nblks; ++i) {
+    if (x.inner_blks[i] != y.inner_blks[i] || x.inner_idxs[i] != y.inner_idxs[i]) return false;
+  }
+  return true;
+}
+
 bool IsDenseRowMajor(const dn::memory::desc& md) {
   std::vector<int64_t> dims = md.dims();
-  return md == PlainMd(dims, md.data_type() == dn::memory::data_type::s32 ? DType::kS32 : DType::kF32);
+  dn::memory::desc plain = PlainMd(dims, md.data_type() == dn::memory::data_type::s32 ? DType::kS32 : DType::kF32);
+  return md.data.format_kind == dnnl_blocked && ExactlyEqual(md.data, plain.data);
 }
 
 }  // namespace
@@ -74,24 +90,11 @@ std::string LayoutName(const dn::memory::desc& md) {
   std::lock_guard<std::mutex> lock(mu);
   auto key = std::make_pair(key_dims, key_layout);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  // Exact match of every stride: memory::desc's operator== ignores the strides of size-1
-  // dims, but implementations check them (e.g. Acdb16a vs Abcd16a weights for IC = 1).
-  auto exact = [](const dnnl_memory_desc_t& a, const dnnl_memory_desc_t& b) {
-    const auto &x = a.format_desc.blocking, &y = b.format_desc.blocking;
-    if (a.ndims != b.ndims || x.inner_nblks != y.inner_nblks) return false;
-    for (int i = 0; i < a.ndims; ++i) {
-      if (x.strides[i] != y.strides[i] || a.padded_dims[i] != b.padded_dims[i]) return false;
-    }
-    for (int i = 0; i < x.inner_nblks; ++i) {
-      if (x.inner_blks[i] != y.inner_blks[i] || x.inner_idxs[i] != y.inner_idxs[i]) return false;
-    }
-    return true;
-  };
   std::string found;
   for (const auto& [name, tag] : TagsByName()) {
     try {
       dn::memory::desc candidate(md.dims(), md.data_type(), tag);
-      if (candidate == md && exact(candidate.data, c)) {
+      if (ExactlyEqual(candidate.data, c)) {
         found = name;
         break;
       }
@@ -107,6 +110,7 @@ Status CheckLayouts(const StepDesc& desc, bool blocked_ok) {
   for (const auto* refs : {&desc.inputs, &desc.outputs}) {
     for (const TensorRef& r : *refs) {
       if (r.dense()) continue;
+      if (r.layout == kWorkspaceLayout && (desc.kind == "pool2d" || desc.kind == "pool2d_backward")) continue;
       if (!blocked_ok) return InvalidOperands(desc, "this kind takes dense row-major operands only");
       auto it = TagsByName().find(r.layout);
       if (it == TagsByName().end()) return InvalidOperands(desc, "unknown layout \"" + r.layout + "\"");
@@ -168,41 +172,84 @@ StatusOr<ConvGeometry> ReadGeometry(const StepDesc& desc) {
   return g;
 }
 
-dn::convolution_forward::primitive_desc AnyConvForward(const ConvGeometry& g, const TensorRef& src,
-                                                       const TensorRef& wei, const TensorRef& dst) {
-  dn::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, AnyMd(src), AnyMd(wei),
-                                  AnyMd(dst), g.strides, g.dilates, g.padding_l, g.padding_r);
-  return dn::convolution_forward::primitive_desc(d, UserScratchpad(), Engine());
+
+// A descriptor for an activation operand: its current layout ("keep"), channels-last
+// ("nhwc"), or oneDNN's choice ("any").
+dn::memory::desc ActivationMd(const TensorRef& ref, const std::string& policy) {
+  if (policy == "keep" && !ref.dense()) return MdOf(ref);
+  if (policy == "nhwc") {
+    return dn::memory::desc(dn::memory::dims(ref.dims.begin(), ref.dims.end()), DataType(ref.dtype), Tag::acdb);
+  }
+  return AnyMd(ref);
 }
 
+bool IsReference(const dn::primitive_desc_base& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
+
+// Tries the layout policies in order and keeps the first that oneDNN implements without
+// falling back to its reference kernels:
+//   keep  the inputs' current blocked layouts (no reorder after a producer in another layout),
+//   nhwc  channels-last when a channel count is not a multiple of 16 (nChw16c would pad
+//         6 channels to 16 and move 2.7x the bytes through pooling and the activations),
+//   any   oneDNN's own choice.
 StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
   Layouts l = DenseLayouts(desc);
   ASSIGN_OR_RETURN(ConvGeometry g, ReadGeometry(desc));
-  if (desc.kind == "conv2d") {
-    auto pd = AnyConvForward(g, desc.inputs[0], desc.inputs[1], desc.outputs[0]);
-    Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
-    Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
-    Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
-  } else if (desc.kind == "conv2d_backward_data") {
-    // inputs diff_dst, weights -> diff_src
-    const TensorRef &diff_dst = desc.inputs[0], &wei = desc.inputs[1], &diff_src = desc.outputs[0];
-    auto hint = AnyConvForward(g, diff_src, wei, diff_dst);
-    dn::convolution_backward_data::desc d(algorithm::convolution_direct, AnyMd(diff_src), AnyMd(wei),
-                                          AnyMd(diff_dst), g.strides, g.dilates, g.padding_l, g.padding_r);
-    dn::convolution_backward_data::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
-    Take(pd.diff_dst_desc(), &l.inputs[0], &l.input_bytes[0]);
-    Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
-    Take(pd.diff_src_desc(), &l.outputs[0], &l.output_bytes[0]);
-  } else {
-    // conv2d_backward_weights: src, diff_dst -> diff_weights[, diff_bias (dense)]
-    const TensorRef &src = desc.inputs[0], &diff_dst = desc.inputs[1], &diff_wei = desc.outputs[0];
-    auto hint = AnyConvForward(g, src, diff_wei, diff_dst);
-    dn::convolution_backward_weights::desc d(algorithm::convolution_direct, AnyMd(src), AnyMd(diff_wei),
-                                             AnyMd(diff_dst), g.strides, g.dilates, g.padding_l, g.padding_r);
-    dn::convolution_backward_weights::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
-    Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
-    Take(pd.diff_dst_desc(), &l.inputs[1], &l.input_bytes[1]);
-    Take(pd.diff_weights_desc(), &l.outputs[0], &l.output_bytes[0]);
+  bool forward = desc.kind == "conv2d", backward_data = desc.kind == "conv2d_backward_data";
+  // The two activation operands: (src, dst) forward, (diff_dst, diff_src) backward data,
+  // (src, diff_dst) backward weights; src-side first.
+  const TensorRef& act_in = desc.inputs[0];
+  const TensorRef& act_other = forward || backward_data ? desc.outputs[0] : desc.inputs[1];
+  const TensorRef& wei = forward || backward_data ? desc.inputs[1] : desc.outputs[0];
+  std::vector<std::string> policies;
+  if (!act_in.dense() || (!forward && !backward_data && !act_other.dense())) policies.push_back("keep");
+  if (act_in.dims[1] % 16 != 0 || act_other.dims[1] % 16 != 0) policies.push_back("nhwc");
+  policies.push_back("any");
+  for (size_t attempt = 0; attempt < policies.size(); ++attempt) {
+    const std::string& policy = policies[attempt];
+    bool last = attempt + 1 == policies.size();
+    try {
+      dn::memory::desc in_md = ActivationMd(act_in, policy);
+      dn::memory::desc other_md = ActivationMd(act_other, policy == "keep" && forward ? "any" : policy);
+      if (forward) {
+        dn::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, in_md, AnyMd(wei),
+                                        other_md, g.strides, g.dilates, g.padding_l, g.padding_r);
+        dn::convolution_forward::primitive_desc pd(d, UserScratchpad(), Engine());
+        if (IsReference(pd) && !last) continue;
+        Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
+        Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+        Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
+      } else if (backward_data) {
+        // in_md: diff_dst, other_md: diff_src
+        dn::memory::desc src_md = policy == "keep" ? AnyMd(act_other) : other_md;
+        dn::convolution_forward::primitive_desc hint(
+            dn::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md,
+                                          AnyMd(wei), in_md, g.strides, g.dilates, g.padding_l, g.padding_r),
+            Engine());
+        dn::convolution_backward_data::desc d(algorithm::convolution_direct, src_md, AnyMd(wei), in_md, g.strides,
+                                              g.dilates, g.padding_l, g.padding_r);
+        dn::convolution_backward_data::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
+        if (IsReference(pd) && !last) continue;
+        Take(pd.diff_dst_desc(), &l.inputs[0], &l.input_bytes[0]);
+        Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+        Take(pd.diff_src_desc(), &l.outputs[0], &l.output_bytes[0]);
+      } else {
+        // in_md: src, other_md: diff_dst
+        dn::convolution_forward::primitive_desc hint(
+            dn::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, in_md,
+                                          AnyMd(wei), other_md, g.strides, g.dilates, g.padding_l, g.padding_r),
+            Engine());
+        dn::convolution_backward_weights::desc d(algorithm::convolution_direct, in_md, AnyMd(wei), other_md,
+                                                 g.strides, g.dilates, g.padding_l, g.padding_r);
+        dn::convolution_backward_weights::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
+        if (IsReference(pd) && !last) continue;
+        Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
+        Take(pd.diff_dst_desc(), &l.inputs[1], &l.input_bytes[1]);
+        Take(pd.diff_weights_desc(), &l.outputs[0], &l.output_bytes[0]);
+      }
+      return l;
+    } catch (const dn::error& e) {
+      if (last) throw;
+    }
   }
   return l;
 }
@@ -229,10 +276,18 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
     l.inputs[0] = src.layout;
     l.input_bytes[0] = src.dense() ? 0 : src.layout_bytes;
     Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
+    if (l.outputs.size() == 2) {
+      l.outputs[1] = kWorkspaceLayout;
+      l.output_bytes[1] = static_cast<int64_t>(pd.workspace_desc().get_size());
+    }
   } else {
     Take(pd.dst_desc(), &l.inputs[0], &l.input_bytes[0]);
     l.inputs[1] = src.layout;
     l.input_bytes[1] = src.dense() ? 0 : src.layout_bytes;
+    if (l.inputs.size() == 3) {
+      l.inputs[2] = desc.inputs[2].layout;
+      l.input_bytes[2] = desc.inputs[2].layout_bytes;
+    }
     l.outputs[0] = src.layout;
     l.output_bytes[0] = src.dense() ? 0 : src.layout_bytes;
   }

@@ -3,8 +3,10 @@
 // Max pooling reads only in-bounds elements; average pooling divides by KH*KW
 // (count_include_pad=1, pooling_avg_include_padding) or by the in-bounds count
 // (pooling_avg_exclude_padding).
-// Max pooling's backward needs the forward workspace (which element of each window won),
-// which the graph does not keep: the backward step recomputes it by running a
+// Max pooling's backward needs the forward workspace (which element of each window won).
+// When the lowering pairs a forward and a backward step (ints with_workspace {1}), the
+// forward writes it to a second output that the backward reads as a third input (an arena
+// buffer with layout "workspace"). Otherwise the backward step recomputes it by running a
 // forward_training primitive on src into its arena scratch, then runs pooling_backward.
 // Source: oneDNN dev guide "Pooling".
 #include "codegen/cpu/kernels_internal.h"
@@ -65,6 +67,16 @@ dn::pooling_forward::desc PoolForwardDesc(prop_kind prop, const PoolAttrs& a, co
   return dn::pooling_forward::desc(prop, a.alg, src, dst, a.strides, a.kernel, a.padding_l, a.padding_r);
 }
 
+// A workspace operand must be max pooling's and hold the primitive's workspace.
+Status CheckWorkspace(const StepDesc& desc, const TensorRef& ws, const dn::memory::desc& ws_md) {
+  if (ws_md.get_size() == 0) return InvalidOperands(desc, "only max pooling has a workspace");
+  if (ws.layout != kWorkspaceLayout || ws.layout_bytes < static_cast<int64_t>(ws_md.get_size())) {
+    return InvalidOperands(desc, "the workspace operand must have layout \"workspace\" and at least " +
+                                     std::to_string(ws_md.get_size()) + " bytes");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc) {
@@ -73,10 +85,19 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc) {
   const TensorRef& dst = desc.outputs[0];
   RETURN_IF_ERROR(CheckPoolShapes(desc, a, src, dst));
   dn::memory::desc src_md = MdOf(src), dst_md = MdOf(dst);
-  // forward_inference: no workspace is written (the backward step recomputes it).
+  DnnlPlan plan;
+  if (desc.outputs.size() == 2) {
+    // with_workspace: forward_training writes the max-pooling workspace for the backward step.
+    dn::pooling_forward::primitive_desc pd(PoolForwardDesc(prop_kind::forward_training, a, src_md, dst_md),
+                                           UserScratchpad(), Engine());
+    dn::memory::desc ws_md = pd.workspace_desc();
+    RETURN_IF_ERROR(CheckWorkspace(desc, desc.outputs[1], ws_md));
+    plan.AddCall(pd, {{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_DST, dst_md, Out(0)}, {DNNL_ARG_WORKSPACE, ws_md, Out(1)}});
+    return std::optional<DnnlPlan>(std::move(plan));
+  }
+  // forward_inference: no workspace is written (a backward step without one recomputes it).
   dn::pooling_forward::primitive_desc pd(PoolForwardDesc(prop_kind::forward_inference, a, src_md, dst_md),
                                          UserScratchpad(), Engine());
-  DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_DST, dst_md, Out(0)}});
   return std::optional<DnnlPlan>(std::move(plan));
 }
@@ -100,6 +121,14 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
     return std::optional<DnnlPlan>(std::move(plan));
   }
   dn::memory::desc ws_md = fwd.workspace_desc();
+  if (desc.inputs.size() == 3) {
+    // The forward step's workspace (with_workspace): no recomputation.
+    RETURN_IF_ERROR(CheckWorkspace(desc, desc.inputs[2], ws_md));
+    plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)},
+                       {DNNL_ARG_WORKSPACE, ws_md, In(2)},
+                       {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+    return std::optional<DnnlPlan>(std::move(plan));
+  }
   int dst_copy = plan.AddRegion(static_cast<int64_t>(dst_md.get_size()));
   int workspace = plan.AddRegion(static_cast<int64_t>(ws_md.get_size()));
   plan.AddCall(fwd, {{DNNL_ARG_SRC, src_md, In(1)},
