@@ -17,37 +17,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "examples/lenet_model.h"
+#include "bench/models.h"
 #include "graph/nn.h"
 #include "graph/trainer.h"
 
 namespace kiln {
 namespace {
-
-using graph::nn::Conv2D;
-using graph::nn::Conv2DOptions;
-using graph::nn::Dense;
-using graph::nn::DenseOptions;
-using graph::nn::Make;
-
-// VGG-11 (configuration "A" of Simonyan & Zisserman 2015): conv3x3 pad 1 stacks
-// (1,64),(1,128),(2,256),(2,512),(2,512) each followed by 2x2 max pooling, then
-// Dense(fc, relu), Dense(fc, relu), Dense(classes).
-std::shared_ptr<graph::nn::Sequential> MakeVgg11(int64_t fc, int64_t classes) {
-  auto net = std::make_shared<graph::nn::Sequential>();
-  const std::vector<std::pair<int, int64_t>> arch{{1, 64}, {1, 128}, {2, 256}, {2, 512}, {2, 512}};
-  for (auto [convs, channels] : arch) {
-    for (int i = 0; i < convs; ++i) {
-      net->Add(Make<Conv2D>(channels, 3, Conv2DOptions{.padding = {1, 1}, .activation = "relu"}));
-    }
-    net->Add(Make<graph::nn::MaxPool2D>(2, 2));
-  }
-  net->Add(Make<graph::nn::Flatten>());
-  net->Add(Make<Dense>(fc, DenseOptions{.activation = "relu"}));
-  net->Add(Make<Dense>(fc, DenseOptions{.activation = "relu"}));
-  net->Add(Make<Dense>(classes));
-  return net;
-}
 
 Tensor RandomTensor(const Shape& shape, std::mt19937& rng) {
   Tensor t(DType::kF32, shape);
@@ -64,7 +39,7 @@ double Median(std::vector<double> v) {
 int Main(int argc, char** argv) {
   CLI::App app{"kiln_bench: time compiled training steps and inference"};
   std::string model = "lenet", mode = "train";
-  int64_t batch = 256, image = 0, fc = 4096;
+  int64_t batch = 256, image = 0, fc = 4096, channels = 0;
   int opt = 2, iters = 20, warmup = 3;
   bool profile = false;
   app.add_option("--model", model, "lenet | vgg11")->check(CLI::IsMember({"lenet", "vgg11"}));
@@ -72,6 +47,7 @@ int Main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size N");
   app.add_option("--image", image, "input height = width (default 28 for lenet, 224 for vgg11)");
   app.add_option("--fc", fc, "VGG fully connected width");
+  app.add_option("--channels", channels, "input channels C (default 1 for lenet, 3 for vgg11)");
   app.add_option("--opt", opt, "optimization level 0, 1 or 2")->check(CLI::Range(0, 2));
   app.add_option("--iters", iters, "timed runs");
   app.add_option("--warmup", warmup, "untimed runs first");
@@ -79,15 +55,7 @@ int Main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   graph::Seed(1);
-  std::shared_ptr<graph::nn::Sequential> net;
-  Shape shape;
-  if (model == "lenet") {
-    net = examples::MakeLeNet();
-    shape = {batch, 1, image ? image : 28, image ? image : 28};
-  } else {
-    net = MakeVgg11(fc, 10);
-    shape = {batch, 3, image ? image : 224, image ? image : 224};
-  }
+  auto [net, shape] = bench::MakeModel(model, batch, image, fc, channels);
   if (Status s = net->Initialize(graph::Xavier()); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -137,6 +105,8 @@ int Main(int argc, char** argv) {
               "first run (compile+run) %.3f s\n",
               model.c_str(), mode.c_str(), static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
+  const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
+  std::printf("  memory: %s\n", stats.memory.ToString().c_str());
   if (profile) {
     std::map<std::string, double> by_kind;
     double total = 0;
@@ -150,6 +120,12 @@ int Main(int argc, char** argv) {
     for (auto& [s, k] : rows) {
       std::printf("  %-28s %9.1f us/run  %5.1f%%\n", k.c_str(), s / iters * 1e6, 100 * s / total);
     }
+    // Steps timed one by one vs the whole run: what the runtime adds around the kernels.
+    double mean_run = 0;
+    for (double t : times) mean_run += t;
+    mean_run /= static_cast<double>(times.size());
+    std::printf("  steps sum %.6f s/run, whole run (mean) %.6f s/run: runtime overhead %.1f%%\n", total / iters,
+                mean_run, 100 * (mean_run - total / iters) / mean_run);
   }
   return 0;
 }

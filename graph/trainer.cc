@@ -47,7 +47,7 @@ namespace {
 StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::Graph> graph, nn::Block& net,
                                                            Trainer* trainer, const CompileOptions& options,
                                                            std::string* text, codegen::LowerStats* stats) {
-  passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump});
+  passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump, options.after_pass});
   if (trainer) {
     pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
   }
@@ -147,8 +147,7 @@ Status Predictor::Forward(const Tensor& data, Tensor* output) {
     Sym x = t.Input("data", DType::kF32, data.shape());
     ASSIGN_OR_RETURN(Sym out, net_.Forward(x));
     t.graph().AddOutput("output", out.id);
-    codegen::LowerStats stats;
-    ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats));
+    ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats_));
     it = sessions_.emplace(data.shape(), std::move(session)).first;
   }
   last_ = it->second.get();

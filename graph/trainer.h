@@ -54,6 +54,8 @@ struct CompileOptions {
   std::ostream* shape_log = nullptr;
   // TrainStep: also return every parameter's gradient (TrainStep::Gradient).
   bool output_gradients = false;
+  // Called after every pass (passes::PassManagerOptions::after_pass), e.g. for DOT dumps.
+  std::function<void(std::string_view pass, const ir::Graph& graph)> after_pass;
   // Optimization level (passes/pipeline.h): 0 none, 1 simplification, 2 (default) also
   // fusion, oneDNN-chosen layouts and memory planning.
   int opt_level = 2;
@@ -104,6 +106,8 @@ class Predictor {
   const std::string& graph_text() const { return graph_text_; }
   // The session of the last Forward (null before the first).
   runtime::Session* last_session() { return last_; }
+  // Lowering statistics (memory report, compile time) of the last compiled shape.
+  const codegen::LowerStats& last_compile_stats() const { return stats_; }
 
  private:
   nn::Block& net_;
@@ -111,6 +115,7 @@ class Predictor {
   runtime::Session* last_ = nullptr;
   std::map<Shape, std::unique_ptr<runtime::Session>> sessions_;
   std::string graph_text_;
+  codegen::LowerStats stats_;
 };
 
 // Compiles a traced graph as it stands, through the same pass pipeline and CPU lowering as

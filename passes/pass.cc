@@ -19,6 +19,7 @@ Status PassManager::Run(ir::Graph& graph) {
       *options_.dump_stream << "// IR after pass " << pass->Name() << (*changed ? "" : " (unchanged)") << "\n"
                             << ir::PrintGraph(graph);
     }
+    if (options_.after_pass) options_.after_pass(pass->Name(), graph);
   }
   return OkStatus();
 }

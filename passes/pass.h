@@ -6,6 +6,7 @@
 // after a named pass (or all passes).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -30,6 +31,9 @@ struct PassManagerOptions {
   // Pass name after which the IR text is written to `dump_stream`, or "all".
   std::string dump_ir_after;
   std::ostream* dump_stream = nullptr;
+  // Called after every pass with its name and the graph (e.g. to write a DOT file of one
+  // stage, codegen/dot.h).
+  std::function<void(std::string_view pass, const ir::Graph& graph)> after_pass;
 };
 
 class PassManager {

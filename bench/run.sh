@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every benchmark case of bench/README.md in one go: kiln at -O0 and -O2, then the same
+# models in PyTorch (eager, and TorchScript for inference), 2 threads each, and the memory
+# reports. Output: one line per case (median of repeated runs) on stdout.
+#
+#   bash bench/run.sh | tee bench/results.txt
+#
+# Needs an idle machine: oneDNN and PyTorch spin OpenMP threads, and another busy process
+# on a 2-core machine slows them several-fold. PyTorch comes from Debian's python3-torch
+# with libopenblas0-openmp (installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=2
+bash tools/setup.sh
+if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
+fi
+bazel build -c opt //bench:kiln_bench //tools:kiln_opt >/dev/null 2>&1
+kb=bazel-bin/bench/kiln_bench
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); OMP_NUM_THREADS=2"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), kiln $(git rev-parse --short HEAD)"
+run() {  # label, kiln args, pytorch args
+  for o in 0 2; do $kb $2 --opt "$o" --profile | grep -vE '^  [a-z_0-9]+ +[0-9.]+ us/run'; done
+  /usr/bin/python3 bench/pytorch_bench.py $3 --threads 2
+}
+run "lenet train 256" "--model lenet --mode train --batch 256 --iters 50" "--model lenet --mode train --batch 256 --iters 50"
+run "lenet infer 256" "--model lenet --mode infer --batch 256 --iters 100" "--model lenet --mode infer --batch 256 --iters 100"
+run "lenet infer 1" "--model lenet --mode infer --batch 1 --iters 5000 --warmup 100" \
+    "--model lenet --mode infer --batch 1 --iters 5000 --warmup 100"
+run "vgg11 infer 1" "--model vgg11 --mode infer --batch 1 --iters 10 --warmup 2" \
+    "--model vgg11 --mode infer --batch 1 --iters 10 --warmup 2"
+run "vgg11 infer 8" "--model vgg11 --mode infer --batch 8 --iters 5 --warmup 1" \
+    "--model vgg11 --mode infer --batch 8 --iters 5 --warmup 1"
+for m in lenet vgg11; do
+  for o in 0 2; do
+    bazel-bin/tools/kiln_opt --model "$m" --mode train --batch 64 --image 32 --channels 3 -O "$o" --report | head -2
+  done
+done
