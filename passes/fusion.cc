@@ -1,5 +1,6 @@
 #include "passes/fusion.h"
 
+#include <map>
 #include <set>
 
 namespace kiln::passes {
@@ -26,6 +27,42 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
     g.mutable_nodes()[position.at(p->id)].attrs.Set("activation", op);
     g.ReplaceAllUsesWith(y, x);
     changed = true;
+  }
+  if (changed) g.RemoveDeadNodes();
+  return changed;
+}
+
+StatusOr<bool> FuseSum::Run(ir::Graph& g) {
+  std::set<ir::ValueId> pinned;
+  for (const auto& [name, v] : g.outputs()) pinned.insert(v);
+  for (const auto& [target, v] : g.updates()) pinned.insert(v);
+  std::vector<std::vector<ir::NodeId>> users = g.ComputeUsers();
+  std::map<ir::NodeId, size_t> position;
+  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].id] = i;
+  // Schedule position of each value's definition (-1 for graph arguments).
+  auto defined_at = [&](ir::ValueId v) -> long {
+    const ir::Node* p = g.Producer(v);
+    return p == nullptr ? -1 : static_cast<long>(position.at(p->id));
+  };
+  bool changed = false;
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const ir::Node& add = g.nodes()[i];
+    if (add.op != "add") continue;
+    for (int side = 0; side < 2; ++side) {
+      ir::ValueId x = add.inputs[static_cast<size_t>(side)], r = add.inputs[static_cast<size_t>(1 - side)];
+      const ir::Node* conv = g.Producer(x);
+      if (conv == nullptr || conv->op != "conv2d" || conv->inputs.size() != 3) continue;
+      if (!conv->attrs.GetString("activation", "").empty()) continue;
+      if (x == r || pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
+      if (g.value(r).type.shape != g.value(x).type.shape || g.value(r).type.dtype != DType::kF32) continue;
+      size_t conv_pos = position.at(conv->id);
+      if (defined_at(r) >= static_cast<long>(conv_pos)) continue;
+      ir::ValueId y = add.outputs[0];
+      g.mutable_nodes()[conv_pos].inputs.push_back(r);
+      g.ReplaceAllUsesWith(y, x);
+      changed = true;
+      break;
+    }
   }
   if (changed) g.RemoveDeadNodes();
   return changed;

@@ -21,4 +21,18 @@ class FuseActivation final : public Pass {
   StatusOr<bool> Run(ir::Graph& graph) override;
 };
 
+// Fuses an add that follows a convolution into it as a oneDNN sum post-op:
+//   y = add(conv2d(src, w, b), r)  ->  y = conv2d(src, w, b, r)     (dst = conv + b + r)
+// (the residual connection of ResNet-style blocks). Applies when the convolution has a
+// bias, no fused activation yet, its output has exactly one reader (the add) and is not a
+// graph output or update, r has the output's shape (no broadcasting), and r is defined
+// before the convolution in the schedule (the fused node stays where the convolution was).
+// Run before FuseActivation, so conv + add + relu becomes one primitive (post-ops sum, then
+// eltwise). Must run after autodiff.
+class FuseSum final : public Pass {
+ public:
+  std::string_view Name() const override { return "fuse_sum"; }
+  StatusOr<bool> Run(ir::Graph& graph) override;
+};
+
 }  // namespace kiln::passes

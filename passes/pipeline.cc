@@ -12,6 +12,7 @@ void AddOptimizationPasses(PassManager& pm, int level) {
   }
   pm.Add(std::make_unique<DeadCodeElimination>());
   if (level >= 2) {
+    pm.Add(std::make_unique<FuseSum>());
     pm.Add(std::make_unique<FuseActivation>());
     pm.Add(std::make_unique<DeadCodeElimination>());
   }

@@ -96,10 +96,16 @@ dn::inner_product_forward::desc DenseForwardDesc(const dn::memory::desc& src, co
 
 // UserScratchpad() plus, for a fused activation (strings activation), the eltwise post-op
 // dst = act(conv(src)). Errors: InvalidArgument for an unknown activation.
-StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc) {
+StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc, bool with_sum = false) {
   dn::primitive_attr attr = UserScratchpad();
+  dn::post_ops ops;
+  // dst = act(conv + sum): the sum post-op adds what dst holds before the primitive runs.
+  if (with_sum) ops.append_sum(1.f);
   auto it = desc.strings.find("activation");
-  if (it == desc.strings.end() || it->second.empty()) return attr;
+  if (it == desc.strings.end() || it->second.empty()) {
+    if (with_sum) attr.set_post_ops(ops);
+    return attr;
+  }
   algorithm alg;
   if (it->second == "relu") {
     alg = algorithm::eltwise_relu;
@@ -110,7 +116,6 @@ StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc) {
   } else {
     return InvalidOperands(desc, "activation must be relu, sigmoid or tanh, got \"" + it->second + "\"");
   }
-  dn::post_ops ops;
   ops.append_eltwise(1.f, alg, 0.f, 0.f);
   attr.set_post_ops(ops);
   return attr;
@@ -120,7 +125,8 @@ StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc) {
 
 StatusOr<std::optional<DnnlPlan>> PlanConv2d(const StepDesc& desc) {
   ASSIGN_OR_RETURN(ConvAttrs a, ReadConvAttrs(desc));
-  bool with_bias = desc.inputs.size() == 3;
+  bool with_bias = desc.inputs.size() >= 3;
+  bool with_sum = desc.inputs.size() == 4;
   const TensorRef& src = desc.inputs[0];
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& dst = desc.outputs[0];
@@ -128,11 +134,22 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2d(const StepDesc& desc) {
   dn::memory::desc src_md = MdOf(src), wei_md = MdOf(wei), dst_md = MdOf(dst);
   dn::memory::desc bias_md = with_bias ? MdOf(desc.inputs[2]) : dn::memory::desc();
   auto d = ConvForwardDesc(a, src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md);
-  ASSIGN_OR_RETURN(dn::primitive_attr attr, ForwardAttr(desc));
+  ASSIGN_OR_RETURN(dn::primitive_attr attr, ForwardAttr(desc, with_sum));
   dn::convolution_forward::primitive_desc pd(d, attr, Engine());
   std::vector<DnnlArg> args{{DNNL_ARG_SRC, src_md, In(0)}, {DNNL_ARG_WEIGHTS, wei_md, In(1)}, {DNNL_ARG_DST, dst_md, Out(0)}};
   if (with_bias) args.push_back({DNNL_ARG_BIAS, bias_md, In(2)});
   DnnlPlan plan;
+  if (with_sum) {
+    const TensorRef& sum = desc.inputs[3];
+    if (sum.dims != dst.dims || sum.layout != dst.layout) {
+      return InvalidOperands(desc, "the sum operand must have dst's dims and layout");
+    }
+    // The sum post-op reads dst: copy the sum operand there first unless it already is dst.
+    if (sum.kind != dst.kind || sum.index != dst.index || sum.offset != dst.offset) {
+      dn::reorder::primitive_desc copy(Engine(), MdOf(sum), Engine(), dst_md, UserScratchpad());
+      plan.AddCall(copy, {{DNNL_ARG_FROM, MdOf(sum), In(3)}, {DNNL_ARG_TO, dst_md, Out(0)}});
+    }
+  }
   plan.AddCall(pd, std::move(args));
   return std::optional<DnnlPlan>(std::move(plan));
 }

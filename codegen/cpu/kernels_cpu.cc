@@ -21,7 +21,7 @@ constexpr OperandDType kAny = OperandDType::kSameAsInput0;
 // Operand names follow the IR op registry (ir/ops/*.cc), which this library may not link.
 const std::vector<KindSpec>& Kinds() {
   static const auto* kinds = new std::vector<KindSpec>{
-      {"conv2d", {{"src"}, {"weights"}, {"bias"}}, {{"dst"}}, 2, PlanConv2d, nullptr},
+      {"conv2d", {{"src"}, {"weights"}, {"bias"}, {"sum"}}, {{"dst"}}, 2, PlanConv2d, nullptr},
       {"conv2d_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanConv2dBackwardData, nullptr},
       {"conv2d_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
        PlanConv2dBackwardWeights, nullptr},

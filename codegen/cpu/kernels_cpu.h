@@ -9,7 +9,9 @@
 //
 // oneDNN kinds (primitive descriptors and primitives are built once, in Create; each Run
 // only wraps the operand pointers in dnnl::memory objects):
-//   conv2d                  src NCHW, weights OIHW[, bias C] -> dst NCHW
+//   conv2d                  src NCHW, weights OIHW[, bias C[, sum NCHW]] -> dst NCHW
+//                           (sum: dst = conv + bias + sum, a oneDNN sum post-op; the sum
+//                           operand is copied into dst first unless it is the same buffer)
 //                           ints stride, padding_begin, padding_end, dilation (1 = dense)
 //   conv2d_backward_data    diff_dst NCHW, weights OIHW -> diff_src NCHW (same ints)
 //   conv2d_backward_weights src NCHW, diff_dst NCHW -> diff_weights OIHW[, diff_bias C]
@@ -83,7 +85,7 @@ class CpuStepFactory final : public runtime::StepFactory {
   // has no implementation for); InvalidArgument for a wrong number of operands, a wrong
   // dtype, missing or malformed attributes, or shapes that disagree. Every message names
   // the kind, the node and the operands with their shapes, e.g.
-  //   conv2d "conv1": takes 2 to 3 inputs, got 1 (src arena+0 f32[2,3,9,9], dst ...)
+  //   conv2d "conv1": takes 2 to 4 inputs, got 1 (src arena+0 f32[2,3,9,9], dst ...)
   // Steps' Run returns InvalidArgument for bad data (a label outside [0, C)) and Internal
   // for a oneDNN execution failure, naming the node the same way.
   StatusOr<std::unique_ptr<runtime::Step>> Create(const runtime::StepDesc& desc) const override;

@@ -218,6 +218,10 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
         Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
         Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
         Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
+        if (desc.inputs.size() == 4) {  // the fused sum operand is read in dst's layout
+          l.inputs[3] = l.outputs[0];
+          l.input_bytes[3] = l.output_bytes[0];
+        }
       } else if (backward_data) {
         // in_md: diff_dst, other_md: diff_src
         dn::memory::desc src_md = policy == "keep" ? AnyMd(act_other) : other_md;

@@ -84,7 +84,8 @@ const OpDef& Conv2dDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "conv2d";
-    d.input_names = {"src", "weights", "bias"};
+    // sum: fused by passes/fusion.h (FuseSum), only after a bias: dst = act(conv + bias + sum).
+    d.input_names = {"src", "weights", "bias", "sum"};
     d.output_names = {"dst"};
     d.min_inputs = 2;
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation"};
@@ -100,14 +101,18 @@ const OpDef& Conv2dDef() {
         return c.Error("input channels IC=" + std::to_string(src[1]) + " of src do not match IC=" +
                        std::to_string(wei[1]) + " of weights");
       }
-      if (c.num_inputs() == 3 && (c.input(2).rank() != 1 || c.input(2).shape[0] != wei[0])) {
+      if (c.num_inputs() >= 3 && (c.input(2).rank() != 1 || c.input(2).shape[0] != wei[0])) {
         return c.Error("bias must have shape [OC]=[" + std::to_string(wei[0]) + "]");
       }
       ASSIGN_OR_RETURN(Shape dst, ConvOutShape(c, src, wei));
+      if (c.num_inputs() == 4 && c.input(3).shape != dst) {
+        return c.Error("the fused sum operand must have the shape of dst " + ShapeToString(dst));
+      }
       return std::vector<TensorType>{{DType::kF32, dst, "NCHW"}};
     };
     d.grad = [](GradCtx& g) -> Status {
       RETURN_IF_ERROR(ops::NoGradForFused("conv2d", g.attrs()));
+      if (g.num_inputs() == 4) return Unimplemented("conv2d with a fused sum has no gradient rule: run fusion after autodiff");
       Attrs a = ConvAttrsOf(g.attrs());
       ValueId dy = g.OutputGrad(0);
       if (g.NeedsGrad(0)) {
@@ -133,8 +138,11 @@ const OpDef& Conv2dDef() {
       const RefTensor& wei = *in[1];
       RefTensor& dst = out[0];
       ConvGeom g = Geom(node.attrs, src.shape, wei.shape, dst.shape);
-      if (in.size() == 3) {
+      if (in.size() >= 3) {
         for (int64_t i = 0; i < dst.size(); ++i) dst[i] = (*in[2])[(i / (g.oh * g.ow)) % g.oc];
+      }
+      if (in.size() == 4) {
+        for (int64_t i = 0; i < dst.size(); ++i) dst[i] += (*in[3])[i];
       }
       ForEachTap(g, [&](int64_t n, int64_t oc, int64_t oh, int64_t ow, int64_t ic, int64_t kh, int64_t kw, int64_t si) {
         dst[DstIndex(g, n, oc, oh, ow)] += src[si] * wei[WeiIndex(g, oc, ic, kh, kw)];

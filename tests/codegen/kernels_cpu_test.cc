@@ -245,6 +245,25 @@ TEST_CASE("fill matches the reference", "[codegen][cpu][native]") {
   CheckAgainstReference("fill", ir::Attrs{{"shape", shape}, {"value", 0.25}}, {});
 }
 
+TEST_CASE("one_hot matches the reference, out-of-range indices included", "[codegen][cpu][native]") {
+  auto [n, depth] = GENERATE(std::make_pair(int64_t{1}, int64_t{1}), std::make_pair(int64_t{9}, int64_t{4}),
+                             std::make_pair(int64_t{64}, int64_t{10}), std::make_pair(int64_t{0}, int64_t{3}));
+  double on = GENERATE(1.0, 2.5);
+  INFO("N=" << n << " depth=" << depth << " on_value=" << on);
+  Options o;
+  o.fill = [depth = depth](size_t, std::vector<double>& v, std::mt19937& rng) {
+    // Indices in [-2, depth + 2): some negative, some >= depth (rows of off_value only).
+    std::uniform_int_distribution<int> pick(-2, static_cast<int>(depth) + 1);
+    for (double& x : v) x = pick(rng);
+    if (!v.empty()) v[0] = -1;
+    if (v.size() > 1) v[1] = static_cast<double>(depth);
+  };
+  ir::Attrs a{{"depth", depth}, {"on_value", on}, {"off_value", -0.25}};
+  CheckAgainstReference("one_hot", a, {S32({n})}, o);
+  o.placement = Placement::kIo;
+  CheckAgainstReference("one_hot", a, {S32({n})}, o);
+}
+
 TEST_CASE("sgd_update matches the reference", "[codegen][cpu][sgd]") {
   double momentum = GENERATE(0.0, 0.9);
   double clip = GENERATE(-1.0, 0.3);
@@ -345,7 +364,7 @@ TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") 
     auto step = codegen::cpu::CpuSteps().Create(desc);
     REQUIRE_FALSE(step.ok());
     CHECK(step.status().code() == StatusCode::kInvalidArgument);
-    CHECK_THAT(step.status().message(), Catch::Contains("conv2d \"conv1\"") && Catch::Contains("2 to 3 inputs") &&
+    CHECK_THAT(step.status().message(), Catch::Contains("conv2d \"conv1\"") && Catch::Contains("2 to 4 inputs") &&
                                             Catch::Contains("src arena+0 f32[2,3,9,9]"));
   }
   SECTION("dst shape does not follow the convolution") {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "codegen/cpu/kernels_cpu.h"
+#include "codegen/dot.h"
 #include "codegen/lower.h"
 #include "examples/lenet_model.h"
 #include "graph/trainer.h"
@@ -139,6 +140,62 @@ TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs
   CheckEquivalent(before, after, 2);
 }
 
+TEST_CASE("fuse_sum folds a residual add into the convolution before its relu (IR before and after)",
+          "[passes][fusion]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %x : f32[2,8,6,6]NCHW
+  param %w : f32[8,8,3,3]OIHW
+  param %b : f32[8]C
+  %c = conv2d[conv](%x, %w, %b) {dilation=[1,1], padding_begin=[1,1], padding_end=[1,1], stride=[1,1]} : f32[2,8,6,6]NCHW
+  %s = add[residual](%x, %c) : f32[2,8,6,6]NCHW
+  %r = relu[act](%s) : f32[2,8,6,6]NCHW
+  output y = %r
+}
+)");
+  ir::Graph after = before;
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(after).ok());
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  CHECK(after.nodes().size() == 1);
+  CHECK_THAT(text, Catch::Contains("%c = conv2d[conv](%x, %w, %b, %x) {activation=\"relu\"") &&
+                       Catch::Contains("output y = %c"));
+  CheckEquivalent(before, after, 6);
+}
+
+TEST_CASE("fuse_sum leaves an add whose other operand is defined after the convolution", "[passes][fusion]") {
+  ir::Graph g = Parse(R"(graph g {
+  input %x : f32[2,8,6,6]NCHW
+  param %w : f32[8,8,3,3]OIHW
+  param %b : f32[8]C
+  %c = conv2d[conv](%x, %w, %b) {dilation=[1,1], padding_begin=[1,1], padding_end=[1,1], stride=[1,1]} : f32[2,8,6,6]NCHW
+  %t = tanh[later](%x) : f32[2,8,6,6]NCHW
+  %s = add[residual](%c, %t) : f32[2,8,6,6]NCHW
+  output y = %s
+}
+)");
+  auto changed = FuseSum().Run(g);
+  REQUIRE(changed.ok());
+  CHECK_FALSE(*changed);
+}
+
+TEST_CASE("DOT export shows fused nodes, layouts and arena offsets", "[passes][dot]") {
+  ir::Graph g = TraceLeNet(2, /*training=*/false);
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(g).ok());
+  std::string dot = codegen::GraphToDot(g);
+  CHECK_THAT(dot, Catch::StartsWith("digraph") && Catch::Contains("conv2d + relu") &&
+                      Catch::Contains("f32[2,6,24,24]NCHW") && Catch::Contains("output output"));
+  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), nullptr, codegen::LowerOptions{true, true});
+  REQUIRE(exe.ok());
+  std::string steps = codegen::ExecutableToDot(**exe);
+  INFO(steps);
+  CHECK_THAT(steps, Catch::Contains("reorder") && Catch::Contains("arena+") && Catch::Contains("conv2d + relu") &&
+                        Catch::Contains("param 0.weight"));
+}
+
 TEST_CASE("cse merges identical nodes (IR before and after)", "[passes][cse]") {
   ir::Graph before = Parse(R"(graph g {
   input %x : f32[4,5]NC
@@ -225,7 +282,7 @@ TEST_CASE("optimization levels are named pipelines", "[passes][pipeline]") {
   CHECK(OptimizationPassNames(0) == std::vector<std::string>{"dce"});
   CHECK(OptimizationPassNames(1) == std::vector<std::string>{"constant_folding", "cse", "dce"});
   CHECK(OptimizationPassNames(2) ==
-        std::vector<std::string>{"constant_folding", "cse", "dce", "fuse_activation", "dce"});
+        std::vector<std::string>{"constant_folding", "cse", "dce", "fuse_sum", "fuse_activation", "dce"});
 }
 
 TEST_CASE("the -O2 pipeline and lowering keep LeNet inference equal to -O0", "[passes][pipeline]") {
