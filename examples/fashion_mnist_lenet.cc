@@ -1,6 +1,9 @@
 // The main job: train LeNet-5 on Fashion-MNIST through one compiled graph (forward, loss,
 // backward and SGD update), as the Gluon tutorial does with hybridize(); then save the
-// parameters, load them into a fresh network, re-evaluate, and print predictions.
+// parameters, load them into a fresh network, re-evaluate, predict the first six test
+// images and draw them with their true and predicted labels into a PNG (--picture), and draw
+// the loss and accuracy per epoch into another PNG (--plot), as the tutorial does with
+// matplotlib (examples/plot.h, on cairo).
 //
 //   bazel run -c opt //examples:fashion_mnist_lenet -- --data-dir data/fashion-mnist
 #include <unistd.h>
@@ -9,8 +12,10 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "examples/lenet_model.h"
+#include "examples/plot.h"
 #include "graph/data.h"
 #include "graph/idx.h"
 #include "graph/trainer.h"
@@ -60,6 +65,7 @@ double Evaluate(Predictor& predictor, DataLoader& loader) {
 int main(int argc, char** argv) {
   CLI::App app{"Train LeNet-5 on Fashion-MNIST with kiln (the Gluon tutorial, compiled)"};
   std::string data_dir = "data/fashion-mnist", params_path = "lenet-fashion-mnist.params";
+  std::string picture_path = "out/predictions.png", plot_path = "out/training.png";
   int epochs = 10;
   int64_t batch_size = 256;
   double lr = 0.1;
@@ -70,6 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--lr", lr, "SGD learning rate");
   app.add_option("--seed", seed, "seed for initialization and shuffling");
   app.add_option("--params", params_path, "where to save the trained parameters");
+  app.add_option("--picture", picture_path, "PNG of the first six test images with true and predicted labels");
+  app.add_option("--plot", plot_path, "PNG of the loss and accuracy per epoch");
   CLI11_PARSE(app, argc, argv);
 
   Seed(seed);
@@ -96,6 +104,7 @@ int main(int argc, char** argv) {
   Batch batch;
   Tensor loss, out;
   double best_test = 0, last_test = 0;
+  std::vector<double> epoch_loss, epoch_train_acc, epoch_test_acc;
   for (int epoch = 0; epoch < epochs; ++epoch) {
     Accuracy train_acc;
     double loss_sum = 0;
@@ -114,6 +123,9 @@ int main(int argc, char** argv) {
     double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     last_test = Evaluate(predictor, *test_loader);
     best_test = std::max(best_test, last_test);
+    epoch_loss.push_back(loss_sum / static_cast<double>(seen));
+    epoch_train_acc.push_back(train_acc.Get().second);
+    epoch_test_acc.push_back(last_test);
     std::printf("epoch %2d: loss %.4f, train acc %.4f, test acc %.4f, %.2f s, %.0f images/s\n", epoch + 1,
                 loss_sum / static_cast<double>(seen), train_acc.Get().second, last_test, train_seconds,
                 static_cast<double>(seen) / train_seconds);
@@ -136,12 +148,33 @@ int main(int argc, char** argv) {
   std::memcpy(first.data(), batch.data.data(), static_cast<size_t>(first.size_bytes()));
   if (Status s = fresh_predictor.Forward(first, &out); !s.ok()) Die(s, "predict");
   std::printf("first six test images:\n");
+  std::vector<examples::plot::LabelledImage> images;
+  const int64_t hw = test_set->images.rows * test_set->images.cols;
   for (int i = 0; i < 6; ++i) {
     int best = 0;
     for (int j = 1; j < 10; ++j) {
       if (out.f32()[i * 10 + j] > out.f32()[i * 10 + best]) best = j;
     }
-    std::printf("  %d: predicted %-10s true %-10s\n", i, kClassNames[best], kClassNames[batch.label.s32()[i]]);
+    const int truth = batch.label.s32()[i];
+    std::printf("  %d: predicted %-10s true %-10s\n", i, kClassNames[best], kClassNames[truth]);
+    examples::plot::LabelledImage im;
+    im.height = test_set->images.rows;
+    im.width = test_set->images.cols;
+    const auto* src = test_set->images.pixels.data() + batch.indices[static_cast<size_t>(i)] * hw;
+    im.pixels.assign(src, src + hw);
+    im.title = std::string("true: ") + kClassNames[truth];
+    im.subtitle = std::string("pred: ") + kClassNames[best];
+    im.highlight = best != truth;
+    images.push_back(std::move(im));
+  }
+  if (Status s = examples::plot::DrawImageRow(picture_path, images, /*scale=*/4); !s.ok()) Die(s, "drawing the predictions");
+  std::printf("drew the six predictions into %s\n", picture_path.c_str());
+  if (!epoch_loss.empty()) {
+    std::vector<examples::plot::Panel> panels{
+        {"training loss", "epoch", {{"train loss", epoch_loss}}},
+        {"accuracy", "epoch", {{"train acc", epoch_train_acc}, {"test acc", epoch_test_acc}}}};
+    if (Status s = examples::plot::DrawLinePlot(plot_path, panels); !s.ok()) Die(s, "drawing the training plot");
+    std::printf("drew loss and accuracy per epoch into %s\n", plot_path.c_str());
   }
   return reloaded == last_test ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "graph/data.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -132,6 +133,58 @@ StatusOr<std::vector<float>> Compose::PixelTable(int64_t channels) const {
     }
   }
   return table;
+}
+
+StatusOr<Tensor> Resize::operator()(const Tensor& x) const {
+  const Shape& s = x.shape();
+  if (x.dtype() != DType::kF32 || (s.size() != 3 && s.size() != 4)) {
+    return InvalidArgument("Resize: expects f32 (C,H,W) or (N,C,H,W), got " + std::string(DTypeName(x.dtype())) +
+                           ShapeToString(s));
+  }
+  const int64_t ih = s[s.size() - 2], iw = s[s.size() - 1];
+  if (ih < 1 || iw < 1 || height_ < 1 || width_ < 1) {
+    return InvalidArgument("Resize: cannot resize " + ShapeToString(s) + " to (" + std::to_string(height_) + ", " +
+                           std::to_string(width_) + ")");
+  }
+  Shape out_shape = s;
+  out_shape[s.size() - 2] = height_;
+  out_shape[s.size() - 1] = width_;
+  Tensor out(DType::kF32, out_shape);
+  // Per output coordinate: the two source indices and the weight of the second.
+  struct Tap {
+    int64_t i0, i1;
+    float w1;
+  };
+  auto taps = [](int64_t in, int64_t out_size) {
+    std::vector<Tap> t(static_cast<size_t>(out_size));
+    const double scale = static_cast<double>(in) / static_cast<double>(out_size);
+    for (int64_t o = 0; o < out_size; ++o) {
+      double src = std::clamp((static_cast<double>(o) + 0.5) * scale - 0.5, 0.0, static_cast<double>(in - 1));
+      auto i0 = static_cast<int64_t>(src);
+      t[static_cast<size_t>(o)] = {i0, std::min(i0 + 1, in - 1), static_cast<float>(src - static_cast<double>(i0))};
+    }
+    return t;
+  };
+  const std::vector<Tap> ty = taps(ih, height_), tx = taps(iw, width_);
+  const int64_t planes = NumElements(s) / (ih * iw);
+  const float* src = x.f32();
+  float* dst = out.f32();
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* in = src + p * ih * iw;
+    float* o = dst + p * height_ * width_;
+    for (int64_t y = 0; y < height_; ++y) {
+      const Tap& a = ty[static_cast<size_t>(y)];
+      const float* r0 = in + a.i0 * iw;
+      const float* r1 = in + a.i1 * iw;
+      for (int64_t xo = 0; xo < width_; ++xo) {
+        const Tap& b = tx[static_cast<size_t>(xo)];
+        float top = r0[b.i0] + (r0[b.i1] - r0[b.i0]) * b.w1;
+        float bottom = r1[b.i0] + (r1[b.i1] - r1[b.i0]) * b.w1;
+        o[y * width_ + xo] = top + (bottom - top) * a.w1;
+      }
+    }
+  }
+  return out;
 }
 
 StatusOr<Tensor> Compose::operator()(std::span<const uint8_t> pixels, const Shape& shape) const {

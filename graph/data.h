@@ -79,6 +79,30 @@ class Normalize {
   std::vector<float> stddev_;
 };
 
+// gluon.data.vision.transforms.Resize(size, keep_ratio=False, interpolation=1): bilinear
+// resize of every channel to (height, width).
+//   x:   f32 (C, H, W) CHW or (N, C, H, W) NCHW  ->  (C, OH, OW) / (N, C, OH, OW)
+// OpenCV's INTER_LINEAR convention (pixel centres aligned): for an output column ox,
+// sx = (ox + 0.5) * W / OW - 0.5, clamped to [0, W - 1]; the value interpolates columns
+// floor(sx) and floor(sx) + 1 (the last column repeats at the border); rows likewise.
+// Difference from Gluon: Gluon resizes the uint8 HWC image before ToTensor (cv::resize, which
+// rounds to uint8); kiln resizes the float tensor after ToTensor/Normalize, which is the same
+// affine map applied in the other order, without the uint8 rounding (|diff| <= 0.5/255/std).
+// Gluon's `size` is (width, height); kiln takes (height, width) like every kiln shape.
+// Source: mxnet/gluon/data/vision/transforms.py Resize; src/operator/image/resize-inl.h
+// (cv::resize with INTER_LINEAR); OpenCV imgproc resize (INTER_LINEAR).
+class Resize {
+ public:
+  Resize(int64_t height, int64_t width) : height_(height), width_(width) {}
+  explicit Resize(int64_t size) : Resize(size, size) {}
+  // Errors: InvalidArgument if x is not f32 of rank 3 or 4, has an empty H or W, or the
+  // target size is < 1 (naming the shape and the size).
+  StatusOr<Tensor> operator()(const Tensor& x) const;
+
+ private:
+  int64_t height_, width_;
+};
+
 // Compose([ToTensor(), Normalize(...), ...]) for uint8 images: ToTensor, then each Normalize in
 // order. Because the input is uint8, the whole pipeline is a per-channel table of 256 floats
 // (PixelTable), computed with exactly the float32 arithmetic of applying the steps one by one, so

@@ -58,6 +58,12 @@ StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name) {
 StatusOr<Sym> Add(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("add", {a, b}, {}, name); }
 StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("mul", {a, b}, {}, name); }
 
+StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name) {
+  ASSIGN_OR_RETURN(Sym minus_one, Fill(*b.tracer, {}, -1.0, name + "_minus_one"));
+  ASSIGN_OR_RETURN(Sym neg, Mul(b, minus_one, name + "_neg"));
+  return Add(a, neg, name);
+}
+
 StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name) {
   return t.Emit("fill", {}, ir::Attrs{{"shape", shape}, {"value", value}}, name);
 }
@@ -87,6 +93,11 @@ StatusOr<Sym> Mean(Sym x, std::vector<int64_t> axes, bool keepdims, const std::s
 
 StatusOr<Sym> SoftmaxCrossEntropy(Sym logits, Sym label, const std::string& name) {
   return logits.tracer->Emit("softmax_cross_entropy", {logits, label}, {}, name);
+}
+
+StatusOr<Sym> OneHot(Sym indices, int64_t depth, double on_value, double off_value, const std::string& name) {
+  return indices.tracer->Emit("one_hot", {indices},
+                              ir::Attrs{{"depth", depth}, {"on_value", on_value}, {"off_value", off_value}}, name);
 }
 
 StatusOr<Sym> Argmax(Sym x, const std::string& name) { return x.tracer->Emit("argmax", {x}, {}, name); }

@@ -55,6 +55,8 @@ StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name = "resh
 // NumPy-broadcasting elementwise add and multiply.
 StatusOr<Sym> Add(Sym a, Sym b, const std::string& name = "add");
 StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name = "mul");
+// dst = a - b with NumPy broadcasting, written as a + (-1) * b (no sub op in the IR).
+StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name = "sub");
 // A constant f32 tensor of `shape` filled with `value`.
 StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name = "fill");
 
@@ -68,6 +70,13 @@ StatusOr<Sym> Mean(Sym x, std::vector<int64_t> axes = {}, bool keepdims = false,
 // (MXNet's nd.softmax_cross_entropy sums over the batch; kiln returns per-sample values,
 // as Gluon's SoftmaxCrossEntropyLoss does; Sum() gives the MXNet op.)
 StatusOr<Sym> SoftmaxCrossEntropy(Sym logits, Sym label, const std::string& name = "softmax_cross_entropy");
+
+// MXNet nd.one_hot(indices, depth, on_value, off_value): indices s32 [N] -> f32 [N, depth],
+// dst[n, c] = on_value if c == indices[n] else off_value. An index outside [0, depth) gives
+// a row of off_value only (as MXNet; not an error). Not differentiable (integer input).
+// Errors: InvalidArgument if indices is not s32 rank 1 or depth < 1.
+StatusOr<Sym> OneHot(Sym indices, int64_t depth, double on_value = 1.0, double off_value = 0.0,
+                     const std::string& name = "one_hot");
 
 // Index of the largest value along axis 1 of [N, C]: s32 [N].
 StatusOr<Sym> Argmax(Sym x, const std::string& name = "argmax");

@@ -2,7 +2,7 @@
 # Installs what kiln needs on Debian 12 (bookworm): Bazel, oneDNN, Catch2, CLI11, JSON, npm.
 # Runs apt-get only for what is missing; uses sudo when not root.
 set -euo pipefail
-pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev)
+pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcairo2-dev)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -452,3 +452,51 @@ TEST_CASE("Fashion-MNIST IDX files have 60000/10000 images, 6000/1000 per class"
 
 }  // namespace
 }  // namespace kiln::graph
+
+namespace kiln::graph {
+namespace {
+
+TEST_CASE("Resize is bilinear with OpenCV's pixel-centre convention", "[graph][data][transforms]") {
+  // 1x1x2x2 [[0, 1], [2, 3]] -> 4x4: source coordinate s = (o + 0.5) / 2 - 0.5, clamped to
+  // [0, 1]: o = 0..3 -> 0, 0.25, 0.75, 1. Value = 2 * sy + sx.
+  Tensor x(DType::kF32, {1, 1, 2, 2});
+  for (int i = 0; i < 4; ++i) x.f32()[i] = static_cast<float>(i);
+  auto y = transforms::Resize(4, 4)(x);
+  REQUIRE(y.ok());
+  REQUIRE(y->shape() == Shape{1, 1, 4, 4});
+  const float c[4] = {0, 0.25f, 0.75f, 1};
+  for (int r = 0; r < 4; ++r) {
+    for (int q = 0; q < 4; ++q) CHECK(y->f32()[r * 4 + q] == Approx(2 * c[r] + c[q]).margin(1e-6));
+  }
+}
+
+TEST_CASE("Resize keeps constants, handles CHW, many channels and downsampling", "[graph][data][transforms]") {
+  Tensor x(DType::kF32, {3, 28, 28});
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>(i / (28 * 28)) - 0.5f;
+  auto up = transforms::Resize(224)(x);
+  REQUIRE(up.ok());
+  CHECK(up->shape() == Shape{3, 224, 224});
+  for (int64_t i = 0; i < up->num_elements(); i += 97) CHECK(up->f32()[i] == static_cast<float>(i / (224 * 224)) - 0.5f);
+  // Downsampling by 2 exactly averages 2x2 blocks (s = 2o + 0.5).
+  Tensor ramp(DType::kF32, {1, 4, 4});
+  for (int i = 0; i < 16; ++i) ramp.f32()[i] = static_cast<float>(i);
+  auto down = transforms::Resize(2, 2)(ramp);
+  REQUIRE(down.ok());
+  CHECK(down->f32()[0] == Approx((0 + 1 + 4 + 5) / 4.0));
+  CHECK(down->f32()[3] == Approx((10 + 11 + 14 + 15) / 4.0));
+  // Same size: identity.
+  auto same = transforms::Resize(4, 4)(ramp);
+  REQUIRE(same.ok());
+  for (int i = 0; i < 16; ++i) CHECK(same->f32()[i] == ramp.f32()[i]);
+}
+
+TEST_CASE("Resize rejects bad ranks, dtypes and sizes", "[graph][data][transforms]") {
+  CHECK(transforms::Resize(4)(Tensor(DType::kF32, {4, 4})).status().code() == StatusCode::kInvalidArgument);
+  CHECK(transforms::Resize(4)(Tensor(DType::kS32, {1, 4, 4})).status().code() == StatusCode::kInvalidArgument);
+  auto zero = transforms::Resize(0, 4)(Tensor(DType::kF32, {1, 4, 4}));
+  REQUIRE_FALSE(zero.ok());
+  CHECK_THAT(zero.status().message(), Catch::Contains("[1,4,4]"));
+}
+
+}  // namespace
+}  // namespace kiln::graph

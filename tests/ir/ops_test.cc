@@ -268,3 +268,67 @@ TEST_CASE("autodiff refuses ops without a gradient rule, naming the node", "[pas
 
 }  // namespace
 }  // namespace kiln::ir
+
+// ---- one_hot (MXNet nd.one_hot) ----
+
+namespace kiln::ir {
+namespace {
+
+TEST_CASE("one_hot reference follows nd.one_hot, out-of-range rows all off", "[ops][one_hot]") {
+  Graph g("oh");
+  Builder b(g);
+  RefEnv env;
+  ValueId idx = g.AddInput("idx", TensorType{DType::kS32, {5}, "N"});
+  env[idx] = RefTensor({5});
+  env[idx].data = {2, 0, 3, -1, 4};  // 3 and 4 are >= depth 3, -1 is negative
+  ValueId y = b.Emit1("one_hot", {idx}, Attrs{{"depth", int64_t{3}}, {"on_value", 5.0}, {"off_value", -0.5}}, "oh").value();
+  CHECK(g.value(y).type == TensorType{DType::kF32, {5, 3}, "NC"});
+  REQUIRE(RunReference(g, env).ok());
+  CHECK(env.at(y).data == std::vector<double>{-0.5, -0.5, 5, 5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5,
+                                             -0.5, -0.5, -0.5});
+}
+
+TEST_CASE("one_hot rejects bad indices and depth, naming the node", "[ops][one_hot][infer]") {
+  Graph g("oh_bad");
+  Builder b(g);
+  ValueId f = g.AddInput("f", TensorType{DType::kF32, {4}, "N"});
+  auto r = b.Emit1("one_hot", {f}, Attrs{{"depth", int64_t{10}}}, "oh1");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("one_hot \"oh1\""));
+  ValueId i2 = g.AddInput("i2", TensorType{DType::kS32, {4, 2}, "NC"});
+  CHECK_FALSE(b.Emit1("one_hot", {i2}, Attrs{{"depth", int64_t{10}}}, "oh2").ok());
+  ValueId i = g.AddInput("i", TensorType{DType::kS32, {4}, "N"});
+  auto d = b.Emit1("one_hot", {i}, Attrs{{"depth", int64_t{0}}}, "oh3");
+  REQUIRE_FALSE(d.ok());
+  CHECK_THAT(d.status().message(), Catch::Contains("depth=0 must be >= 1"));
+}
+
+TEST_CASE("a loss through one_hot differentiates w.r.t. the logits only", "[ops][one_hot][grad]") {
+  // loss = -sum(one_hot(label) * log_softmax(x)) equals softmax_cross_entropy(x, label); the
+  // integer label is not differentiated, so one_hot needs no gradient rule.
+  std::mt19937 rng(11);
+  Graph g("oh_loss");
+  Builder b(g);
+  RefEnv env;
+  ValueId x = g.AddInput("x", F32({4, 5}, "NC"));
+  ValueId l = g.AddInput("l", TensorType{DType::kS32, {4}, "N"});
+  env[x] = RandomRef({4, 5}, rng, -3, 3);
+  env[l] = RefTensor({4});
+  env[l].data = {1, 4, 0, 2};
+  ValueId oh = b.Emit1("one_hot", {l}, Attrs{{"depth", int64_t{5}}, {"on_value", 1.0}, {"off_value", 0.0}}).value();
+  ValueId lp = b.Emit1("log_softmax", {x}, Attrs{{"axis", int64_t{-1}}}).value();
+  ValueId m = b.Emit1("mul", {oh, lp}).value();
+  ValueId s = b.Emit1("reduce_sum", {m}, Attrs{{"axes", Shape{1}}, {"keepdims", int64_t{0}}}).value();
+  ValueId ce = b.Emit1("softmax_cross_entropy", {x, l}).value();
+  g.AddOutput("y", s);
+  g.AddOutput("ce", ce);
+  auto res = testing::CheckGradients(g, env, {x}, rng);
+  INFO(res.worst);
+  CHECK(res.checked > 0);
+  CHECK(res.max_rel_error < 1e-6);
+  REQUIRE(RunReference(g, env).ok());
+  for (int n = 0; n < 4; ++n) CHECK(-env.at(s)[n] == Approx(env.at(ce)[n]).epsilon(1e-12));
+}
+
+}  // namespace
+}  // namespace kiln::ir
