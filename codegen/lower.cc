@@ -330,7 +330,7 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     }
   }
 
-  if (options_.blocked_layouts) {
+  if (options_.pool_workspace && options_.blocked_layouts) {
     for (const ir::Node& n : g_.nodes()) {
       if (n.op == "pool2d_backward" && !PoolKey(n).empty()) backward_pools_.insert(PoolKey(n));
     }

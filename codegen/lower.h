@@ -29,6 +29,11 @@ namespace kiln::codegen {
 struct LowerOptions {
   bool blocked_layouts = false;
   bool plan_memory = false;
+  // Max pooling in training graphs: the forward step writes oneDNN's workspace and the
+  // backward step reads it (needs blocked_layouts), instead of the backward finding each
+  // window's maximum again. Off at -O2: with oneDNN 2.6 the workspace-writing forward is
+  // ~10x slower than the native backward saves (bench/README.md).
+  bool pool_workspace = false;
 };
 
 struct LowerStats {

@@ -160,6 +160,9 @@ StatusOr<std::optional<DnnlPlan>> PlanDenseBackwardData(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanDenseBackwardWeights(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc);
+// Max pool2d_backward without a workspace, NCHW or NHWC ("acdb") operands: a native loop.
+bool NativePoolLayout(const StepDesc& desc);
+StatusOr<NativeFn> NativePool2dBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanEltwise(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSoftmax(const StepDesc& desc);

@@ -284,6 +284,14 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
       l.outputs[1] = kWorkspaceLayout;
       l.output_bytes[1] = static_cast<int64_t>(pd.workspace_desc().get_size());
     }
+  } else if (alg == algorithm::pooling_max && desc.inputs.size() == 2 && (src.dense() || src.layout == "acdb")) {
+    // The native backward loop reads diff_dst and writes diff_src in src's layout.
+    l.inputs[0] = src.layout;
+    l.input_bytes[0] = src.dense() ? 0 : NumElements(dst.dims) * DTypeSizeBytes(dst.dtype);
+    l.inputs[1] = src.layout;
+    l.input_bytes[1] = src.dense() ? 0 : src.layout_bytes;
+    l.outputs[0] = src.layout;
+    l.output_bytes[0] = src.dense() ? 0 : src.layout_bytes;
   } else {
     Take(pd.dst_desc(), &l.inputs[0], &l.input_bytes[0]);
     l.inputs[1] = src.layout;

@@ -67,9 +67,12 @@ void CheckEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t s
   auto ref_after = testing::RunReferenceNamed(after, args);
   REQUIRE(ref_after.ok());
   testing::ExpectNamedClose(*ref_after, *want, 1e-9);
-  for (bool optimized : {false, true}) {
-    INFO("lowering " << (optimized ? "-O2 (blocked layouts, planned memory)" : "naive"));
-    auto got = testing::RunCompiledNamed(after, args, codegen::LowerOptions{optimized, optimized});
+  for (codegen::LowerOptions options : {codegen::LowerOptions{false, false, false},
+                                        codegen::LowerOptions{true, true, false},
+                                        codegen::LowerOptions{true, true, true}}) {
+    INFO("lowering: blocked_layouts, plan_memory, pool_workspace = " << options.blocked_layouts
+                                                                     << options.plan_memory << options.pool_workspace);
+    auto got = testing::RunCompiledNamed(after, args, options);
     INFO((got.ok() ? std::string() : got.status().ToString()));
     REQUIRE(got.ok());
     testing::ExpectNamedClose(*got, *want, 2e-4);
