@@ -82,6 +82,8 @@ class Lowering {
   // Max pooling forward/backward pairs (same source value and geometry): keys of the
   // backward nodes, and the workspace buffers the forward steps wrote.
   std::set<std::string> backward_pools_;
+  // The graph has backward ops: layouts favour the backward pass (ChooseLayouts hint).
+  bool training_ = false;
   std::map<std::string, TensorRef> workspaces_;
   std::vector<int64_t> buffer_bytes_;
   std::vector<StepDesc> descs_;
@@ -153,7 +155,9 @@ Status Lowering::LowerNode(const ir::Node& n) {
   };
   runtime::StepFactory::Layouts layouts;
   if (options_.blocked_layouts) {
-    auto chosen = factory_.ChooseLayouts(make_desc(ins, outs));
+    StepDesc query = make_desc(ins, outs);
+    if (training_) query.ints["layout_for_training"] = {1};
+    auto chosen = factory_.ChooseLayouts(query);
     if (!chosen.ok()) return chosen.status().WithContext("choosing layouts for " + n.op + " \"" + n.name + "\"");
     layouts = std::move(chosen).value();
   } else {
@@ -330,6 +334,9 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     }
   }
 
+  for (const ir::Node& n : g_.nodes()) {
+    training_ = training_ || n.op.find("_backward") != std::string::npos;
+  }
   if (options_.pool_workspace && options_.blocked_layouts) {
     for (const ir::Node& n : g_.nodes()) {
       if (n.op == "pool2d_backward" && !PoolKey(n).empty()) backward_pools_.insert(PoolKey(n));

@@ -4,6 +4,7 @@
 // data; the memory objects are pooled per step and re-pointed each run) and executes the
 // primitives in order on a per-thread stream.
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <mutex>
@@ -55,11 +56,14 @@ class DnnlStep final : public runtime::Step {
   };
 
   DnnlStep(StepDesc desc, std::vector<Call> calls, int64_t scratch_bytes)
-      : Step(std::move(desc)), calls_(std::move(calls)), scratch_bytes_(scratch_bytes) {}
+      : Step(std::move(desc)), calls_(std::move(calls)), scratch_bytes_(scratch_bytes) {
+    serial_ = RunsSerially(this->desc());
+  }
 
   Status Run(const runtime::ExecContext& ctx) const override {
     uint8_t* scratch = ScratchBase(ctx);
     std::unique_ptr<ArgSets> sets;
+    SerialScope serial_scope(serial_);
     try {
       sets = TakeArgSets();
       dnnl::stream& stream = ThreadStream();
@@ -131,6 +135,7 @@ class DnnlStep final : public runtime::Step {
 
   std::vector<Call> calls_;
   int64_t scratch_bytes_;
+  bool serial_ = false;
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<ArgSets>> pool_;
 };
@@ -138,6 +143,22 @@ class DnnlStep final : public runtime::Step {
 const char* StatusName(dnnl_status_t status) { return dnnl_status2str(status); }
 
 }  // namespace
+
+bool RunsSerially(const StepDesc& desc) {
+  int64_t bytes = 0;
+  for (const auto* refs : {&desc.inputs, &desc.outputs}) {
+    for (const TensorRef& r : *refs) bytes += r.size_bytes();
+  }
+  return bytes < kSerialBytes;
+}
+
+SerialScope::SerialScope(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+  if (previous_ > 1) omp_set_num_threads(1);
+}
+
+SerialScope::~SerialScope() {
+  if (previous_ > 1) omp_set_num_threads(previous_);
+}
 
 const dnnl::engine& Engine() {
   // Never destroyed: thread_local streams that outlive static destruction still refer to it.

@@ -215,12 +215,14 @@ Status CheckRank(const StepDesc& desc, const TensorRef& ref, const char* name, s
 }  // namespace internal
 
 StatusOr<std::unique_ptr<runtime::Step>> CpuStepFactory::Create(const runtime::StepDesc& desc) const {
+  internal::SerialScope serial(internal::RunsSerially(desc));
   ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
   if (choice.plan) return internal::CreateDnnlStep(desc, *choice.plan);
   return internal::CreateNativeStep(desc, choice.native);
 }
 
 StatusOr<int64_t> CpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
+  internal::SerialScope serial(internal::RunsSerially(desc));
   ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
   return choice.plan ? choice.plan->ScratchBytes() : int64_t{0};
 }

@@ -55,6 +55,9 @@
 // and reorder accept operands whose TensorRef names a oneDNN format tag (e.g. "aBcd16b",
 // nChw16c); all other kinds require dense operands and reject blocked ones with
 // InvalidArgument. `reorder` (src -> dst, same dims) converts between any two layouts.
+// Layout queries (ChooseLayouts, not Create) may carry ints layout_for_training {1}: the
+// step is part of a training graph, and convolutions then prefer channels-last for channel
+// counts that 16-blocking pads (see layout_kernels.cc).
 // Fused activations: conv2d and dense take strings activation "relu"|"sigmoid"|"tanh",
 // applied to dst as a oneDNN eltwise post-op.
 //
