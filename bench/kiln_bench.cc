@@ -52,6 +52,8 @@ int Main(int argc, char** argv) {
   app.add_option("--iters", iters, "timed runs");
   app.add_option("--warmup", warmup, "untimed runs first");
   app.add_flag("--profile", profile, "print the time per step kind");
+  bool frozen = false;
+  app.add_flag("--frozen", frozen, "inference with constant parameters (weights reordered once)");
   CLI11_PARSE(app, argc, argv);
 
   graph::Seed(1);
@@ -68,6 +70,7 @@ int Main(int argc, char** argv) {
 
   graph::CompileOptions options;
   options.opt_level = opt;
+  options.constant_params = frozen;
   graph::Trainer trainer(*net, "sgd", {{"learning_rate", 0.01}, {"momentum", 0.9}});
   std::unique_ptr<graph::TrainStep> train;
   std::unique_ptr<graph::Predictor> infer;
@@ -101,9 +104,9 @@ int Main(int argc, char** argv) {
   }
   double med = Median(times);
   const runtime::Executable& exe = session->executable();
-  std::printf("%s %s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
+  std::printf("%s %s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
               "first run (compile+run) %.3f s\n",
-              model.c_str(), mode.c_str(), static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
+              model.c_str(), mode.c_str(), frozen ? " frozen" : "", static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());

@@ -84,6 +84,11 @@ class Lowering {
   std::set<std::string> backward_pools_;
   // The graph has backward ops: layouts favour the backward pass (ChooseLayouts hint).
   bool training_ = false;
+  // Constant parameters (LowerOptions::constant_params): prepack reorders and the buffers
+  // they write, live for the whole run.
+  std::set<ir::ValueId> updated_;
+  std::set<int32_t> pinned_;
+  std::vector<StepDesc> prepack_descs_;
   std::map<std::string, TensorRef> workspaces_;
   std::vector<int64_t> buffer_bytes_;
   std::vector<StepDesc> descs_;
@@ -100,7 +105,14 @@ StatusOr<TensorRef> Lowering::InLayout(ir::ValueId v, const std::string& layout,
   ir::Node n;
   n.op = "reorder";
   n.name = g_.value(v).name + "." + (layout.empty() ? std::string("dense") : layout);
-  RETURN_IF_ERROR(AddStep(MakeStepDesc(n, {home}, {dst})));
+  if (options_.constant_params && g_.value(v).kind == ir::ValueKind::kParameter && !updated_.count(v)) {
+    // Once per session: the buffer stays live for the whole run (no scratch: a reorder
+    // without its slice uses the per-thread fallback).
+    pinned_.insert(dst.index);
+    prepack_descs_.push_back(MakeStepDesc(n, {home}, {dst}));
+  } else {
+    RETURN_IF_ERROR(AddStep(MakeStepDesc(n, {home}, {dst})));
+  }
   ++num_reorders_;
   reordered_.emplace(key, dst);
   return dst;
@@ -217,6 +229,11 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
       for (const TensorRef& r : *refs) touch(r, static_cast<int>(i));
     }
   }
+  for (int32_t b : pinned_) {
+    used[static_cast<size_t>(b)] = true;
+    life[static_cast<size_t>(b)].first_step = 0;
+    life[static_cast<size_t>(b)].last_step = std::max<int>(0, static_cast<int>(descs_.size()) - 1);
+  }
   // In-place reuse: an output takes over its input 0's buffer when that buffer is last
   // read by this step, has the same size and layout, and the output's buffer starts here.
   std::vector<size_t> parent(nb);
@@ -256,7 +273,8 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
   }
   MemoryPlan plan = options_.plan_memory ? PlanMemory(planned, kAlignmentBytes) : NaivePlan(planned, kAlignmentBytes);
   RETURN_IF_ERROR(CheckPlan(planned, plan, kAlignmentBytes));
-  for (StepDesc& d : descs_) {
+  for (std::vector<StepDesc>* list : {&descs_, &prepack_descs_}) {
+   for (StepDesc& d : *list) {
     for (auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
       for (TensorRef& r : *refs) {
         if (r.kind != BufferKind::kArena) continue;
@@ -264,6 +282,7 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
         r.index = 0;
       }
     }
+   }
   }
   if (stats) {
     stats->memory.arena_bytes = plan.arena_bytes;
@@ -323,6 +342,7 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
   // In-place updates: the new value shares the parameter's buffer when its producer writes
   // over that parameter; otherwise it is copied back at the end.
   std::vector<std::pair<ir::ValueId, ir::ValueId>> update_copies;
+  for (const auto& [target, nv] : g_.updates()) updated_.insert(target);
   for (const auto& [target, nv] : g_.updates()) {
     const ir::Node* p = g_.Producer(nv);
     int in = p ? InplaceInputOf(p->op, g_.value(nv).output_index) : -1;
@@ -358,8 +378,15 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     if (!step.ok()) return step.status().WithContext("lowering " + d.Where());
     steps.push_back(std::move(step).value());
   }
+  std::vector<std::unique_ptr<runtime::Step>> prepack;
+  for (const StepDesc& d : prepack_descs_) {
+    auto step = factory_.Create(d);
+    if (!step.ok()) return step.status().WithContext("lowering prepack " + d.Where());
+    prepack.push_back(std::move(step).value());
+  }
   auto exe = std::make_shared<runtime::Executable>(std::move(in_specs), std::move(out_specs), std::move(param_specs),
                                                    std::move(constants), std::move(steps), arena);
+  exe->SetPrepackSteps(std::move(prepack));
   if (stats) {
     stats->arena_bytes = exe->arena_bytes();
     stats->num_steps = static_cast<int>(exe->steps().size());

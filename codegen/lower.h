@@ -34,6 +34,10 @@ struct LowerOptions {
   // window's maximum again. Off at -O2: with oneDNN 2.6 the workspace-writing forward is
   // ~10x slower than the native backward saves (bench/README.md).
   bool pool_workspace = false;
+  // Parameters that the graph does not update are constant for the executable's sessions
+  // (inference, serving): their reorders into blocked layouts become prepack steps run
+  // once per session (runtime::Executable::prepack_steps), not every run.
+  bool constant_params = false;
 };
 
 struct LowerStats {

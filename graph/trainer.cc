@@ -57,6 +57,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   codegen::LowerOptions lower;
   lower.blocked_layouts = options.opt_level >= 2;
   lower.plan_memory = options.opt_level >= 2;
+  lower.constant_params = options.constant_params && trainer == nullptr;
   ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, codegen::cpu::CpuSteps(), stats, lower));
   std::map<std::string, Tensor*> bindings;
   for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();

@@ -56,6 +56,10 @@ struct CompileOptions {
   bool output_gradients = false;
   // Called after every pass (passes::PassManagerOptions::after_pass), e.g. for DOT dumps.
   std::function<void(std::string_view pass, const ir::Graph& graph)> after_pass;
+  // Predictor: the parameters will not change while this Predictor is used (frozen, as
+  // torch.jit.freeze): weights are reordered into the convolutions' layouts once per
+  // compiled shape instead of every Forward (codegen::LowerOptions::constant_params).
+  bool constant_params = false;
   // Optimization level (passes/pipeline.h): 0 none, 1 simplification, 2 (default) also
   // fusion, oneDNN-chosen layouts and memory planning.
   int opt_level = 2;

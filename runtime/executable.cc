@@ -73,6 +73,18 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Executa
   return std::unique_ptr<Session>(new Session(std::move(exe), std::move(params)));
 }
 
+StatusOr<std::unique_ptr<Session>> Session::CreateWithAddresses(std::shared_ptr<const Executable> exe,
+                                                                std::vector<void*> param_addresses) {
+  if (param_addresses.size() != exe->params().size()) {
+    return InvalidArgument("expected " + std::to_string(exe->params().size()) + " parameter addresses, got " +
+                           std::to_string(param_addresses.size()));
+  }
+  for (size_t i = 0; i < param_addresses.size(); ++i) {
+    if (!param_addresses[i]) return InvalidArgument("parameter '" + exe->params()[i].name + "' has a null address");
+  }
+  return std::unique_ptr<Session>(new Session(std::move(exe), std::move(param_addresses)));
+}
+
 Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<Tensor*>& outputs) {
   const auto& in_specs = exe_->inputs();
   const auto& out_specs = exe_->outputs();
@@ -100,6 +112,7 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
     if (t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) *t = Tensor(s.dtype, s.shape);
     out_ptrs.push_back(t->data());
   }
+  if (!prepacked_) RETURN_IF_ERROR(Repack());
   ExecContext ctx;
   ctx.arena = arena_.get();
   ctx.inputs = in_ptrs.data();
@@ -115,6 +128,16 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
       step_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
+  return OkStatus();
+}
+
+Status Session::Repack() {
+  ExecContext ctx;
+  ctx.arena = arena_.get();
+  ctx.params = params_.data();
+  ctx.constants = constants_.data();
+  for (const auto& step : exe_->prepack_steps()) RETURN_IF_ERROR(step->Run(ctx));
+  prepacked_ = true;
   return OkStatus();
 }
 

@@ -43,10 +43,18 @@ class Executable {
   // One line per step: kind, node, operands (for dumps and `kiln inspect`).
   std::string DescribeSteps() const;
 
+  // Prepack steps: reorders of parameters into the layouts the steps want, for executables
+  // compiled with constant parameters (codegen::LowerOptions::constant_params). A session
+  // runs them once, before its first Run (and again on Session::Repack), into arena
+  // buffers that no other step reuses, so the weights are reordered once, not every run.
+  const std::vector<std::unique_ptr<Step>>& prepack_steps() const { return prepack_steps_; }
+  void SetPrepackSteps(std::vector<std::unique_ptr<Step>> steps) { prepack_steps_ = std::move(steps); }
+
  private:
   std::vector<TensorSpec> inputs_, outputs_, params_;
   std::vector<Tensor> constants_;
   std::vector<std::unique_ptr<Step>> steps_;
+  std::vector<std::unique_ptr<Step>> prepack_steps_;
   int64_t arena_bytes_;
 };
 
@@ -59,6 +67,12 @@ class Session {
   // The same with explicit bindings: parameter name -> tensor (which must outlive the session).
   static StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Executable> exe,
                                                    const std::map<std::string, Tensor*>& bindings);
+  // The same with the parameters' addresses, in executable().params() order, each holding a
+  // dense tensor of its spec's dtype and shape (e.g. weights used in place from a
+  // memory-mapped artifact; runtime/model.h). The memory must outlive the session.
+  // Errors: InvalidArgument when the count differs or an address is null.
+  static StatusOr<std::unique_ptr<Session>> CreateWithAddresses(std::shared_ptr<const Executable> exe,
+                                                                std::vector<void*> param_addresses);
 
   // Runs one step of the graph. `inputs` follow executable().inputs() order and must match
   // each spec's dtype and shape; `outputs` are resized to the output specs if they differ.
@@ -67,6 +81,10 @@ class Session {
   Status Run(const std::vector<const Tensor*>& inputs, const std::vector<Tensor*>& outputs);
 
   const Executable& executable() const { return *exe_; }
+  // Runs the executable's prepack steps again (Run does it before the first step): call it
+  // after changing bound parameters of an executable compiled with constant parameters.
+  // Errors: from the steps.
+  Status Repack();
   // When on, Run records the wall time of each step (seconds), summed over runs.
   void SetProfiling(bool on) { profiling_ = on; }
   const std::vector<double>& step_seconds() const { return step_seconds_; }
@@ -78,6 +96,7 @@ class Session {
   std::unique_ptr<uint8_t, void (*)(void*)> arena_;
   std::vector<const void*> constants_;
   bool profiling_ = false;
+  bool prepacked_ = false;
   std::vector<double> step_seconds_;
 };
 

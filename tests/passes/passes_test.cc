@@ -307,3 +307,57 @@ TEST_CASE("the -O2 pipeline and lowering keep LeNet inference equal to -O0", "[p
 
 }  // namespace
 }  // namespace kiln::passes
+
+namespace kiln::passes {
+namespace {
+
+TEST_CASE("constant parameters: weight reorders run once per session and Repack picks up new weights",
+          "[passes][layouts]") {
+  ir::Graph g = TraceLeNet(2, /*training=*/false);
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(g).ok());
+  std::mt19937 rng(9);
+  testing::Named args = testing::RandomArguments(g, rng);
+  auto plain = testing::RunCompiledNamed(g, args, codegen::LowerOptions{true, true});
+  REQUIRE(plain.ok());
+  codegen::LowerOptions frozen{true, true};
+  frozen.constant_params = true;
+  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), nullptr, frozen);
+  REQUIRE(exe.ok());
+  // LeNet's two convolution weights are reordered in prepack steps, not in the run.
+  CHECK((*exe)->prepack_steps().size() == 2);
+  for (const auto& step : (*exe)->steps()) {
+    bool reorders_param = step->desc().kind == "reorder" && step->desc().inputs[0].kind == runtime::BufferKind::kParam;
+    CHECK_FALSE(reorders_param);
+  }
+  std::map<std::string, Tensor> store;
+  std::map<std::string, Tensor*> bindings;
+  for (const auto& spec : (*exe)->params()) {
+    store[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
+    bindings[spec.name] = &store[spec.name];
+  }
+  auto session = runtime::Session::Create(*exe, bindings);
+  REQUIRE(session.ok());
+  Tensor data = ir::FromRef(args.at("data"), DType::kF32), label = ir::FromRef(args.at("label"), DType::kS32);
+  std::vector<const Tensor*> inputs;
+  for (const auto& spec : (*exe)->inputs()) inputs.push_back(spec.name == "data" ? &data : &label);
+  Tensor loss, output;
+  REQUIRE((*session)->Run(inputs, {&loss, &output}).ok());
+  testing::Named got{{"out:output", ir::ToRef(output)}, {"out:loss", ir::ToRef(loss)}};
+  testing::Named want{{"out:output", plain->at("out:output")}, {"out:loss", plain->at("out:loss")}};
+  testing::ExpectNamedClose(got, want, 1e-6);
+  // Changing a convolution weight is seen only after Repack.
+  Tensor& w = store.at("0.weight");
+  for (int64_t i = 0; i < w.num_elements(); ++i) w.f32()[i] *= -1.f;
+  Tensor stale;
+  REQUIRE((*session)->Run(inputs, {&loss, &stale}).ok());
+  CHECK(std::equal(stale.f32(), stale.f32() + stale.num_elements(), output.f32()));
+  REQUIRE((*session)->Repack().ok());
+  Tensor fresh;
+  REQUIRE((*session)->Run(inputs, {&loss, &fresh}).ok());
+  CHECK_FALSE(std::equal(fresh.f32(), fresh.f32() + fresh.num_elements(), output.f32()));
+}
+
+}  // namespace
+}  // namespace kiln::passes
