@@ -1,5 +1,6 @@
 #include "passes/pipeline.h"
 
+#include "passes/elementwise_fusion.h"
 #include "passes/fusion.h"
 #include "passes/simplify.h"
 
@@ -14,6 +15,14 @@ void AddOptimizationPasses(PassManager& pm, int level) {
   if (level >= 2) {
     pm.Add(std::make_unique<FuseSum>());
     pm.Add(std::make_unique<FuseActivation>());
+    pm.Add(std::make_unique<DeadCodeElimination>());
+  }
+}
+
+void AddOptimizationPasses(PassManager& pm, int level, const OptimizationOptions& options) {
+  AddOptimizationPasses(pm, level);
+  if (level >= 2 && options.fuse_elementwise) {
+    pm.Add(std::make_unique<ElementwiseFusion>());
     pm.Add(std::make_unique<DeadCodeElimination>());
   }
 }

@@ -17,6 +17,15 @@ namespace kiln::passes {
 // Adds the passes of `level` (0, 1 or 2; larger values count as 2) to `pm`.
 void AddOptimizationPasses(PassManager& pm, int level);
 
+// Opt-in passes on top of a level (all off by default, so the pipelines above are unchanged).
+struct OptimizationOptions {
+  // At -O2: fuse_elementwise (passes/elementwise_fusion.h) after fuse_activation, then dce.
+  // The graph then has fused_elementwise nodes, which need the LLVM step factory
+  // (codegen/llvm/llvm_steps.h: LlvmCpuSteps()) to lower.
+  bool fuse_elementwise = false;
+};
+void AddOptimizationPasses(PassManager& pm, int level, const OptimizationOptions& options);
+
 // The pass names of `level` in order (for --help texts and tests).
 std::vector<std::string> OptimizationPassNames(int level);
 

@@ -2,7 +2,10 @@
 # Installs what kiln needs on Debian 12 (bookworm): Bazel, oneDNN, Catch2, CLI11, JSON, npm.
 # Runs apt-get only for what is missing; uses sudo when not root.
 set -euo pipefail
-pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcairo2-dev)
+pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcairo2-dev llvm-19-dev)
+# Artifacts (FlatBuffers + flatc, zlib CRC-32), the inference server (cpp-httplib), the loader's
+# libFuzzer target (clang, compiler-rt) and the serving benchmark (wrk).
+pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libcpp-httplib-dev clang libclang-rt-14-dev wrk curl)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

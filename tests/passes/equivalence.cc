@@ -46,8 +46,8 @@ StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args) {
 }
 
 StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
-                                 codegen::LowerStats* stats) {
-  ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, codegen::cpu::CpuSteps(), stats, options));
+                                 codegen::LowerStats* stats, const runtime::StepFactory* factory) {
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, factory ? *factory : codegen::cpu::CpuSteps(), stats, options));
   std::map<std::string, Tensor> store;
   std::map<std::string, Tensor*> bindings;
   for (const auto& spec : exe->params()) {

@@ -1,0 +1,34 @@
+// The compiler-side CPU StepFactory with LLVM-generated kernels: `fused_elementwise` steps
+// are JIT-compiled here (codegen/llvm/kernel_llvm.h) when the step is created, i.e. at graph
+// compile time; every other kind is delegated to codegen::cpu::CpuSteps() (oneDNN and native
+// loops). Lives in codegen/llvm so that the runtime-only target (codegen/cpu) never links LLVM.
+//
+// fused_elementwise step: inputs src0..srcK-1 (dense f32, shapes as the expression's inputs),
+// one output (dense f32, NumElements(expr.OutputShape()) elements); strings expr = the kernel
+// IR text (ir/fused_expr.h). The output must not alias an input.
+#pragma once
+
+#include <memory>
+
+#include "base/status.h"
+#include "runtime/step.h"
+
+namespace kiln::codegen::llvm_gen {
+
+class LlvmCpuStepFactory final : public runtime::StepFactory {
+ public:
+  // fused_elementwise: parses strings["expr"] with the inputs' dims and gets the kernel from
+  // CpuKernelCache::Global() (compiling it on a miss). Errors: InvalidArgument naming the
+  // node for a missing/bad expression, non-f32 or blocked operands, or an output size that
+  // differs from the expression's; Internal for LLVM failures. Other kinds: CpuSteps().
+  StatusOr<std::unique_ptr<runtime::Step>> Create(const runtime::StepDesc& desc) const override;
+  // 0 for fused_elementwise; CpuSteps() otherwise.
+  StatusOr<int64_t> ScratchBytes(const runtime::StepDesc& desc) const override;
+  // Dense operands for fused_elementwise; CpuSteps() otherwise.
+  StatusOr<Layouts> ChooseLayouts(const runtime::StepDesc& desc) const override;
+};
+
+// A process-wide LlvmCpuStepFactory.
+const runtime::StepFactory& LlvmCpuSteps();
+
+}  // namespace kiln::codegen::llvm_gen
