@@ -1,0 +1,59 @@
+// Ahead-of-time compilation: compiles the inference graph of a network built with graph/
+// (with its trained parameters) and writes it as a kiln artifact (runtime/artifact.h) that
+// runtime/model.h loads without the compiler (DESIGN.md aot/).
+//
+//   auto net = kiln::examples::MakeLeNet();
+//   net->LoadParameters("lenet.params");
+//   auto r = kiln::aot::ExportArtifact(*net, {1, 1, 28, 28}, "lenet.kiln", {.model_name = "lenet"});
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "graph/nn.h"
+#include "graph/trainer.h"
+#include "runtime/artifact.h"
+#include "runtime/executable.h"
+
+namespace kiln::aot {
+
+struct ExportOptions {
+  std::string model_name = "model";
+  // Pass pipeline and optimization level: the same as Predictor's (graph/trainer.h).
+  graph::CompileOptions compile;
+  // Extra key/value pairs stored in the artifact (shown by `kiln inspect`).
+  std::map<std::string, std::string> metadata;
+};
+
+struct ExportResult {
+  int64_t file_bytes = 0;
+  int num_steps = 0;
+  runtime::MemoryReport memory;
+  double compile_seconds = 0;  // tracing, passes, lowering (oneDNN primitive creation included)
+};
+
+// The artifact contents for output = net(data) with data f32 `input_shape` (NCHW for
+// images; the first dim is the batch the artifact is compiled for). The graph is traced and
+// compiled exactly as Predictor::Forward does, so the loaded artifact gives bit-identical
+// outputs. Input "data", output "output". `weights` receives copies of the parameters the
+// contents point to (it must outlive the contents). Errors: FailedPrecondition for an
+// uninitialized parameter; shape errors naming node, op and shapes; lowering errors.
+StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, const Shape& input_shape,
+                                                     const ExportOptions& options,
+                                                     std::vector<std::unique_ptr<Tensor>>* weights,
+                                                     double* compile_seconds = nullptr);
+
+// Compiles as CompileForExport and writes the artifact to `path` atomically.
+// Errors: as CompileForExport; InvalidArgument on an I/O failure naming the path.
+StatusOr<ExportResult> ExportArtifact(graph::nn::Block& net, const Shape& input_shape, const std::string& path,
+                                      const ExportOptions& options = {});
+
+// Memory figures from the steps alone: arena_bytes as given; naive_bytes = the sum of the
+// distinct arena tensors (and scratch slices), each in its own buffer; lower_bound_bytes =
+// the largest sum of arena tensors live at one step (live from the step that writes a
+// tensor to its last reader; a tensor is identified by its (offset, bytes) slice).
+runtime::MemoryReport MemoryReportFromSteps(const std::vector<runtime::StepDesc>& steps, int64_t arena_bytes);
+
+}  // namespace kiln::aot

@@ -1,0 +1,541 @@
+#include "runtime/artifact.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "runtime/artifact_generated.h"
+
+namespace kiln::runtime {
+
+namespace {
+
+constexpr size_t kAlignmentBytes = 64;
+
+// CRC-32 (zlib) of `size` bytes.
+uint32_t Crc32(const uint8_t* data, size_t size) {
+  uLong crc = crc32_z(0L, Z_NULL, 0);
+  return static_cast<uint32_t>(crc32_z(crc, data, size));
+}
+
+void PutU32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void PutU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t GetU32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t GetU64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+using Builder = flatbuffers::FlatBufferBuilder;
+
+flatbuffers::Offset<flatbuffers::Vector<int64_t>> Longs(Builder& b, const Shape& s) {
+  return b.CreateVector(s.data(), s.size());
+}
+
+flatbuffers::Offset<fb::TensorSpec> PackSpec(Builder& b, const TensorSpec& s) {
+  auto name = b.CreateString(s.name);
+  auto shape = Longs(b, s.shape);
+  return fb::CreateTensorSpec(b, name, static_cast<fb::DType>(s.dtype), shape);
+}
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::TensorSpec>>> PackSpecs(
+    Builder& b, const std::vector<TensorSpec>& specs) {
+  std::vector<flatbuffers::Offset<fb::TensorSpec>> v;
+  for (const auto& s : specs) v.push_back(PackSpec(b, s));
+  return b.CreateVector(v);
+}
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::TensorRef>>> PackRefs(
+    Builder& b, const std::vector<TensorRef>& refs) {
+  std::vector<flatbuffers::Offset<fb::TensorRef>> v;
+  for (const auto& r : refs) {
+    auto dims = Longs(b, r.dims);
+    auto layout = b.CreateString(r.layout);
+    v.push_back(fb::CreateTensorRef(b, static_cast<fb::BufferKind>(r.kind), r.index, r.offset,
+                                    static_cast<fb::DType>(r.dtype), dims, layout, r.layout_bytes));
+  }
+  return b.CreateVector(v);
+}
+
+// A byte vector whose data starts 64-byte aligned from the payload start.
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> AlignedBytes(Builder& b, const void* data, size_t size) {
+  b.ForceVectorAlignment(size, 1, kAlignmentBytes);
+  return b.CreateVector(static_cast<const uint8_t*>(data), size);
+}
+
+flatbuffers::Offset<fb::TensorData> PackTensor(Builder& b, const TensorSpec& spec, const Tensor& t) {
+  auto data = AlignedBytes(b, t.data(), static_cast<size_t>(t.size_bytes()));
+  auto s = PackSpec(b, spec);
+  return fb::CreateTensorData(b, s, data);
+}
+
+}  // namespace
+
+StatusOr<std::string> SerializeArtifact(const ArtifactContents& c) {
+  if (c.weights.size() != c.params.size()) {
+    return InvalidArgument("artifact: " + std::to_string(c.params.size()) + " parameters but " +
+                           std::to_string(c.weights.size()) + " weight tensors");
+  }
+  Builder b(1 << 20);
+  // Large byte vectors first (FlatBuffers builds back to front; order does not
+  // matter for correctness, only for locality).
+  std::vector<flatbuffers::Offset<fb::TensorData>> weights;
+  for (size_t i = 0; i < c.params.size(); ++i) {
+    const Tensor* t = c.weights[i];
+    const TensorSpec& s = c.params[i];
+    if (!t || t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) {
+      return InvalidArgument(
+          "artifact: weight '" + s.name + "' must be " + std::string(DTypeName(s.dtype)) + ShapeToString(s.shape) +
+          ", got " +
+          (t && !t->empty() ? std::string(DTypeName(t->dtype())) + ShapeToString(t->shape()) : std::string("nothing")));
+    }
+    weights.push_back(PackTensor(b, s, *t));
+  }
+  std::vector<flatbuffers::Offset<fb::TensorData>> constants;
+  for (size_t i = 0; i < c.constants.size(); ++i) {
+    const Tensor& t = c.constants[i];
+    constants.push_back(PackTensor(b, {"const" + std::to_string(i), t.dtype(), t.shape()}, t));
+  }
+  std::vector<flatbuffers::Offset<fb::Blob>> kernels;
+  for (const NamedBlob& k : c.kernels) {
+    auto data = AlignedBytes(b, k.bytes.data(), k.bytes.size());
+    kernels.push_back(fb::CreateBlob(b, b.CreateString(k.name), b.CreateString(k.target), data));
+  }
+  auto pack_steps = [&](const std::vector<StepDesc>& descs) {
+    std::vector<flatbuffers::Offset<fb::Step>> steps;
+    for (const StepDesc& d : descs) {
+      std::vector<flatbuffers::Offset<fb::IntsAttr>> ints;
+      for (const auto& [k, v] : d.ints) ints.push_back(fb::CreateIntsAttr(b, b.CreateString(k), Longs(b, v)));
+      std::vector<flatbuffers::Offset<fb::FloatAttr>> floats;
+      for (const auto& [k, v] : d.floats) floats.push_back(fb::CreateFloatAttr(b, b.CreateString(k), v));
+      std::vector<flatbuffers::Offset<fb::StringAttr>> strings;
+      for (const auto& [k, v] : d.strings) {
+        strings.push_back(fb::CreateStringAttr(b, b.CreateString(k), b.CreateString(v)));
+      }
+      auto kind = b.CreateString(d.kind);
+      auto node = b.CreateString(d.node_name);
+      auto iv = b.CreateVector(ints);
+      auto fv = b.CreateVector(floats);
+      auto sv = b.CreateVector(strings);
+      auto in = PackRefs(b, d.inputs);
+      auto out = PackRefs(b, d.outputs);
+      auto scratch = PackRefs(b, d.scratch);
+      steps.push_back(fb::CreateStep(b, kind, node, iv, fv, sv, in, out, scratch));
+    }
+    return b.CreateVector(steps);
+  };
+  auto steps_v = pack_steps(c.steps);
+  auto prepack_v = pack_steps(c.prepack_steps);
+  std::vector<flatbuffers::Offset<fb::KeyValue>> metadata;
+  for (const auto& [k, v] : c.metadata) metadata.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
+  const MemoryReport& m = c.memory;
+  auto memory =
+      fb::CreateMemoryReport(b, m.arena_bytes, m.naive_bytes, m.lower_bound_bytes, m.weight_bytes, m.constant_bytes);
+  auto name = b.CreateString(c.model_name);
+  auto inputs = PackSpecs(b, c.inputs);
+  auto outputs = PackSpecs(b, c.outputs);
+  auto params = PackSpecs(b, c.params);
+  auto weights_v = b.CreateVector(weights);
+  auto constants_v = b.CreateVector(constants);
+  auto kernels_v = b.CreateVector(kernels);
+  auto text = b.CreateString(c.graph_text);
+  auto metadata_v = b.CreateVector(metadata);
+  auto root = fb::CreateArtifact(b, kArtifactFormatVersion, name, inputs, outputs, params, steps_v, c.arena_bytes,
+                                 memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v);
+  fb::FinishArtifactBuffer(b, root);
+  const uint8_t* payload = b.GetBufferPointer();
+  size_t size = b.GetSize();
+  if (size >= FLATBUFFERS_MAX_BUFFER_SIZE) return InvalidArgument("artifact: payload exceeds 2 GiB");
+
+  std::string file(static_cast<size_t>(kArtifactHeaderBytes) + size, '\0');
+  auto* h = reinterpret_cast<uint8_t*>(file.data());
+  std::memcpy(h, kArtifactMagic, 8);
+  PutU32(h + 8, kArtifactFormatVersion);
+  PutU32(h + 12, Crc32(payload, size));
+  PutU64(h + 16, size);
+  std::memcpy(h + kArtifactHeaderBytes, payload, size);
+  return file;
+}
+
+Status WriteArtifact(const ArtifactContents& contents, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeArtifact(contents));
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return InvalidArgument("cannot write artifact '" + path + "': cannot create " + tmp);
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  ok = std::fflush(f) == 0 && ok;
+  ok = ::fsync(::fileno(f)) == 0 && ok;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return InvalidArgument("cannot write artifact '" + path + "' (I/O error)");
+  }
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading.
+
+namespace {
+
+StatusOr<DType> ReadDType(fb::DType d, const std::string& what) {
+  if (d == fb::DType::F32) return DType::kF32;
+  if (d == fb::DType::S32) return DType::kS32;
+  return InvalidArgument("artifact: " + what + " has unknown dtype " + std::to_string(static_cast<int>(d)));
+}
+
+// Element count of `s`, or an error when a dim is negative or the count exceeds
+// `limit`.
+StatusOr<int64_t> CheckedElements(const Shape& s, int64_t limit, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) return InvalidArgument("artifact: " + what + " has a negative dim: " + ShapeToString(s));
+    if (d != 0 && n > limit / d) {
+      return InvalidArgument("artifact: " + what + " " + ShapeToString(s) + " has more than " + std::to_string(limit) +
+                             " elements");
+    }
+    n *= d;
+  }
+  return n;
+}
+
+// Copies a [long] vector. FlatBuffers 2.0.8's verifier checks a vector's 4-byte
+// length alignment but not 8-byte element alignment, so the elements are read
+// with memcpy rather than through Vector::Get (found by the fuzzer under
+// UBSan). Little-endian hosts only.
+Shape ReadShape(const flatbuffers::Vector<int64_t>* v) {
+  static_assert(FLATBUFFERS_LITTLEENDIAN, "artifacts are read on little-endian hosts");
+  Shape s;
+  if (v && v->size() > 0) {
+    s.resize(v->size());
+    std::memcpy(s.data(), v->Data(), v->size() * sizeof(int64_t));
+  }
+  return s;
+}
+
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+StatusOr<TensorSpec> ReadSpec(const fb::TensorSpec* s, const std::string& what, const ArtifactLimits& limits) {
+  if (!s) return InvalidArgument("artifact: " + what + " is missing");
+  TensorSpec spec;
+  spec.name = Str(s->name());
+  if (spec.name.empty()) return InvalidArgument("artifact: " + what + " has no name");
+  ASSIGN_OR_RETURN(spec.dtype, ReadDType(s->dtype(), what + " '" + spec.name + "'"));
+  spec.shape = ReadShape(s->shape());
+  if (spec.shape.size() > 16) return InvalidArgument("artifact: " + what + " '" + spec.name + "' has rank > 16");
+  ASSIGN_OR_RETURN(int64_t n, CheckedElements(spec.shape, limits.max_elements, what + " '" + spec.name + "'"));
+  (void)n;
+  return spec;
+}
+
+StatusOr<std::vector<TensorSpec>> ReadSpecs(const flatbuffers::Vector<flatbuffers::Offset<fb::TensorSpec>>* v,
+                                            const std::string& what, const ArtifactLimits& limits) {
+  std::vector<TensorSpec> out;
+  std::set<std::string> names;
+  if (!v) return out;
+  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+    ASSIGN_OR_RETURN(TensorSpec s, ReadSpec(v->Get(i), what + " " + std::to_string(i), limits));
+    if (!names.insert(s.name).second) return InvalidArgument("artifact: duplicate " + what + " name '" + s.name + "'");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+StatusOr<TensorRef> ReadRef(const fb::TensorRef* r, const std::string& what, const ArtifactLimits& limits) {
+  if (!r) return InvalidArgument("artifact: " + what + " is missing");
+  TensorRef t;
+  auto kind = static_cast<uint8_t>(r->kind());
+  if (kind > static_cast<uint8_t>(BufferKind::kConstant)) {
+    return InvalidArgument("artifact: " + what + " has unknown buffer kind " + std::to_string(kind));
+  }
+  t.kind = static_cast<BufferKind>(kind);
+  t.index = r->index();
+  t.offset = r->offset();
+  ASSIGN_OR_RETURN(t.dtype, ReadDType(r->dtype(), what));
+  t.dims = ReadShape(r->dims());
+  if (t.dims.size() > 16) return InvalidArgument("artifact: " + what + " has rank > 16");
+  t.layout = Str(r->layout());
+  t.layout_bytes = r->layout_bytes();
+  return t;
+}
+
+StatusOr<std::vector<TensorRef>> ReadRefs(const flatbuffers::Vector<flatbuffers::Offset<fb::TensorRef>>* v,
+                                          const std::string& what, const ArtifactLimits& limits) {
+  std::vector<TensorRef> out;
+  if (!v) return out;
+  for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+    ASSIGN_OR_RETURN(TensorRef r, ReadRef(v->Get(i), what + " " + std::to_string(i), limits));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Reads a TensorData entry whose spec must equal `expected` (when given);
+// returns its bytes.
+StatusOr<const uint8_t*> ReadTensorBytes(const fb::TensorData* t, const TensorSpec* expected, TensorSpec* spec_out,
+                                         const std::string& what, const ArtifactLimits& limits) {
+  if (!t) return InvalidArgument("artifact: " + what + " is missing");
+  ASSIGN_OR_RETURN(TensorSpec spec, ReadSpec(t->spec(), what, limits));
+  if (expected && (spec.name != expected->name || spec.dtype != expected->dtype || spec.shape != expected->shape)) {
+    return InvalidArgument("artifact: " + what + " is " + spec.ToString() + " but the signature says " +
+                           expected->ToString());
+  }
+  int64_t bytes = NumElements(spec.shape) * DTypeSizeBytes(spec.dtype);
+  const auto* data = t->data();
+  int64_t have = data ? static_cast<int64_t>(data->size()) : 0;
+  if (have != bytes) {
+    return InvalidArgument("artifact: " + what + " '" + spec.name + "' " + ShapeToString(spec.shape) + " needs " +
+                           std::to_string(bytes) + " bytes, the file holds " + std::to_string(have));
+  }
+  if (spec_out) *spec_out = spec;
+  static const uint8_t kEmpty[kAlignmentBytes] = {};
+  return data && have > 0 ? data->data() : kEmpty;
+}
+
+}  // namespace
+
+Status ValidateTensorRef(const TensorRef& ref, const std::string& what, int64_t arena_bytes,
+                         const std::vector<TensorSpec>& inputs, const std::vector<TensorSpec>& outputs,
+                         const std::vector<TensorSpec>& params, const std::vector<TensorSpec>& constants,
+                         const ArtifactLimits& limits) {
+  ASSIGN_OR_RETURN(int64_t elements, CheckedElements(ref.dims, limits.max_elements, what));
+  int64_t dense_bytes = elements * DTypeSizeBytes(ref.dtype);
+  int64_t bytes = dense_bytes;
+  if (!ref.dense()) {
+    if (ref.kind != BufferKind::kArena) {
+      return InvalidArgument("artifact: " + what + " (" + ref.ToString() + ") has a layout but is not in the arena");
+    }
+    if (ref.layout.size() > 64 || ref.layout_bytes < dense_bytes) {
+      return InvalidArgument("artifact: " + what + " (" + ref.ToString() + ") has layout_bytes " +
+                             std::to_string(ref.layout_bytes) + " < " + std::to_string(dense_bytes) + " dense bytes");
+    }
+    bytes = ref.layout_bytes;
+  }
+  if (ref.offset < 0)
+    return InvalidArgument("artifact: " + what + " has a negative offset " + std::to_string(ref.offset));
+  int64_t capacity = 0;
+  const TensorSpec* bound = nullptr;
+  auto pick = [&](const std::vector<TensorSpec>& specs, const char* name) -> Status {
+    if (ref.index < 0 || static_cast<size_t>(ref.index) >= specs.size()) {
+      return InvalidArgument("artifact: " + what + " (" + ref.ToString() + ") refers to " + name + " " +
+                             std::to_string(ref.index) + " of " + std::to_string(specs.size()));
+    }
+    bound = &specs[static_cast<size_t>(ref.index)];
+    capacity = NumElements(bound->shape) * DTypeSizeBytes(bound->dtype);
+    return OkStatus();
+  };
+  switch (ref.kind) {
+    case BufferKind::kArena:
+      if (ref.index != 0) return InvalidArgument("artifact: " + what + " has arena index " + std::to_string(ref.index));
+      capacity = arena_bytes;
+      break;
+    case BufferKind::kInput:
+      RETURN_IF_ERROR(pick(inputs, "input"));
+      break;
+    case BufferKind::kOutput:
+      RETURN_IF_ERROR(pick(outputs, "output"));
+      break;
+    case BufferKind::kParam:
+      RETURN_IF_ERROR(pick(params, "parameter"));
+      break;
+    case BufferKind::kConstant:
+      RETURN_IF_ERROR(pick(constants, "constant"));
+      break;
+  }
+  if (bound && bound->dtype != ref.dtype) {
+    return InvalidArgument("artifact: " + what + " (" + ref.ToString() + ") reads " +
+                           std::string(DTypeName(ref.dtype)) + " from " + bound->ToString());
+  }
+  // offset + bytes <= capacity, written to avoid overflow (both are >= 0).
+  if (ref.offset > capacity || bytes > capacity - ref.offset) {
+    return InvalidArgument("artifact: " + what + " (" + ref.ToString() + ", " + std::to_string(bytes) +
+                           " bytes) lies outside its buffer of " + std::to_string(capacity) + " bytes" +
+                           (bound ? " (" + bound->ToString() + ")" : std::string(" (arena)")));
+  }
+  return OkStatus();
+}
+
+StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const ArtifactLimits& limits) {
+  if (size < 8 || std::memcmp(data, kArtifactMagic, 8) != 0) {
+    return InvalidArgument("not a kiln artifact (bad magic; expected \"KILNAOT\" at byte 0)");
+  }
+  if (size < static_cast<size_t>(kArtifactHeaderBytes)) {
+    return DataLoss("artifact truncated: " + std::to_string(size) + " bytes, the header alone is " +
+                    std::to_string(kArtifactHeaderBytes));
+  }
+  uint32_t version = GetU32(data + 8);
+  if (version != kArtifactFormatVersion) {
+    return Unimplemented("artifact format version " + std::to_string(version) + "; this runtime reads version " +
+                         std::to_string(kArtifactFormatVersion));
+  }
+  uint64_t payload_size = GetU64(data + 16);
+  uint64_t have = size - static_cast<size_t>(kArtifactHeaderBytes);
+  if (payload_size != have) {
+    return DataLoss("artifact truncated or padded: the header announces " + std::to_string(payload_size) +
+                    " payload bytes, the file holds " + std::to_string(have));
+  }
+  if (payload_size >= FLATBUFFERS_MAX_BUFFER_SIZE) return InvalidArgument("artifact payload exceeds 2 GiB");
+  // A FlatBuffer starts with its root offset and the file identifier (found by
+  // the fuzzer: reading the identifier of a shorter payload overran the
+  // buffer).
+  if (payload_size < 8) return DataLoss("artifact payload of " + std::to_string(payload_size) + " bytes is too short");
+  const uint8_t* payload = data + kArtifactHeaderBytes;
+  if (limits.verify_checksum) {
+    uint32_t want = GetU32(data + 12), got = Crc32(payload, payload_size);
+    if (want != got) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg,
+                    "artifact corrupted: CRC-32 of the payload is %08x, the "
+                    "header says %08x",
+                    got, want);
+      return DataLoss(msg);
+    }
+  }
+  if (reinterpret_cast<uintptr_t>(payload) % 8 != 0) {
+    return InvalidArgument("artifact buffer must be 8-byte aligned (FlatBuffers verifier)");
+  }
+  flatbuffers::Verifier::Options vopts;
+  vopts.max_depth = 16;
+  vopts.max_tables = 10'000'000;
+  flatbuffers::Verifier verifier(payload, payload_size, vopts);
+  if (!fb::ArtifactBufferHasIdentifier(payload)) {
+    return InvalidArgument(
+        "artifact payload is not a kiln FlatBuffer (file "
+        "identifier is not \"KILN\")");
+  }
+  if (!fb::VerifyArtifactBuffer(verifier)) {
+    return DataLoss(
+        "artifact payload fails the FlatBuffers verifier "
+        "(corrupted or written by another schema)");
+  }
+  const fb::Artifact* a = fb::GetArtifact(payload);
+  ArtifactView v;
+  v.file_bytes = static_cast<int64_t>(size);
+  v.format_version = a->format_version();
+  if (v.format_version != kArtifactFormatVersion) {
+    return Unimplemented("artifact payload format version " + std::to_string(v.format_version) +
+                         "; this runtime reads version " + std::to_string(kArtifactFormatVersion));
+  }
+  v.model_name = Str(a->model_name());
+  ASSIGN_OR_RETURN(v.inputs, ReadSpecs(a->inputs(), "input", limits));
+  ASSIGN_OR_RETURN(v.outputs, ReadSpecs(a->outputs(), "output", limits));
+  ASSIGN_OR_RETURN(v.params, ReadSpecs(a->params(), "parameter", limits));
+  if (v.outputs.empty()) return InvalidArgument("artifact: the graph has no outputs");
+  v.arena_bytes = a->arena_bytes();
+  if (v.arena_bytes < 0 || v.arena_bytes > limits.max_arena_bytes) {
+    return InvalidArgument("artifact: arena of " + std::to_string(v.arena_bytes) + " bytes is outside [0, " +
+                           std::to_string(limits.max_arena_bytes) + "]");
+  }
+  if (const fb::MemoryReport* m = a->memory()) {
+    v.memory = {m->arena_bytes(), m->naive_bytes(), m->lower_bound_bytes(), m->weight_bytes(), m->constant_bytes()};
+  }
+
+  // Weights: one per parameter, same spec.
+  size_t num_weights = a->weights() ? a->weights()->size() : 0;
+  if (num_weights != v.params.size()) {
+    return InvalidArgument("artifact: " + std::to_string(v.params.size()) + " parameters but " +
+                           std::to_string(num_weights) + " weight tensors");
+  }
+  for (size_t i = 0; i < num_weights; ++i) {
+    ASSIGN_OR_RETURN(const uint8_t* p, ReadTensorBytes(a->weights()->Get(static_cast<flatbuffers::uoffset_t>(i)),
+                                                       &v.params[i], nullptr, "weight " + std::to_string(i), limits));
+    v.weights.push_back(p);
+  }
+  if (a->constants()) {
+    for (flatbuffers::uoffset_t i = 0; i < a->constants()->size(); ++i) {
+      TensorSpec spec;
+      ASSIGN_OR_RETURN(const uint8_t* p, ReadTensorBytes(a->constants()->Get(i), nullptr, &spec,
+                                                         "constant " + std::to_string(i), limits));
+      v.constants.push_back(p);
+      v.constant_specs.push_back(spec);
+    }
+  }
+  if (a->kernels()) {
+    for (flatbuffers::uoffset_t i = 0; i < a->kernels()->size(); ++i) {
+      const fb::Blob* k = a->kernels()->Get(i);
+      if (!k) return InvalidArgument("artifact: kernel " + std::to_string(i) + " is missing");
+      ArtifactView::KernelInfo info{Str(k->name()), Str(k->target()), k->data() ? k->data()->data() : nullptr,
+                                    k->data() ? static_cast<int64_t>(k->data()->size()) : 0};
+      v.kernels.push_back(std::move(info));
+    }
+  }
+
+  // Steps: read generically, then check every operand against the buffers.
+  if (!a->steps() || a->steps()->size() == 0) return InvalidArgument("artifact: the graph has no steps");
+  auto read_steps = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::Step>>* steps, const std::string& role,
+                        std::vector<StepDesc>* out) -> Status {
+    if (!steps) return OkStatus();
+    for (flatbuffers::uoffset_t i = 0; i < steps->size(); ++i) {
+      const fb::Step* s = steps->Get(i);
+      std::string where = role + " " + std::to_string(i);
+      if (!s) return InvalidArgument("artifact: " + where + " is missing");
+      StepDesc d;
+      d.kind = Str(s->kind());
+      d.node_name = Str(s->node_name());
+      if (d.kind.empty()) return InvalidArgument("artifact: " + where + " has no kind");
+      where += " (" + d.Where() + ")";
+      if (s->ints()) {
+        for (const fb::IntsAttr* at : *s->ints()) {
+          if (!at || !at->key()) return InvalidArgument("artifact: " + where + " has an int attribute without a key");
+          d.ints[at->key()->str()] = ReadShape(at->values());
+        }
+      }
+      if (s->floats()) {
+        for (const fb::FloatAttr* at : *s->floats()) {
+          if (!at || !at->key()) return InvalidArgument("artifact: " + where + " has a float attribute without a key");
+          d.floats[at->key()->str()] = at->value();
+        }
+      }
+      if (s->strings()) {
+        for (const fb::StringAttr* at : *s->strings()) {
+          if (!at || !at->key()) return InvalidArgument("artifact: " + where + " has a string attribute without a key");
+          d.strings[at->key()->str()] = Str(at->value());
+        }
+      }
+      ASSIGN_OR_RETURN(d.inputs, ReadRefs(s->inputs(), where + " input", limits));
+      ASSIGN_OR_RETURN(d.outputs, ReadRefs(s->outputs(), where + " output", limits));
+      ASSIGN_OR_RETURN(d.scratch, ReadRefs(s->scratch(), where + " scratch", limits));
+      auto check_all = [&](const std::vector<TensorRef>& refs, const char* role) -> Status {
+        for (size_t k = 0; k < refs.size(); ++k) {
+          RETURN_IF_ERROR(ValidateTensorRef(refs[k], where + " " + role + " " + std::to_string(k), v.arena_bytes,
+                                            v.inputs, v.outputs, v.params, v.constant_specs, limits));
+        }
+        return OkStatus();
+      };
+      RETURN_IF_ERROR(check_all(d.inputs, "input"));
+      RETURN_IF_ERROR(check_all(d.outputs, "output"));
+      RETURN_IF_ERROR(check_all(d.scratch, "scratch"));
+      for (const TensorRef& r : d.outputs) {
+        if (r.kind == BufferKind::kInput || r.kind == BufferKind::kConstant) {
+          return InvalidArgument("artifact: " + where + " writes to a read-only buffer (" + r.ToString() + ")");
+        }
+      }
+      out->push_back(std::move(d));
+    }
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(read_steps(a->steps(), "step", &v.steps));
+  RETURN_IF_ERROR(read_steps(a->prepack_steps(), "prepack step", &v.prepack_steps));
+  v.graph_text = Str(a->graph_text());
+  if (a->metadata()) {
+    for (const fb::KeyValue* kv : *a->metadata()) {
+      if (kv) v.metadata[Str(kv->key())] = Str(kv->value());
+    }
+  }
+  return v;
+}
+
+}  // namespace kiln::runtime

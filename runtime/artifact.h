@@ -1,0 +1,130 @@
+// The kiln artifact: a compiled graph as one file (DESIGN.md aot/, runtime/).
+//
+// File layout (little-endian):
+//   bytes 0..7    magic "KILNAOT\0"
+//   bytes 8..11   u32 format version (kArtifactFormatVersion)
+//   bytes 12..15  u32 CRC-32 (zlib crc32) of the payload
+//   bytes 16..23  u64 payload size in bytes (the file is exactly 64 + payload bytes)
+//   bytes 24..63  zero
+//   bytes 64..    the FlatBuffers payload (schema runtime/artifact.fbs, file identifier "KILN")
+// The payload holds the signatures (inputs, outputs, parameters as TensorSpecs), the steps as
+// plain data (runtime::StepDesc: kind, node name, attribute maps, operand TensorRefs), the
+// arena size, the memory report, the weights and constants (each 64-byte aligned in the file,
+// so a memory map serves them in place), named blobs of generated machine code, the optimized
+// IR text and free-form metadata.
+//
+// Reading treats the file as untrusted: ParseArtifact checks the header, the checksum, the
+// FlatBuffers verifier and then every field and every TensorRef before anything is built.
+// Source: FlatBuffers C++ guide ("Verifying a buffer"), zlib manual (crc32).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/tensor.h"
+#include "runtime/executable.h"
+#include "runtime/step.h"
+
+namespace kiln::runtime {
+
+inline constexpr uint32_t kArtifactFormatVersion = 1;
+inline constexpr int64_t kArtifactHeaderBytes = 64;
+inline constexpr char kArtifactMagic[8] = {'K', 'I', 'L', 'N', 'A', 'O', 'T', '\0'};
+
+// Memory figures in bytes; 0 = not reported (see artifact.fbs MemoryReport).
+struct MemoryReport {
+  int64_t arena_bytes = 0;        // the planned arena
+  int64_t naive_bytes = 0;        // every arena tensor in its own buffer
+  int64_t lower_bound_bytes = 0;  // the largest set of arena tensors live at one step
+  int64_t weight_bytes = 0;
+  int64_t constant_bytes = 0;
+};
+
+// A named blob of generated machine code (an object file or a function's bytes).
+struct NamedBlob {
+  std::string name;
+  std::string target;  // target triple and CPU it was compiled for
+  std::string bytes;
+};
+
+// What the writer stores.
+struct ArtifactContents {
+  std::string model_name;
+  std::vector<TensorSpec> inputs, outputs, params;
+  std::vector<StepDesc> steps;
+  std::vector<StepDesc> prepack_steps;  // Executable::prepack_steps(), run once per session
+  int64_t arena_bytes = 0;
+  MemoryReport memory;
+  // One tensor per `params` entry, same order, dtype and shape (not owned).
+  std::vector<const Tensor*> weights;
+  // The executable's constants, in BufferKind::kConstant index order.
+  std::vector<Tensor> constants;
+  std::vector<NamedBlob> kernels;
+  std::string graph_text;
+  std::map<std::string, std::string> metadata;
+};
+
+// Serializes `contents` into the bytes of an artifact file (header + payload).
+// Errors: InvalidArgument when a weight is missing or disagrees with its spec (naming it),
+// or when the payload would exceed FlatBuffers' 2 GiB limit.
+StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents);
+
+// Writes the artifact to `path` atomically ("<path>.tmp.<pid>", flushed, renamed).
+// Errors: as SerializeArtifact; InvalidArgument on an I/O failure, naming the path.
+Status WriteArtifact(const ArtifactContents& contents, const std::string& path);
+
+// Limits applied while reading an untrusted artifact.
+struct ArtifactLimits {
+  int64_t max_arena_bytes = int64_t{16} << 30;  // 16 GiB
+  int64_t max_elements = int64_t{1} << 36;      // per tensor
+  bool verify_checksum = true;                  // the fuzz target turns it off
+};
+
+// A validated artifact. Pointers point into the buffer given to ParseArtifact, which must
+// outlive the view.
+struct ArtifactView {
+  uint32_t format_version = 0;
+  std::string model_name;
+  std::vector<TensorSpec> inputs, outputs, params;
+  std::vector<StepDesc> steps;
+  std::vector<StepDesc> prepack_steps;
+  int64_t arena_bytes = 0;
+  MemoryReport memory;
+  std::vector<const uint8_t*> weights;    // params order; bytes = spec elements x dtype size
+  std::vector<const uint8_t*> constants;  // constant index order
+  std::vector<TensorSpec> constant_specs;
+  struct KernelInfo {
+    std::string name, target;
+    const uint8_t* data = nullptr;
+    int64_t size_bytes = 0;
+  };
+  std::vector<KernelInfo> kernels;
+  std::string graph_text;
+  std::map<std::string, std::string> metadata;
+  int64_t file_bytes = 0;
+};
+
+// Parses and validates a whole artifact file held in memory (`data` should be 8-byte
+// aligned; a 64-byte aligned buffer keeps the weights 64-byte aligned). Checks, in order:
+// the header (magic, version, payload size), the CRC-32, the FlatBuffers verifier, required
+// fields, names (non-empty, unique per signature), dtypes, shapes (dims >= 0, element counts
+// within `limits`), weight and constant sizes against their specs, and every step operand:
+// its buffer kind and index exist, dtype matches the bound tensor's, and
+// [offset, offset + bytes) lies inside the arena or the bound buffer.
+// Errors: InvalidArgument "not a kiln artifact (bad magic)"; Unimplemented for another format
+// version; DataLoss for a truncated file or a checksum mismatch; InvalidArgument naming the
+// field, the step (kind and node) and the operand for any other inconsistency.
+StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const ArtifactLimits& limits = {});
+
+// Checks one operand against the buffers it may address (used by ParseArtifact; exposed for
+// tests). `what` names it in the message, e.g. `conv2d "conv0" input 1`.
+Status ValidateTensorRef(const TensorRef& ref, const std::string& what, int64_t arena_bytes,
+                         const std::vector<TensorSpec>& inputs, const std::vector<TensorSpec>& outputs,
+                         const std::vector<TensorSpec>& params, const std::vector<TensorSpec>& constants,
+                         const ArtifactLimits& limits);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,138 @@
+#include "runtime/model.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "codegen/cpu/kernels_cpu.h"
+
+namespace kiln::runtime {
+
+namespace {
+
+// A read/write private mapping of a whole file (writes, if a step ever did one, stay private
+// to the process: copy on write).
+struct Mapping {
+  void* addr = MAP_FAILED;
+  size_t size = 0;
+  ~Mapping() {
+    if (addr != MAP_FAILED) ::munmap(addr, size);
+  }
+};
+
+}  // namespace
+
+StatusOr<std::shared_ptr<const Model>> Model::Load(const std::string& path, const LoadOptions& options) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return NotFound("artifact '" + path + "' does not exist");
+    return InvalidArgument("cannot open artifact '" + path + "': " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument("artifact '" + path + "' is not a regular file");
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    return DataLoss("artifact '" + path + "' is empty (0 bytes)");
+  }
+  auto map = std::make_shared<Mapping>();
+  map->size = static_cast<size_t>(st.st_size);
+  map->addr = ::mmap(nullptr, map->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map->addr == MAP_FAILED) return InvalidArgument("cannot map artifact '" + path + "': " + std::strerror(errno));
+  const auto* data = static_cast<const uint8_t*>(map->addr);
+  auto model = Build(map, data, map->size, options);
+  if (!model.ok()) return model.status().WithContext("loading '" + path + "'");
+  return model;
+}
+
+StatusOr<std::shared_ptr<const Model>> Model::FromBytes(const void* data, size_t size, const LoadOptions& options) {
+  std::shared_ptr<void> copy(AlignedAlloc(static_cast<int64_t>(size)), AlignedFree);
+  if (size) std::memcpy(copy.get(), data, size);
+  return Build(copy, static_cast<const uint8_t*>(copy.get()), size, options);
+}
+
+StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory, const uint8_t* data, size_t size,
+                                                    const LoadOptions& options) {
+  ASSIGN_OR_RETURN(ArtifactView view, ParseArtifact(data, size, options.limits));
+  const StepFactory& factory = options.factory ? *options.factory : codegen::cpu::CpuSteps();
+
+  std::shared_ptr<Model> model(new Model());
+  ModelInfo& info = model->info_;
+  info.name = view.model_name;
+  info.format_version = view.format_version;
+  info.file_bytes = view.file_bytes;
+  info.arena_bytes = view.arena_bytes;
+  info.memory = view.memory;
+  info.params = view.params;
+  info.steps = view.steps;
+  info.prepack_steps = view.prepack_steps;
+  for (const auto& k : view.kernels) {
+    info.kernel_names.push_back(k.name + " (" + k.target + ", " + std::to_string(k.size_bytes) + " bytes)");
+  }
+  info.graph_text = view.graph_text;
+  info.metadata = view.metadata;
+
+  // Weights: in place when aligned, else copied (owned by `copies`, kept alive with the map).
+  auto copies = std::make_shared<std::vector<Tensor>>();
+  copies->reserve(view.params.size() + view.constants.size());
+  info.weights_in_place = true;
+  for (size_t i = 0; i < view.params.size(); ++i) {
+    const uint8_t* p = view.weights[i];
+    if (reinterpret_cast<uintptr_t>(p) % 64 == 0) {
+      model->param_addresses_.push_back(const_cast<uint8_t*>(p));
+    } else {
+      info.weights_in_place = false;
+      Tensor& t = copies->emplace_back(view.params[i].dtype, view.params[i].shape);
+      std::memcpy(t.data(), p, static_cast<size_t>(t.size_bytes()));
+      model->param_addresses_.push_back(t.data());
+    }
+  }
+  std::vector<Tensor> constants;
+  for (size_t i = 0; i < view.constants.size(); ++i) {
+    Tensor t(view.constant_specs[i].dtype, view.constant_specs[i].shape);
+    if (t.size_bytes() > 0) std::memcpy(t.data(), view.constants[i], static_cast<size_t>(t.size_bytes()));
+    constants.push_back(std::move(t));
+  }
+
+  std::vector<std::unique_ptr<Step>> steps;
+  for (size_t i = 0; i < view.steps.size(); ++i) {
+    const StepDesc& d = view.steps[i];
+    auto step = factory.Create(d);
+    if (!step.ok()) return step.status().WithContext("artifact step " + std::to_string(i) + " (" + d.Where() + ")");
+    steps.push_back(std::move(step).value());
+  }
+  std::vector<std::unique_ptr<Step>> prepack;
+  for (size_t i = 0; i < view.prepack_steps.size(); ++i) {
+    const StepDesc& d = view.prepack_steps[i];
+    auto step = factory.Create(d);
+    if (!step.ok()) return step.status().WithContext("artifact prepack step " + std::to_string(i) + " (" + d.Where() + ")");
+    prepack.push_back(std::move(step).value());
+  }
+  auto* exe = new Executable(view.inputs, view.outputs, view.params, std::move(constants), std::move(steps),
+                             std::max<int64_t>(view.arena_bytes, 64));
+  exe->SetPrepackSteps(std::move(prepack));
+  // The executable's deleter owns the file memory and the weight copies, so sessions (which
+  // hold the executable) keep the weights alive.
+  model->exe_ = std::shared_ptr<const Executable>(exe, [memory, copies](const Executable* e) { delete e; });
+  return std::shared_ptr<const Model>(std::move(model));
+}
+
+StatusOr<std::unique_ptr<Session>> Model::NewSession() const {
+  try {
+    return Session::CreateWithAddresses(exe_, param_addresses_);
+  } catch (const std::bad_alloc&) {
+    return InvalidArgument("model '" + info_.name + "': cannot allocate a session arena of " +
+                           std::to_string(exe_->arena_bytes()) + " bytes");
+  }
+}
+
+}  // namespace kiln::runtime

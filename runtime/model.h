@@ -1,0 +1,98 @@
+// The deployable runtime: load a kiln artifact (runtime/artifact.h) and run it, without the
+// compiler. Links runtime/, the CPU step implementations (codegen/cpu:kernels_cpu) and
+// oneDNN only: no ir/, passes/, graph/ or LLVM (tests/runtime/runtime_deps_test.cc checks).
+//
+// Embedding it in a service:
+//
+//   #include "runtime/model.h"
+//   auto model = kiln::runtime::Model::Load("lenet.kiln");      // validates everything
+//   if (!model.ok()) { log(model.status().ToString()); return; }
+//   // One session per worker thread; sessions share the model's weights and steps.
+//   auto session = (*model)->NewSession();
+//   kiln::Tensor image(kiln::DType::kF32, (*model)->inputs()[0].shape);  // e.g. [1,1,28,28] NCHW
+//   ... fill image.f32() ...
+//   kiln::Tensor logits;                                          // resized to outputs()[0]
+//   kiln::Status s = (*session)->Run({&image}, {&logits});
+//
+// Bazel: deps = ["//runtime:model"]. Threads: a Session is not thread-safe; give each thread
+// its own (NewSession is cheap: one arena allocation). oneDNN primitives inside the steps run
+// on oneDNN's OpenMP pool (OMP_NUM_THREADS).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "runtime/artifact.h"
+#include "runtime/executable.h"
+#include "runtime/step.h"
+
+namespace kiln::runtime {
+
+struct LoadOptions {
+  // Backend that rebuilds the steps; null = codegen::cpu::CpuSteps() (oneDNN).
+  const StepFactory* factory = nullptr;
+  // Limits for the untrusted file (arena size, tensor sizes, checksum check).
+  ArtifactLimits limits;
+};
+
+// What an artifact says about itself, for `kiln inspect` and server metadata.
+struct ModelInfo {
+  std::string name;
+  uint32_t format_version = 0;
+  int64_t file_bytes = 0;
+  int64_t arena_bytes = 0;
+  MemoryReport memory;
+  std::vector<TensorSpec> params;
+  std::vector<StepDesc> steps;
+  std::vector<StepDesc> prepack_steps;  // run once per session before its first run
+  std::vector<std::string> kernel_names;  // generated machine code blobs, "name (target, N bytes)"
+  std::string graph_text;                 // optimized IR, ir/text.h form
+  std::map<std::string, std::string> metadata;
+  bool weights_in_place = false;  // true: weights are read straight from the memory map
+};
+
+// A loaded, validated, immutable model. Thread-safe: any number of sessions may run it at
+// once. Sessions keep the model's memory alive, so they may outlive the Model handle.
+class Model {
+ public:
+  // Memory-maps `path` (MAP_PRIVATE), validates it (ParseArtifact: header, CRC-32,
+  // FlatBuffers verifier, every field and operand) and rebuilds every step with the factory
+  // (oneDNN primitives are created here, once). Weights are used in place from the map when
+  // 64-byte aligned, else copied into aligned buffers.
+  // Errors: NotFound (no such file); InvalidArgument (not an artifact, inconsistent
+  // content, naming the field or the step and operand); DataLoss (truncated or corrupted);
+  // Unimplemented (another format version, or a step kind the backend cannot run).
+  static StatusOr<std::shared_ptr<const Model>> Load(const std::string& path, const LoadOptions& options = {});
+
+  // The same from bytes in memory (copied into an aligned buffer). Errors as Load.
+  static StatusOr<std::shared_ptr<const Model>> FromBytes(const void* data, size_t size,
+                                                          const LoadOptions& options = {});
+
+  const std::string& name() const { return info_.name; }
+  // Signatures: dense row-major tensors (NCHW images, NC logits).
+  const std::vector<TensorSpec>& inputs() const { return exe_->inputs(); }
+  const std::vector<TensorSpec>& outputs() const { return exe_->outputs(); }
+  const ModelInfo& info() const { return info_; }
+  // The rebuilt executable (steps, arena size, signatures).
+  const Executable& executable() const { return *exe_; }
+
+  // A new session: its own arena (executable().arena_bytes() bytes), bound to the model's
+  // weights. Session::Run(inputs, outputs) checks each input against inputs() (dtype and
+  // shape) and resizes outputs to outputs(). Errors: InvalidArgument if the arena cannot be
+  // allocated.
+  StatusOr<std::unique_ptr<Session>> NewSession() const;
+
+ private:
+  Model() = default;
+  static StatusOr<std::shared_ptr<const Model>> Build(std::shared_ptr<void> memory, const uint8_t* data, size_t size,
+                                                      const LoadOptions& options);
+  ModelInfo info_;
+  std::shared_ptr<const Executable> exe_;  // its deleter keeps the memory map alive
+  std::vector<void*> param_addresses_;
+};
+
+}  // namespace kiln::runtime

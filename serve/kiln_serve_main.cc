@@ -1,0 +1,20 @@
+// kiln-serve: the deployable inference server. It links the runtime (runtime/model.h), the
+// CPU steps and oneDNN, and none of the compiler (no ir/, passes/, graph/ or LLVM).
+//
+//   kiln-serve model.kiln --port 8000 --batch-delay-us 2000
+//
+// Same flags and protocol as `kiln serve` (serve/server.h). Stops gracefully on SIGTERM.
+#include <CLI/CLI.hpp>
+
+#include "serve/serve_flags.h"
+#include "serve/server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln-serve: serve a kiln artifact over the Open Inference Protocol (KServe v2, HTTP/JSON)"};
+  std::string artifact;
+  kiln::serve::ServerOptions options;
+  app.add_option("artifact", artifact, "the .kiln file")->required();
+  kiln::serve::AddServeFlags(app, options);
+  CLI11_PARSE(app, argc, argv);
+  return kiln::serve::ServeUntilSignal(artifact, options);
+}

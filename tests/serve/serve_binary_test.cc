@@ -1,0 +1,139 @@
+// The real `kiln-serve` binary: started as a process on a free port with an artifact made by
+// `kiln compile`, it answers health, metadata and inference over HTTP, and on SIGTERM
+// finishes the request in flight and exits with status 0.
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string TmpPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1;  // read end of its stdout
+  std::string output;
+  // Reads stdout until `needle` appears (or EOF); returns the text read so far.
+  bool ReadUntil(const std::string& needle) {
+    char buf[512];
+    while (output.find(needle) == std::string::npos) {
+      ssize_t n = ::read(out, buf, sizeof buf);
+      if (n <= 0) return false;
+      output.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+};
+
+Child Spawn(const std::vector<std::string>& args) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  Child c;
+  c.pid = ::fork();
+  REQUIRE(c.pid >= 0);
+  if (c.pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  c.out = fds[0];
+  return c;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_CASE("kiln compile, inspect and the kiln-serve binary", "[serve][binary]") {
+  std::string artifact = TmpPath("bin_lenet.kiln");
+  {
+    Child compile = Spawn({"tools/kiln", "compile", "--model", "lenet", "--input-shape", "2,1,28,28", "-o", artifact,
+                           "--name", "fashion"});
+    compile.ReadUntil("\x01");  // to EOF
+    INFO(compile.output);
+    REQUIRE(WaitExit(compile.pid) == 0);
+    CHECK_THAT(compile.output, Catch::Contains("wrote " + artifact));
+  }
+  {
+    Child inspect = Spawn({"tools/kiln", "inspect", artifact});
+    inspect.ReadUntil("\x01");
+    INFO(inspect.output);
+    REQUIRE(WaitExit(inspect.pid) == 0);
+    CHECK_THAT(inspect.output, Catch::Contains("input    data: f32[2,1,28,28]"));
+    CHECK_THAT(inspect.output, Catch::Contains("output   output: f32[2,10]"));
+    CHECK_THAT(inspect.output, Catch::Contains("conv2d"));
+    CHECK_THAT(inspect.output, Catch::Contains("arena (planned)"));
+  }
+  {
+    std::string bogus = TmpPath("bogus.kiln");
+    std::FILE* f = std::fopen(bogus.c_str(), "w");
+    std::fputs("definitely not an artifact", f);
+    std::fclose(f);
+    Child inspect = Spawn({"tools/kiln", "inspect", bogus});
+    inspect.ReadUntil("\x01");
+    CHECK(WaitExit(inspect.pid) == 1);
+  }
+
+  Child server = Spawn({"serve/kiln-serve", artifact, "--port", "0", "--batch-delay-us", "300000"});
+  REQUIRE(server.ReadUntil("\n"));
+  INFO(server.output);
+  auto at = server.output.find("ready on http://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  int port = std::atoi(server.output.c_str() + at + std::strlen("ready on http://127.0.0.1:"));
+  REQUIRE(port > 0);
+  CHECK_THAT(server.output, Catch::Contains("model 'fashion'"));
+
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  auto ready = client.Get("/v2/health/ready");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  auto meta = client.Get("/v2/models/fashion");
+  REQUIRE(meta);
+  CHECK(json::parse(meta->body)["inputs"][0]["shape"] == json({-1, 1, 28, 28}));
+  json body = {{"inputs", {{{"name", "data"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"},
+                            {"data", std::vector<float>(784, 0.5f)}}}}};
+  auto bad = client.Post("/v2/models/fashion/infer", "{oops", "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+
+  // One request in flight (it waits 0.3 s for a batch) when SIGTERM arrives.
+  std::atomic<int> in_flight_status{0};
+  std::thread t([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    auto r = c.Post("/v2/models/fashion/infer", body.dump(), "application/json");
+    if (r && r->status == 200 && json::parse(r->body)["outputs"][0]["data"].size() == 10) in_flight_status = 200;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(::kill(server.pid, SIGTERM) == 0);
+  t.join();
+  CHECK(in_flight_status == 200);
+  server.ReadUntil("\x01");
+  CHECK_THAT(server.output, Catch::Contains("SIGTERM received"));
+  CHECK_THAT(server.output, Catch::Contains("stopped"));
+  CHECK(WaitExit(server.pid) == 0);
+}
+
+}  // namespace

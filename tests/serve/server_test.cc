@@ -1,0 +1,359 @@
+// The inference server over real HTTP on loopback (in-process, ephemeral port): every
+// endpoint, bad requests (malformed JSON, wrong shapes and datatypes, oversized bodies),
+// concurrent clients with dynamic batching, metrics, and a graceful shutdown that finishes
+// in-flight requests. The server must keep answering correctly after every bad request.
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "aot/export.h"
+#include "aot/models.h"
+#include "graph/parameter.h"
+#include "runtime/model.h"
+#include "serve/server.h"
+
+namespace kiln::serve {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kBatch = 4;  // the artifact's compiled batch
+
+std::string TmpPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+// A LeNet artifact compiled for batch 4 (seeded Xavier weights), loaded once.
+std::shared_ptr<const runtime::Model> LeNet() {
+  static std::shared_ptr<const runtime::Model> model = [] {
+    graph::Seed(3);
+    auto net = aot::MakeModel("lenet");
+    REQUIRE(net.ok());
+    REQUIRE((*net)->Initialize(graph::Xavier()).ok());
+    std::string path = TmpPath("serve_lenet.kiln");
+    REQUIRE(aot::ExportArtifact(**net, {kBatch, 1, 28, 28}, path, {.model_name = "lenet"}).ok());
+    auto m = runtime::Model::Load(path);
+    REQUIRE(m.ok());
+    return *m;
+  }();
+  return model;
+}
+
+std::vector<float> RandomImages(int n, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(n) * 784);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// The model's logits for `images` (n rows), run directly on a session with zero padding,
+// as the server batches them.
+std::vector<float> Expected(const std::vector<float>& images) {
+  auto s = LeNet()->NewSession();
+  REQUIRE(s.ok());
+  Tensor in(DType::kF32, {kBatch, 1, 28, 28}), out;
+  std::memcpy(in.data(), images.data(), images.size() * 4);
+  REQUIRE((*s)->Run({&in}, {&out}).ok());
+  return std::vector<float>(out.f32(), out.f32() + images.size() / 784 * 10);
+}
+
+json InferBody(const std::vector<float>& images, const std::string& id = "") {
+  int n = static_cast<int>(images.size() / 784);
+  json b = {{"inputs", {{{"name", "data"}, {"shape", {n, 1, 28, 28}}, {"datatype", "FP32"}, {"data", images}}}}};
+  if (!id.empty()) b["id"] = id;
+  return b;
+}
+
+struct Running {
+  std::unique_ptr<InferenceServer> server;
+  std::unique_ptr<httplib::Client> client;
+  explicit Running(ServerOptions options = {}) {
+    options.port = 0;
+    auto s = InferenceServer::Create(LeNet(), options);
+    REQUIRE(s.ok());
+    server = std::move(*s);
+    REQUIRE(server->Start().ok());
+    REQUIRE(server->port() > 0);
+    client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+    client->set_read_timeout(30, 0);
+  }
+  httplib::Result Post(const std::string& body, const std::string& path = "/v2/models/lenet/infer") {
+    return client->Post(path.c_str(), body, "application/json");
+  }
+};
+
+// Checks that an infer response carries the expected logits exactly (FP32 through JSON
+// doubles round-trips bit for bit).
+void CheckLogits(const httplib::Result& r, const std::vector<float>& images) {
+  REQUIRE(r);
+  INFO(r->body.substr(0, 300));
+  REQUIRE(r->status == 200);
+  json j = json::parse(r->body);
+  int n = static_cast<int>(images.size() / 784);
+  REQUIRE(j["outputs"].size() == 1);
+  CHECK(j["outputs"][0]["name"] == "output");
+  CHECK(j["outputs"][0]["datatype"] == "FP32");
+  CHECK(j["outputs"][0]["shape"] == json({n, 10}));
+  std::vector<float> want = Expected(images);
+  REQUIRE(j["outputs"][0]["data"].size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) CHECK(j["outputs"][0]["data"][i].get<float>() == want[i]);
+}
+
+void CheckStillServing(Running& r) {
+  auto live = r.client->Get("/v2/health/live");
+  REQUIRE(live);
+  CHECK(live->status == 200);
+  auto images = RandomImages(1, 777);
+  CheckLogits(r.Post(InferBody(images).dump()), images);
+}
+
+TEST_CASE("server: health, server and model metadata", "[serve]") {
+  Running r;
+  auto live = r.client->Get("/v2/health/live");
+  REQUIRE(live);
+  CHECK(live->status == 200);
+  CHECK(json::parse(live->body)["live"] == true);
+  auto ready = r.client->Get("/v2/health/ready");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  CHECK(json::parse(ready->body)["ready"] == true);
+  auto server = r.client->Get("/v2");
+  REQUIRE(server);
+  CHECK(json::parse(server->body)["name"] == "kiln");
+
+  auto meta = r.client->Get("/v2/models/lenet");
+  REQUIRE(meta);
+  REQUIRE(meta->status == 200);
+  json m = json::parse(meta->body);
+  CHECK(m["name"] == "lenet");
+  CHECK(m["platform"] == "kiln");
+  REQUIRE(m["inputs"].size() == 1);
+  CHECK(m["inputs"][0] == json({{"name", "data"}, {"datatype", "FP32"}, {"shape", {-1, 1, 28, 28}}}));
+  CHECK(m["outputs"][0] == json({{"name", "output"}, {"datatype", "FP32"}, {"shape", {-1, 10}}}));
+  CHECK(m["parameters"]["max_batch_size"] == kBatch);
+
+  auto model_ready = r.client->Get("/v2/models/lenet/ready");
+  REQUIRE(model_ready);
+  CHECK(json::parse(model_ready->body)["ready"] == true);
+
+  auto unknown = r.client->Get("/v2/models/resnet");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK_THAT(json::parse(unknown->body)["error"].get<std::string>(), Catch::Contains("resnet"));
+  auto nowhere = r.client->Get("/v3/nothing");
+  REQUIRE(nowhere);
+  CHECK(nowhere->status == 404);
+  CHECK_THAT(json::parse(nowhere->body)["error"].get<std::string>(), Catch::Contains("/v3/nothing"));
+}
+
+TEST_CASE("server: inference gives the model's outputs", "[serve]") {
+  Running r({.batch_delay_us = 0});
+  SECTION("one sample, id echoed") {
+    auto images = RandomImages(1, 1);
+    auto res = r.Post(InferBody(images, "req-1").dump());
+    CheckLogits(res, images);
+    json j = json::parse(res->body);
+    CHECK(j["id"] == "req-1");
+    CHECK(j["model_name"] == "lenet");
+  }
+  SECTION("a full batch of 4 in one request") {
+    auto images = RandomImages(4, 2);
+    CheckLogits(r.Post(InferBody(images).dump()), images);
+  }
+  SECTION("nested data is accepted") {
+    auto images = RandomImages(1, 3);
+    json body = InferBody(images);
+    json rows = json::array();
+    for (int h = 0; h < 28; ++h) {
+      rows.push_back(std::vector<float>(images.begin() + h * 28, images.begin() + (h + 1) * 28));
+    }
+    body["inputs"][0]["data"] = json::array({json::array({rows})});
+    CheckLogits(r.Post(body.dump()), images);
+  }
+  SECTION("requested outputs") {
+    auto images = RandomImages(2, 4);
+    json body = InferBody(images);
+    body["outputs"] = {{{"name", "output"}}};
+    CheckLogits(r.Post(body.dump()), images);
+    body["outputs"] = {{{"name", "probabilities"}}};
+    auto bad = r.Post(body.dump());
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK_THAT(json::parse(bad->body)["error"].get<std::string>(), Catch::Contains("probabilities"));
+  }
+}
+
+TEST_CASE("server: bad requests get 400 with a JSON error naming the problem", "[serve][errors]") {
+  Running r({.max_body_bytes = 40 * 1024});
+  auto images = RandomImages(1, 5);
+  auto body = InferBody(images);
+  auto expect_400 = [&](const std::string& text, const std::string& needle) {
+    auto res = r.Post(text);
+    REQUIRE(res);
+    INFO(text.substr(0, 200) << " -> " << res->body);
+    CHECK(res->status == 400);
+    json j = json::parse(res->body, nullptr, false);
+    REQUIRE(j.is_object());
+    CHECK_THAT(j["error"].get<std::string>(), Catch::Contains(needle));
+  };
+  expect_400("{\"inputs\": [", "malformed JSON");
+  expect_400("not json at all", "malformed JSON");
+  expect_400("", "malformed JSON");
+  expect_400("[1, 2, 3]", "JSON object");
+  expect_400("{}", "\"inputs\"");
+  expect_400("{\"inputs\": []}", "\"inputs\"");
+  expect_400("{\"inputs\": [42]}", "object");
+  {
+    json b = body;
+    b["inputs"][0]["name"] = "image";
+    expect_400(b.dump(), "unknown input 'image'");
+  }
+  {
+    json b = body;
+    b["inputs"][0]["datatype"] = "INT32";
+    expect_400(b.dump(), "datatype INT32 but the model expects FP32");
+    b["inputs"][0]["datatype"] = "FP64";
+    expect_400(b.dump(), "datatype FP64");
+    b["inputs"][0].erase("datatype");
+    expect_400(b.dump(), "datatype");
+  }
+  {
+    json b = body;
+    b["inputs"][0]["shape"] = {1, 28, 28};
+    expect_400(b.dump(), "shape [1,28,28] but the model expects [N,1,28,28] with 1 <= N <= 4");
+    b["inputs"][0]["shape"] = {1, 1, 28, 27};
+    expect_400(b.dump(), "shape [1,1,28,27]");
+    b["inputs"][0]["shape"] = {5, 1, 28, 28};  // more than the batch
+    expect_400(b.dump(), "1 <= N <= 4");
+    b["inputs"][0]["shape"] = {0, 1, 28, 28};
+    expect_400(b.dump(), "shape [0,1,28,28]");
+    b["inputs"][0]["shape"] = "1,1,28,28";
+    expect_400(b.dump(), "\"shape\"");
+  }
+  {
+    json b = body;
+    b["inputs"][0]["shape"] = {2, 1, 28, 28};  // data holds one image
+    expect_400(b.dump(), "needs 1568 values, \"data\" has 784");
+    b = body;
+    b["inputs"][0]["data"] = std::vector<float>(785, 0.f);
+    expect_400(b.dump(), "more elements than its shape");
+    b["inputs"][0]["data"][3] = "x";
+    expect_400(b.dump(), "FP32 data must be numbers");
+    b = body;
+    b["inputs"][0].erase("data");
+    expect_400(b.dump(), "no \"data\"");
+    b = body;
+    b["inputs"].push_back(b["inputs"][0]);
+    expect_400(b.dump(), "given twice");
+  }
+  SECTION("oversized body: 413 with a JSON error") {
+    std::string big = InferBody(RandomImages(4, 6)).dump();  // ~4 x 784 floats, > 40 KiB
+    REQUIRE(big.size() > 40 * 1024);
+    auto res = r.Post(big);
+    REQUIRE(res);
+    CHECK(res->status == 413);
+    CHECK_THAT(json::parse(res->body)["error"].get<std::string>(), Catch::Contains("40960 bytes"));
+  }
+  SECTION("unknown model on infer") {
+    auto res = r.Post(body.dump(), "/v2/models/other/infer");
+    REQUIRE(res);
+    CHECK(res->status == 404);
+  }
+  CheckStillServing(r);
+  // Failures are counted.
+  std::string metrics = r.server->MetricsText();
+  CHECK_THAT(metrics, Catch::Contains("kiln_request_failures_total{model=\"lenet\"}"));
+  CHECK_THAT(metrics, !Catch::Contains("kiln_request_failures_total{model=\"lenet\"} 0\n"));
+}
+
+TEST_CASE("server: concurrent clients are batched and each gets its own rows", "[serve][batching]") {
+  // A long delay so that concurrent requests meet in one batch.
+  Running r({.batch_delay_us = 20000, .http_threads = 16});
+  constexpr int kClients = 12, kRequests = 5;
+  std::atomic<int> ok{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", r.server->port());
+      client.set_read_timeout(30, 0);
+      for (int k = 0; k < kRequests; ++k) {
+        int n = 1 + (c + k) % 2;  // one or two images per request
+        auto images = RandomImages(n, static_cast<uint32_t>(1000 + c * 10 + k));
+        auto res = client.Post("/v2/models/lenet/infer", InferBody(images).dump(), "application/json");
+        if (!res || res->status != 200) {
+          wrong++;
+          continue;
+        }
+        json j = json::parse(res->body);
+        // Each request's rows must equal a direct run of its images alone.
+        auto s = LeNet()->NewSession();
+        Tensor in(DType::kF32, {kBatch, 1, 28, 28}), out;
+        std::memcpy(in.data(), images.data(), images.size() * 4);
+        bool same = s.ok() && (*s)->Run({&in}, {&out}).ok() && j["outputs"][0]["data"].size() == size_t(n) * 10;
+        for (int i = 0; same && i < n * 10; ++i) same = j["outputs"][0]["data"][size_t(i)].get<float>() == out.f32()[i];
+        (same ? ok : wrong)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
+  CHECK(ok == kClients * kRequests);
+  std::string metrics = r.server->MetricsText();
+  INFO(metrics);
+  CHECK_THAT(metrics, Catch::Contains("kiln_requests_total{model=\"lenet\"} 60\n"));
+  CHECK_THAT(metrics, Catch::Contains("kiln_request_failures_total{model=\"lenet\"} 0\n"));
+  // Fewer runs than requests: requests were batched together.
+  auto runs_at = metrics.find("kiln_inference_runs_total{model=\"lenet\"} ");
+  REQUIRE(runs_at != std::string::npos);
+  int runs = std::atoi(metrics.c_str() + runs_at + std::strlen("kiln_inference_runs_total{model=\"lenet\"} "));
+  CHECK(runs < kClients * kRequests);
+  CHECK_THAT(metrics, Catch::Contains("kiln_batch_size_bucket{model=\"lenet\",le=\"+Inf\"} " + std::to_string(runs)));
+  CHECK_THAT(metrics, Catch::Contains("kiln_request_latency_seconds_count{model=\"lenet\"} 60"));
+  auto scraped = r.client->Get("/metrics");
+  REQUIRE(scraped);
+  CHECK(scraped->status == 200);
+  CHECK_THAT(scraped->body, Catch::Contains("# TYPE kiln_request_latency_seconds histogram"));
+  CheckStillServing(r);
+}
+
+TEST_CASE("server: shutdown finishes in-flight requests", "[serve][shutdown]") {
+  Running r({.batch_delay_us = 300000});  // requests wait 0.3 s for their batch
+  int port = r.server->port();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 3; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(30, 0);
+      auto images = RandomImages(1, static_cast<uint32_t>(50 + c));
+      auto res = client.Post("/v2/models/lenet/infer", InferBody(images).dump(), "application/json");
+      if (res && res->status == 200 && json::parse(res->body)["outputs"][0]["data"].size() == 10) ok++;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the requests are queued now
+  r.server->Shutdown();
+  for (auto& t : threads) t.join();
+  CHECK(ok == 3);
+  httplib::Client late("127.0.0.1", port);
+  late.set_connection_timeout(1, 0);
+  auto res = late.Get("/v2/health/live");
+  CHECK(!res);  // nobody listens any more
+}
+
+TEST_CASE("server: options are checked against the artifact", "[serve]") {
+  CHECK(InferenceServer::Create(LeNet(), {.max_batch_size = 8}).status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(InferenceServer::Create(LeNet(), {.max_batch_size = 8}).status().message(), Catch::Contains("[1, 4]"));
+  CHECK(InferenceServer::Create(LeNet(), {.max_batch_size = 2}).ok());
+}
+
+}  // namespace
+}  // namespace kiln::serve

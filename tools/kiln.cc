@@ -1,0 +1,214 @@
+// kiln: the command-line compiler and server.
+//
+//   kiln compile --model lenet --params lenet.params --input-shape 32,1,28,28 -o lenet.kiln
+//   kiln inspect lenet.kiln [--ir]
+//   kiln serve lenet.kiln --port 8000
+//
+// `compile` builds a network by name (aot/models.h: lenet, mnist_cnn, mlp; kiln networks are
+// declared in C++), loads trained parameters from a Gluon-compatible .params file (without
+// --params the weights are Xavier-initialized from --seed: an untrained model, for tests),
+// compiles the inference graph for the given input shape (NCHW; its first dim is the batch
+// the artifact runs) and writes the artifact. `inspect` loads an artifact with the runtime
+// (so it validates it) and prints its signatures, steps, fused nodes and memory report.
+// `serve` is kiln-serve (serve/server.h).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "aot/export.h"
+#include "aot/models.h"
+#include "graph/parameter.h"
+#include "runtime/model.h"
+#include "serve/serve_flags.h"
+#include "serve/server.h"
+
+namespace {
+
+using namespace kiln;
+
+int Fail(const Status& s, const char* what) {
+  std::fprintf(stderr, "kiln %s: %s\n", what, s.ToString().c_str());
+  return 1;
+}
+
+StatusOr<Shape> ParseShape(const std::string& text) {
+  Shape s;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(part, &used);
+      if (used != part.size() || v < 1) throw std::invalid_argument(part);
+      s.push_back(v);
+    } catch (const std::exception&) {
+      return InvalidArgument("--input-shape '" + text + "': '" + part + "' is not a positive integer");
+    }
+  }
+  if (s.empty()) return InvalidArgument("--input-shape is empty");
+  return s;
+}
+
+std::string Bytes(int64_t b) {
+  char buf[64];
+  if (b >= (1 << 20)) {
+    std::snprintf(buf, sizeof buf, "%lld bytes (%.2f MiB)", static_cast<long long>(b), static_cast<double>(b) / (1 << 20));
+  } else if (b >= 1024) {
+    std::snprintf(buf, sizeof buf, "%lld bytes (%.1f KiB)", static_cast<long long>(b), static_cast<double>(b) / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld bytes", static_cast<long long>(b));
+  }
+  return buf;
+}
+
+// A step counts as fused when the fusion pass folded element-wise ops into it (an
+// "activation" or "post_ops" attribute, which become oneDNN post-ops) or its kind says so.
+bool IsFused(const runtime::StepDesc& d) {
+  return d.kind.find("fused") != std::string::npos || d.ints.count("post_ops") || d.strings.count("post_ops") ||
+         d.strings.count("activation");
+}
+
+std::string Attributes(const runtime::StepDesc& d) {
+  std::string s;
+  auto sep = [&] { s += s.empty() ? "" : ", "; };
+  for (const auto& [k, v] : d.ints) {
+    sep();
+    s += k + "=" + (v.size() == 1 ? std::to_string(v[0]) : ShapeToString(v));
+  }
+  for (const auto& [k, v] : d.floats) {
+    sep();
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    s += k + "=" + buf;
+  }
+  for (const auto& [k, v] : d.strings) {
+    sep();
+    s += k + "=\"" + v + "\"";
+  }
+  return s;
+}
+
+int Compile(const std::string& model_name, const std::string& params, const std::string& shape_text,
+            const std::string& out, const std::string& name, int opt_level, uint64_t seed, bool constant_params) {
+  auto shape = ParseShape(shape_text);
+  if (!shape.ok()) return Fail(shape.status(), "compile");
+  auto net = aot::MakeModel(model_name);
+  if (!net.ok()) return Fail(net.status(), "compile");
+  if (params.empty()) {
+    graph::Seed(seed);
+    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "compile");
+    std::fprintf(stderr, "kiln compile: no --params: Xavier-initialized weights (seed %llu), an untrained model\n",
+                 static_cast<unsigned long long>(seed));
+  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
+    return Fail(s, "compile");
+  }
+  aot::ExportOptions options;
+  options.model_name = name.empty() ? model_name : name;
+  options.compile.opt_level = opt_level;
+  options.compile.constant_params = constant_params;
+  options.metadata["model"] = model_name;
+  options.metadata["params_file"] = params.empty() ? "(none: Xavier init, seed " + std::to_string(seed) + ")" : params;
+  auto r = aot::ExportArtifact(**net, *shape, out, options);
+  if (!r.ok()) return Fail(r.status(), "compile");
+  std::printf("wrote %s: %s, %d steps, arena %s, weights %s, compiled in %.3f s\n", out.c_str(),
+              Bytes(r->file_bytes).c_str(), r->num_steps, Bytes(r->memory.arena_bytes).c_str(),
+              Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds);
+  return 0;
+}
+
+int Inspect(const std::string& path, bool ir, bool attrs) {
+  auto model = runtime::Model::Load(path);
+  if (!model.ok()) return Fail(model.status(), "inspect");
+  const runtime::ModelInfo& info = (*model)->info();
+  std::printf("artifact   %s\n", path.c_str());
+  std::printf("model      %s (format version %u, %s)\n", info.name.c_str(), info.format_version,
+              Bytes(info.file_bytes).c_str());
+  for (const auto& [k, v] : info.metadata) std::printf("meta       %s = %s\n", k.c_str(), v.c_str());
+  std::printf("\nsignatures (dense row-major):\n");
+  for (const auto& s : (*model)->inputs()) std::printf("  input    %s\n", s.ToString().c_str());
+  for (const auto& s : (*model)->outputs()) std::printf("  output   %s\n", s.ToString().c_str());
+  int64_t weight_bytes = 0;
+  for (const auto& s : info.params) {
+    weight_bytes += NumElements(s.shape) * DTypeSizeBytes(s.dtype);
+    std::printf("  param    %s\n", s.ToString().c_str());
+  }
+  std::printf("\nprepack steps, run once per session (%zu):\n", info.prepack_steps.size());
+  for (const auto& d : info.prepack_steps) std::printf("  %s\n", d.Where().c_str());
+  std::printf("\nsteps (%zu):\n", info.steps.size());
+  std::vector<const runtime::StepDesc*> fused;
+  for (size_t i = 0; i < info.steps.size(); ++i) {
+    const runtime::StepDesc& d = info.steps[i];
+    if (IsFused(d)) fused.push_back(&d);
+    std::string ops;
+    for (const auto& r : d.inputs) ops += " " + r.ToString();
+    ops += " ->";
+    for (const auto& r : d.outputs) ops += " " + r.ToString();
+    std::printf("  %3zu %-24s %-28s%s\n", i, d.kind.c_str(), ("\"" + d.node_name + "\"").c_str(), ops.c_str());
+    if (attrs && !d.ints.empty() + !d.floats.empty() + !d.strings.empty()) {
+      std::printf("      {%s}\n", Attributes(d).c_str());
+    }
+  }
+  std::printf("\nfused nodes (%zu):\n", fused.size());
+  for (const auto* d : fused) std::printf("  %s {%s}\n", d->Where().c_str(), Attributes(*d).c_str());
+  std::map<std::string, int> kinds;
+  for (const auto& d : info.steps) kinds[d.kind]++;
+  std::printf("\nop list:");
+  for (const auto& [k, n] : kinds) std::printf(" %s x%d", k.c_str(), n);
+  std::printf("\n\nmemory:\n");
+  std::printf("  arena (planned)        %s\n", Bytes(info.arena_bytes).c_str());
+  if (info.memory.naive_bytes) std::printf("  naive (no reuse)       %s\n", Bytes(info.memory.naive_bytes).c_str());
+  if (info.memory.lower_bound_bytes) {
+    std::printf("  lower bound (live set) %s\n", Bytes(info.memory.lower_bound_bytes).c_str());
+  }
+  std::printf("  weights                %s in %zu tensors (%s)\n", Bytes(weight_bytes).c_str(), info.params.size(),
+              info.weights_in_place ? "used in place from the memory map" : "copied");
+  std::printf("  constants              %s\n", Bytes(info.memory.constant_bytes).c_str());
+  std::printf("\nkernels (generated machine code): %zu\n", info.kernel_names.size());
+  for (const auto& k : info.kernel_names) std::printf("  %s\n", k.c_str());
+  if (ir) std::printf("\noptimized IR:\n%s\n", info.graph_text.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: compile networks ahead of time, inspect artifacts, serve them"};
+  app.require_subcommand(1);
+
+  auto* compile = app.add_subcommand("compile", "compile a network with trained parameters into an artifact");
+  std::string model_name, params, shape = "1,1,28,28", out = "model.kiln", name;
+  int opt_level = 2;
+  uint64_t seed = 42;
+  bool constant_params = false;
+  std::string known;
+  for (const auto& n : aot::ModelNames()) known += (known.empty() ? "" : "|") + n;
+  compile->add_option("--model", model_name, "network to build: " + known)->required();
+  compile->add_option("--params", params, ".params file with the trained parameters (Gluon format)");
+  compile->add_option("--input-shape", shape, "input shape N,C,H,W; N is the batch the artifact runs")
+      ->capture_default_str();
+  compile->add_option("-o,--output", out, "artifact path")->capture_default_str();
+  compile->add_option("--name", name, "model name stored in the artifact (default: --model)");
+  compile->add_option("--opt-level", opt_level, "0 none, 1 simplify, 2 fusion/layouts/memory plan")
+      ->capture_default_str();
+  compile->add_option("--seed", seed, "weight seed when no --params is given")->capture_default_str();
+  compile->add_flag("--constant-params", constant_params,
+                    "treat weights as constants: their reorders run once per session (prepack steps)");
+
+  auto* inspect = app.add_subcommand("inspect", "print an artifact's signatures, steps, fused nodes and memory");
+  std::string inspect_path;
+  bool ir = false, attrs = false;
+  inspect->add_option("artifact", inspect_path, "the .kiln file")->required();
+  inspect->add_flag("--ir", ir, "also print the optimized IR");
+  inspect->add_flag("--attrs", attrs, "also print every step's attributes");
+
+  auto* serve = app.add_subcommand("serve", "serve an artifact over KServe v2 HTTP/JSON (see kiln-serve)");
+  std::string serve_path;
+  serve::ServerOptions serve_options;
+  serve->add_option("artifact", serve_path, "the .kiln file")->required();
+  serve::AddServeFlags(*serve, serve_options);
+
+  CLI11_PARSE(app, argc, argv);
+  if (*compile) return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
+  if (*inspect) return Inspect(inspect_path, ir, attrs);
+  return serve::ServeUntilSignal(serve_path, serve_options);
+}
