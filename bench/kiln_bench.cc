@@ -18,6 +18,8 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/models.h"
+#include "codegen/llvm/kernel_llvm.h"
+#include "codegen/llvm/llvm_steps.h"
 #include "graph/nn.h"
 #include "graph/trainer.h"
 
@@ -54,6 +56,12 @@ int Main(int argc, char** argv) {
   app.add_flag("--profile", profile, "print the time per step kind");
   bool frozen = false;
   app.add_flag("--frozen", frozen, "inference with constant parameters (weights reordered once)");
+  bool fuse_elementwise = false, llvm = false;
+  std::string optimizer = "sgd";
+  app.add_flag("--fuse-elementwise", fuse_elementwise,
+               "elementwise-fusion pass; lower with LLVM JIT steps (implies --llvm)");
+  app.add_flag("--llvm", llvm, "lower with LLVM JIT steps (fused kernels, optimizer updates)");
+  app.add_option("--optimizer", optimizer, "sgd (momentum 0.9) | adam")->check(CLI::IsMember({"sgd", "adam"}));
   CLI11_PARSE(app, argc, argv);
 
   graph::Seed(1);
@@ -71,7 +79,12 @@ int Main(int argc, char** argv) {
   graph::CompileOptions options;
   options.opt_level = opt;
   options.constant_params = frozen;
-  graph::Trainer trainer(*net, "sgd", {{"learning_rate", 0.01}, {"momentum", 0.9}});
+  options.fuse_elementwise = fuse_elementwise;
+  if (fuse_elementwise || llvm) options.step_factory = &codegen::llvm_gen::LlvmCpuSteps();
+  graph::Trainer trainer = optimizer == "adam"
+                               ? graph::Trainer(*net, "adam", {{"learning_rate", 0.001}})
+                               : graph::Trainer(*net, "sgd", {{"learning_rate", 0.01}, {"momentum", 0.9}});
+  codegen::llvm_gen::CpuKernelCache::Global().ResetStats();
   std::unique_ptr<graph::TrainStep> train;
   std::unique_ptr<graph::Predictor> infer;
   auto run_once = [&]() -> Status {
@@ -110,6 +123,12 @@ int Main(int argc, char** argv) {
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());
+  if (options.step_factory) {
+    auto k = codegen::llvm_gen::CpuKernelCache::Global().stats();
+    std::printf("  llvm kernels: %lld compiled in %.3f s, %lld cache hits, hit rate %.1f%%, optimizer %s\n",
+                static_cast<long long>(k.misses), k.compile_seconds, static_cast<long long>(k.hits), 100 * k.HitRate(),
+                optimizer.c_str());
+  }
   if (profile) {
     std::map<std::string, double> by_kind;
     double total = 0;

@@ -32,6 +32,7 @@ TensorRef Ref(BufferKind kind, int32_t index, int64_t offset, const ir::TensorTy
 // For in-place updates: which input of `op` output `k` may overwrite.
 int InplaceInputOf(const std::string& op, int k) {
   if (op == "sgd_update") return k == 0 ? 0 : k == 1 ? 4 : -1;
+  if (op == "adam_update") return k == 0 ? 0 : k == 1 ? 2 : k == 2 ? 3 : -1;
   return -1;
 }
 

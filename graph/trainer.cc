@@ -12,26 +12,45 @@ namespace kiln::graph {
 
 Trainer::Trainer(nn::Block& net, const std::string& optimizer, const std::map<std::string, double>& options)
     : net_(net) {
-  if (optimizer != "sgd") {
-    status_ = InvalidArgument("Trainer: optimizer '" + optimizer + "' is not supported (kiln has \"sgd\")");
+  if (optimizer != "sgd" && optimizer != "adam") {
+    status_ = InvalidArgument("Trainer: optimizer '" + optimizer + "' is not supported (kiln has \"sgd\", \"adam\")");
     return;
   }
+  optimizer_ = optimizer;
+  if (optimizer == "adam") learning_rate_ = 0.001;  // MXNet Adam's default
   for (const auto& [k, v] : options) {
-    if (k == "learning_rate") {
+    if (optimizer == "adam" && k == "beta1") {
+      adam_.beta1 = v;
+    } else if (optimizer == "adam" && k == "beta2") {
+      adam_.beta2 = v;
+    } else if (optimizer == "adam" && k == "epsilon") {
+      adam_.epsilon = v;
+    } else if (optimizer == "adam" && k == "momentum") {
+      status_ = InvalidArgument("Trainer: unknown adam option 'momentum'");
+      return;
+    } else if (k == "learning_rate") {
       learning_rate_ = v;
     } else if (k == "momentum") {
       sgd_.momentum = v;
     } else if (k == "wd") {
       sgd_.wd = v;
+      adam_.wd = v;
     } else if (k == "clip_gradient") {
       sgd_.clip_gradient = v;
+      adam_.clip_gradient = v;
     } else if (k == "rescale_grad") {
       rescale_grad_ = v;
     } else {
-      status_ = InvalidArgument("Trainer: unknown sgd option '" + k + "'");
+      status_ = InvalidArgument("Trainer: unknown " + optimizer + " option '" + k + "'");
       return;
     }
   }
+}
+
+double Trainer::NextStepLearningRate() const {
+  if (optimizer_ != "adam") return learning_rate_;
+  auto t = static_cast<double>(num_update_ + 1);
+  return learning_rate_ * std::sqrt(1.0 - std::pow(adam_.beta2, t)) / (1.0 - std::pow(adam_.beta1, t));
 }
 
 Tensor* Trainer::State(const std::string& name, const Shape& shape) {
@@ -49,16 +68,23 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
                                                            std::string* text, codegen::LowerStats* stats) {
   passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump, options.after_pass});
   if (trainer) {
-    pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
+    if (trainer->optimizer() == "adam") {
+      pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->adam(), options.output_gradients));
+    } else {
+      pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
+    }
   }
-  passes::AddOptimizationPasses(pm, options.opt_level);
+  passes::OptimizationOptions opt_options;
+  opt_options.fuse_elementwise = options.fuse_elementwise;
+  passes::AddOptimizationPasses(pm, options.opt_level, opt_options);
   RETURN_IF_ERROR(pm.Run(*graph));
   *text = ir::PrintGraph(*graph);
   codegen::LowerOptions lower;
   lower.blocked_layouts = options.opt_level >= 2;
   lower.plan_memory = options.opt_level >= 2;
   lower.constant_params = options.constant_params && trainer == nullptr;
-  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, codegen::cpu::CpuSteps(), stats, lower));
+  const runtime::StepFactory& factory = options.step_factory ? *options.step_factory : codegen::cpu::CpuSteps();
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, factory, stats, lower));
   std::map<std::string, Tensor*> bindings;
   for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();
   for (const auto& spec : exe->params()) {
@@ -104,7 +130,7 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
   runtime::Session* s = sessions_.at(data.shape()).get();
   last_ = s;
   Tensor lr(DType::kF32, {}), rescale(DType::kF32, {});
-  lr.f32()[0] = static_cast<float>(trainer_.learning_rate());
+  lr.f32()[0] = static_cast<float>(trainer_.NextStepLearningRate());
   rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
   const auto& specs = s->executable().inputs();
   std::vector<const Tensor*> inputs;
@@ -131,7 +157,9 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
       outputs.push_back(&gradients_[spec.name.substr(spec.name.find(':') + 1)]);
     }
   }
-  return s->Run(inputs, outputs);
+  RETURN_IF_ERROR(s->Run(inputs, outputs));
+  trainer_.CountStep();
+  return OkStatus();
 }
 
 const Tensor* TrainStep::Gradient(const std::string& name) const {

@@ -18,13 +18,16 @@
 
 namespace kiln::graph {
 
-// Gluon's Trainer(params, "sgd", {learning_rate, momentum, wd, clip_gradient, rescale_grad}).
-// Holds the hyper-parameters and the optimizer state (momentum) of the parameters of `net`.
-// Source: GLUON_SEMANTICS.md section 4 (MXNet 1.9 SGD kernels).
+// Gluon's Trainer(params, "sgd", {learning_rate, momentum, wd, clip_gradient, rescale_grad})
+// or Trainer(params, "adam", {learning_rate, beta1, beta2, epsilon, wd, clip_gradient,
+// rescale_grad}). Holds the hyper-parameters and the optimizer state of the parameters of
+// `net`: "<param>.momentum" (SGD with momentum), "<param>.mean" and "<param>.var" (Adam), and
+// Adam's time step t. Defaults as MXNet: learning_rate 0.01 (sgd) / 0.001 (adam), beta1 0.9,
+// beta2 0.999, epsilon 1e-8. Source: GLUON_SEMANTICS.md section 4 (MXNet 1.9 SGD and Adam).
 class Trainer {
  public:
-  // Errors (reported by status()): InvalidArgument for an optimizer other than "sgd" or an
-  // unknown option name.
+  // Errors (reported by status()): InvalidArgument for an optimizer other than "sgd" and
+  // "adam" or an unknown option name.
   Trainer(nn::Block& net, const std::string& optimizer, const std::map<std::string, double>& options);
   const Status& status() const { return status_; }
 
@@ -33,6 +36,17 @@ class Trainer {
   // The per-step gradient scale for Step(batch_size): rescale_grad / batch_size.
   double StepScale(int64_t batch_size) const { return rescale_grad_ / static_cast<double>(batch_size); }
   const passes::SgdOptions& sgd() const { return sgd_; }
+  // "sgd" or "adam".
+  const std::string& optimizer() const { return optimizer_; }
+  const passes::AdamOptions& adam() const { return adam_; }
+  // Completed steps (Adam's t after the last step; MXNet's per-parameter update count).
+  int64_t num_update() const { return num_update_; }
+  // The "lr" graph input for the next step, t = num_update() + 1: learning_rate for SGD;
+  // for Adam the bias-corrected lr_t = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)
+  // (MXNet 1.9 Adam.update in python/mxnet/optimizer/optimizer.py).
+  double NextStepLearningRate() const;
+  // Records one completed step (TrainStep::Run calls it after a successful run).
+  void CountStep() { ++num_update_; }
   nn::Block& net() { return net_; }
   // Optimizer state tensor by name ("<param>.momentum"), created zero-filled on first use.
   Tensor* State(const std::string& name, const Shape& shape);
@@ -43,6 +57,9 @@ class Trainer {
   double learning_rate_ = 0.01;
   double rescale_grad_ = 1.0;
   passes::SgdOptions sgd_;
+  std::string optimizer_ = "sgd";
+  passes::AdamOptions adam_;
+  int64_t num_update_ = 0;
   std::map<std::string, Tensor> state_;
 };
 
@@ -63,6 +80,12 @@ struct CompileOptions {
   // Optimization level (passes/pipeline.h): 0 none, 1 simplification, 2 (default) also
   // fusion, oneDNN-chosen layouts and memory planning.
   int opt_level = 2;
+  // At -O2, also run the elementwise-fusion pass (passes::OptimizationOptions); the graph then
+  // has fused_elementwise nodes, which need step_factory = LLVM's (codegen/llvm/llvm_steps.h
+  // LlvmCpuSteps()); with the default factory the lowering fails naming the node.
+  bool fuse_elementwise = false;
+  // The step factory to lower with; null: codegen::cpu::CpuSteps() (oneDNN and native loops).
+  const runtime::StepFactory* step_factory = nullptr;
 };
 
 using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;

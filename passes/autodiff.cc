@@ -136,6 +136,29 @@ Status AppendSgdUpdate(ir::Graph& g, const std::map<ValueId, ValueId>& grads, co
   return OkStatus();
 }
 
+Status AppendAdamUpdate(ir::Graph& g, const std::map<ValueId, ValueId>& grads, const AdamOptions& o) {
+  ir::Builder b(g);
+  ValueId lr = g.AddInput(g.UniqueName("lr"), ir::TensorType{DType::kF32, {}, ""});
+  ValueId rescale = g.AddInput(g.UniqueName("rescale_grad"), ir::TensorType{DType::kF32, {}, ""});
+  std::vector<std::pair<std::string, ValueId>> params;
+  for (const auto& [p, gr] : grads) params.emplace_back(g.value(p).name, p);
+  std::sort(params.begin(), params.end());
+  ir::Attrs attrs{{"beta1", o.beta1},
+                  {"beta2", o.beta2},
+                  {"epsilon", o.epsilon},
+                  {"wd", o.wd},
+                  {"clip_gradient", o.clip_gradient}};
+  for (const auto& [name, p] : params) {
+    ValueId mean = g.AddState(name + ".mean", g.value(p).type);
+    ValueId var = g.AddState(name + ".var", g.value(p).type);
+    ASSIGN_OR_RETURN(auto outs, b.Emit("adam_update", {p, grads.at(p), mean, var, lr, rescale}, attrs, name + "_adam"));
+    g.AddUpdate(p, outs[0]);
+    g.AddUpdate(mean, outs[1]);
+    g.AddUpdate(var, outs[2]);
+  }
+  return OkStatus();
+}
+
 StatusOr<bool> BuildTrainingGraph::Run(ir::Graph& g) {
   auto loss = g.FindOutput(loss_output_);
   if (!loss) return NotFound("the graph has no output '" + loss_output_ + "' to differentiate");
@@ -144,7 +167,7 @@ StatusOr<bool> BuildTrainingGraph::Run(ir::Graph& g) {
   if (output_gradients_) {
     for (const auto& [p, gr] : grads) g.AddOutput("grad:" + g.value(p).name, gr);
   }
-  RETURN_IF_ERROR(AppendSgdUpdate(g, grads, sgd_));
+  RETURN_IF_ERROR(adam_ ? AppendAdamUpdate(g, grads, *adam_) : AppendSgdUpdate(g, grads, sgd_));
   return true;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,22 @@ struct SgdOptions {
 // with momentum, adds the state "<param>.momentum" per parameter.
 Status AppendSgdUpdate(ir::Graph& graph, const std::map<ir::ValueId, ir::ValueId>& grads, const SgdOptions& options);
 
+// Adam hyper-parameters fixed at compile time (MXNet 1.9 Adam; GLUON_SEMANTICS.md section 4).
+// The bias correction lives in the per-step "lr" input: the caller feeds
+// lr_t = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t) (graph::Trainer does).
+struct AdamOptions {
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-8;
+  double wd = 0.0;
+  double clip_gradient = -1.0;  // < 0: no clipping
+};
+
+// Appends one adam_update per parameter (sorted by name), with the states "<param>.mean"
+// and "<param>.var" (zero at the first step), and records the three in-place updates.
+// Adds the scalar inputs "lr" (lr_t) and "rescale_grad" as AppendSgdUpdate.
+Status AppendAdamUpdate(ir::Graph& graph, const std::map<ir::ValueId, ir::ValueId>& grads, const AdamOptions& options);
+
 // The autodiff pass: turns a forward graph with output `loss_output` into one training
 // graph (forward, loss, backward, SGD update of every parameter in place).
 class BuildTrainingGraph final : public Pass {
@@ -46,6 +63,9 @@ class BuildTrainingGraph final : public Pass {
   // graph output named "grad:<parameter>" (Gluon's param.grad()).
   BuildTrainingGraph(std::string loss_output, SgdOptions sgd, bool output_gradients = false)
       : loss_output_(std::move(loss_output)), sgd_(sgd), output_gradients_(output_gradients) {}
+  // The same with Adam updates (AppendAdamUpdate) instead of SGD.
+  BuildTrainingGraph(std::string loss_output, AdamOptions adam, bool output_gradients = false)
+      : loss_output_(std::move(loss_output)), adam_(adam), output_gradients_(output_gradients) {}
   std::string_view Name() const override { return "autodiff"; }
   // Errors: NotFound if the graph has no output `loss_output`; errors of AppendBackward.
   StatusOr<bool> Run(ir::Graph& graph) override;
@@ -53,6 +73,7 @@ class BuildTrainingGraph final : public Pass {
  private:
   std::string loss_output_;
   SgdOptions sgd_;
+  std::optional<AdamOptions> adam_;
   bool output_gradients_;
 };
 

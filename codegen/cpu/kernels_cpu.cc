@@ -8,7 +8,9 @@
 
 // GCC 12 reports a false "may be used uninitialized" inside std::optional<DnnlPlan> moves
 // in Choose (GCC bug 80635).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace kiln::codegen::cpu {
 namespace internal {
@@ -57,6 +59,8 @@ const std::vector<KindSpec>& Kinds() {
       {"reorder", {{"src", kAny}}, {{"dst", kAny}}, 1, PlanReorder, nullptr},
       {"sgd_update", {{"weight"}, {"grad"}, {"lr"}, {"rescale_grad"}, {"mom"}}, {{"weight_out"}, {"mom_out"}}, 4,
        nullptr, NativeSgdUpdate},
+      {"adam_update", {{"weight"}, {"grad"}, {"mean"}, {"var"}, {"lr"}, {"rescale_grad"}},
+       {{"weight_out"}, {"mean_out"}, {"var_out"}}, 6, nullptr, NativeAdamUpdate},
   };
   return *kinds;
 }

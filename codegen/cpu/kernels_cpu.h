@@ -49,6 +49,10 @@
 //   sgd_update              weight, grad, lr [], rescale_grad [][, mom] -> weight_out[, mom_out]
 //                           floats wd, momentum, clip_gradient (<= 0 or absent: no clipping);
 //                           outputs may alias the matching inputs
+//   adam_update             weight, grad, mean, var, lr [], rescale_grad [] -> weight_out,
+//                           mean_out, var_out; floats beta1, beta2, epsilon, wd,
+//                           clip_gradient (< 0 or absent: no clipping); lr is the
+//                           bias-corrected lr_t; outputs may alias the matching inputs
 // The exact math of every kind is its IR op's reference kernel (ir/ops/*.cc).
 //
 // Blocked layouts: conv2d (all three kinds), pool2d (+backward), the activations (+backward)

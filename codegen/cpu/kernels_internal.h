@@ -197,6 +197,7 @@ StatusOr<NativeFn> NativeBroadcastTo(const StepDesc& desc);
 StatusOr<NativeFn> NativeReshape(const StepDesc& desc);
 StatusOr<NativeFn> NativeFill(const StepDesc& desc);
 StatusOr<NativeFn> NativeSgdUpdate(const StepDesc& desc);
+StatusOr<NativeFn> NativeAdamUpdate(const StepDesc& desc);
 StatusOr<NativeFn> NativeSoftmaxCrossEntropy(const StepDesc& desc);
 StatusOr<NativeFn> NativeSoftmaxCrossEntropyBackward(const StepDesc& desc);
 StatusOr<NativeFn> NativeArgmax(const StepDesc& desc);

@@ -153,6 +153,38 @@ Status SgdUpdateKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
   return OkStatus();
 }
 
+// MXNet 1.9 AdamUpdateKernel, as ir/ops/adam_update.cc (lr arrives bias-corrected):
+//   g' = clip(rescale_grad * grad + wd * weight, clip_gradient)
+//   mean' = beta1*mean + (1-beta1)*g';  var' = beta2*var + (1-beta2)*g'^2
+//   weight' = weight - lr * mean' / (sqrt(var') + epsilon)
+// Each element is read before it is written, so every output may alias its input.
+template <bool kClip>
+void AdamLoop(int64_t n, const float* weight, const float* grad, const float* mean, const float* var,
+              float* weight_out, float* mean_out, float* var_out, float lr, float rescale, float beta1, float beta2,
+              float eps, float wd, float clip) {
+  for (int64_t i = 0; i < n; ++i) {
+    float w = weight[i];
+    float g = rescale * grad[i] + wd * w;
+    if (kClip) g = std::min(std::max(g, -clip), clip);
+    float m = beta1 * mean[i] + (1.0f - beta1) * g;
+    float v = beta2 * var[i] + (1.0f - beta2) * g * g;
+    mean_out[i] = m;
+    var_out[i] = v;
+    weight_out[i] = w - lr * m / (std::sqrt(v) + eps);
+  }
+}
+
+Status AdamUpdateKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
+  int64_t n = NumElements(desc.inputs[0].dims);
+  auto attr = [&](const char* key, double def) { return static_cast<float>(GetFloat(desc, key, def)); };
+  float clip = attr("clip_gradient", -1.0);
+  (clip >= 0 ? AdamLoop<true> : AdamLoop<false>)(
+      n, InF32(desc, ctx, 0), InF32(desc, ctx, 1), InF32(desc, ctx, 2), InF32(desc, ctx, 3), OutF32(desc, ctx, 0),
+      OutF32(desc, ctx, 1), OutF32(desc, ctx, 2), *InF32(desc, ctx, 4), *InF32(desc, ctx, 5), attr("beta1", 0.9),
+      attr("beta2", 0.999), attr("epsilon", 1e-8), attr("wd", 0.0), clip);
+  return OkStatus();
+}
+
 }  // namespace
 
 std::unique_ptr<runtime::Step> CreateNativeStep(const StepDesc& desc, NativeFn fn) {
@@ -224,6 +256,20 @@ StatusOr<NativeFn> NativeSgdUpdate(const StepDesc& desc) {
     return InvalidOperands(desc, "mom and mom_out must have the shape of weight");
   }
   return NativeFn(SgdUpdateKernel);
+}
+
+StatusOr<NativeFn> NativeAdamUpdate(const StepDesc& desc) {
+  const Shape& weight = desc.inputs[0].dims;
+  for (size_t i : {1, 2, 3}) {
+    if (desc.inputs[i].dims != weight) return InvalidOperands(desc, "grad, mean and var must have the shape of weight");
+  }
+  for (const TensorRef& out : desc.outputs) {
+    if (out.dims != weight) return InvalidOperands(desc, "weight_out, mean_out and var_out must have the shape of weight");
+  }
+  if (NumElements(desc.inputs[4].dims) != 1 || NumElements(desc.inputs[5].dims) != 1) {
+    return InvalidOperands(desc, "lr and rescale_grad must be scalars []");
+  }
+  return NativeFn(AdamUpdateKernel);
 }
 
 }  // namespace kiln::codegen::cpu::internal

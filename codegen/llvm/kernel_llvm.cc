@@ -295,6 +295,69 @@ llvm::Function* EmitCpuKernel(llvm::Module& m, const Expr& e, const std::string&
   return f;
 }
 
+// Multi-output elementwise CPU kernel: void name(ptr inputs, ptr outs, i64 n). Scalar inputs
+// are loaded once before the loop; every access in the loop is in one access group named by
+// llvm.loop.parallel_accesses (no loop-carried dependences), so the vectorizer needs no
+// runtime alias checks and in-place outputs (out j == input k, same index) stay correct.
+llvm::Function* EmitCpuMultiKernel(llvm::Module& m, const std::vector<Expr>& outs, const std::vector<bool>& scalar,
+                                   const std::string& name) {
+  llvm::LLVMContext& ctx = m.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type* ptr = b.getPtrTy();
+  llvm::Type* f32 = b.getFloatTy();
+  auto* fty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, b.getInt64Ty()}, false);
+  llvm::Function* f = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m);
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value* n = f->getArg(2);
+  llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx, "entry", f);
+  llvm::BasicBlock* body = llvm::BasicBlock::Create(ctx, "body", f);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx, "exit", f);
+  b.SetInsertPoint(entry);
+  std::vector<llvm::Value*> in, scalar_value(scalar.size(), nullptr), out;
+  for (size_t k = 0; k < scalar.size(); ++k) {
+    in.push_back(b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, f->getArg(0), k), "in" + std::to_string(k)));
+    if (scalar[k]) scalar_value[k] = b.CreateLoad(f32, in.back(), "s" + std::to_string(k));
+  }
+  for (size_t j = 0; j < outs.size(); ++j) {
+    out.push_back(b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, f->getArg(1), j), "out" + std::to_string(j)));
+  }
+  b.CreateCondBr(b.CreateICmpSGT(n, b.getInt64(0)), body, exit);
+  b.SetInsertPoint(body);
+  llvm::PHINode* i = b.CreatePHI(b.getInt64Ty(), 2, "i");
+  i->addIncoming(b.getInt64(0), entry);
+  llvm::MDNode* group = llvm::MDNode::getDistinct(ctx, {});
+  std::vector<llvm::Value*> loaded(scalar.size(), nullptr);
+  auto load = [&](int64_t k) -> llvm::Value* {
+    auto uk = static_cast<size_t>(k);
+    if (scalar[uk]) return scalar_value[uk];
+    if (!loaded[uk]) {
+      auto* l = b.CreateLoad(f32, Gep(b, in[uk], i));
+      l->setMetadata(llvm::LLVMContext::MD_access_group, group);
+      loaded[uk] = l;
+    }
+    return loaded[uk];
+  };
+  std::vector<llvm::Value*> values;
+  for (const Expr& e : outs) values.push_back(EmitDag(b, m, e, Target::kCpu, load));
+  for (size_t j = 0; j < outs.size(); ++j) {
+    auto* st = b.CreateStore(values[j], Gep(b, out[j], i));
+    st->setMetadata(llvm::LLVMContext::MD_access_group, group);
+  }
+  llvm::Value* next = b.CreateAdd(i, b.getInt64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
+  i->addIncoming(next, b.GetInsertBlock());
+  auto* br = b.CreateCondBr(b.CreateICmpSLT(next, n), body, exit);
+  llvm::MDNode* parallel =
+      llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.parallel_accesses"), group});
+  llvm::MDNode* vectorize = llvm::MDNode::get(
+      ctx, {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"), llvm::ConstantAsMetadata::get(b.getTrue())});
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(ctx, {nullptr, parallel, vectorize});
+  loop->replaceOperandWith(0, loop);
+  br->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  return f;
+}
+
 // Runs the O3 pipeline for `tm` over `m`.
 void Optimize(llvm::Module& m, llvm::TargetMachine* tm) {
   llvm::LoopAnalysisManager lam;
@@ -338,6 +401,24 @@ CpuKernelCache& CpuKernelCache::Global() {
   return *cache;
 }
 
+Status CpuKernelCache::EnsureJit() {
+  if (jit_) return OkStatus();
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) return Internal("LLVM: cannot detect the host target: " + ToString(jtmb.takeError()));
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) return Internal("LLVM: cannot create the host TargetMachine: " + ToString(tm.takeError()));
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
+  if (!jit) return Internal("LLVM: cannot create the ORC LLJIT: " + ToString(jit.takeError()));
+  auto j = std::make_unique<Jit>();
+  j->jit = std::move(*jit);
+  j->tm = std::move(*tm);
+  jit_ = std::move(j);
+  return OkStatus();
+}
+
 StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key = KeyOf(expr);
@@ -347,21 +428,7 @@ StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
     return static_cast<const CpuKernel*>(it->second.get());
   }
   auto t0 = std::chrono::steady_clock::now();
-  if (!jit_) {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-    if (!jtmb) return Internal("LLVM: cannot detect the host target: " + ToString(jtmb.takeError()));
-    jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-    auto tm = jtmb->createTargetMachine();
-    if (!tm) return Internal("LLVM: cannot create the host TargetMachine: " + ToString(tm.takeError()));
-    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
-    if (!jit) return Internal("LLVM: cannot create the ORC LLJIT: " + ToString(jit.takeError()));
-    auto j = std::make_unique<Jit>();
-    j->jit = std::move(*jit);
-    j->tm = std::move(*tm);
-    jit_ = std::move(j);
-  }
+  RETURN_IF_ERROR(EnsureJit());
   auto kernel = std::make_unique<CpuKernel>();
   kernel->name = HexName("kiln_fused_", ir::fused::HashExpr(expr));
   auto ctx = std::make_unique<llvm::LLVMContext>();
@@ -388,6 +455,56 @@ StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
   const CpuKernel* out = kernel.get();
   kernels_[key] = std::move(kernel);
   return out;
+}
+
+StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompileMulti(const std::vector<Expr>& outputs,
+                                                             const std::vector<bool>& scalar) {
+  if (outputs.empty()) return InvalidArgument("multi-output kernel: no outputs");
+  std::string key = "multi";
+  for (size_t k = 0; k < scalar.size(); ++k) key += scalar[k] ? " s" : " v";
+  for (const Expr& e : outputs) {
+    if (e.iter != Shape{1} || e.reduce != Reduce::kNone || e.inputs.size() != scalar.size()) {
+      return InvalidArgument("multi-output kernel: every expression needs iter [1], no reduction and " +
+                             std::to_string(scalar.size()) + " inputs: \"" + ir::fused::PrintExpr(e) + "\"");
+    }
+    key += " | " + ir::fused::PrintExpr(e);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = kernels_.find(key);
+  if (it != kernels_.end()) {
+    ++stats_.hits;
+    return static_cast<const CpuKernel*>(it->second.get());
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(EnsureJit());
+  auto kernel = std::make_unique<CpuKernel>();
+  uint64_t h = 1469598103934665603ull;
+  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  kernel->name = HexName("kiln_multi_", h);
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  auto m = std::make_unique<llvm::Module>(kernel->name, *ctx);
+  m->setDataLayout(jit_->jit->getDataLayout());
+  m->setTargetTriple(jit_->tm->getTargetTriple().str());
+  llvm::Function* f = EmitCpuMultiKernel(*m, outputs, scalar, kernel->name);
+  f->addFnAttr("target-cpu", jit_->tm->getTargetCPU());
+  f->addFnAttr("target-features", jit_->tm->getTargetFeatureString());
+  std::string verr;
+  llvm::raw_string_ostream vos(verr);
+  if (llvm::verifyModule(*m, &vos)) return Internal("LLVM: invalid kernel IR for \"" + key + "\": " + vos.str());
+  Optimize(*m, jit_->tm.get());
+  kernel->optimized_ir = ModuleText(*m);
+  if (auto err = jit_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx)))) {
+    return Internal("LLVM: cannot add kernel \"" + key + "\": " + ToString(std::move(err)));
+  }
+  auto sym = jit_->jit->lookup(kernel->name);
+  if (!sym) return Internal("LLVM: cannot compile kernel \"" + key + "\": " + ToString(sym.takeError()));
+  kernel->multi_fn = sym->toPtr<MultiKernelFn>();
+  kernel->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++stats_.misses;
+  stats_.compile_seconds += kernel->compile_seconds;
+  const CpuKernel* result = kernel.get();
+  kernels_[key] = std::move(kernel);
+  return result;
 }
 
 KernelCacheStats CpuKernelCache::stats() const {

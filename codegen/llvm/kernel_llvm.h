@@ -33,12 +33,15 @@
 namespace kiln::codegen::llvm_gen {
 
 using KernelFn = void (*)(const float* const* inputs, float* out);
+// A multi-output elementwise kernel (CpuKernelCache::GetOrCompileMulti): n elements.
+using MultiKernelFn = void (*)(const float* const* inputs, float* const* outs, int64_t n);
 
 // A compiled CPU kernel. `optimized_ir` is the module's LLVM IR text after the O3 pipeline
 // (kept for tests and dumps); `compile_seconds` is wall time for IR emission, optimization
 // and machine-code generation.
 struct CpuKernel {
   KernelFn fn = nullptr;
+  MultiKernelFn multi_fn = nullptr;  // GetOrCompileMulti kernels (fn is null for them)
   std::string name;
   std::string optimized_ir;
   double compile_seconds = 0;
@@ -61,11 +64,24 @@ class CpuKernelCache {
   // The kernel for `expr`, compiling it on a miss. Errors: Internal with LLVM's message
   // when the JIT cannot be created or compilation fails (naming the expression).
   StatusOr<const CpuKernel*> GetOrCompile(const ir::fused::Expr& expr);
+  // A multi-output elementwise kernel (the optimizer updates: weight', mom'; weight', mean',
+  // var'): outs[j][i] = outputs[j](inputs at i) for i in [0, n), n given at run time. Every
+  // expression has iter [1], no reduction, and the same inputs; input k is a scalar read
+  // once (inputs[k][0]) when scalar[k], else read at i. All outputs of an element are
+  // computed before any is stored and iterations are independent (the loop carries
+  // llvm.loop.parallel_accesses), so outs[j] may be the same buffer as an input (in-place
+  // updates) and the loop still vectorizes; partial overlaps are not allowed. Cached by the
+  // expressions' text and `scalar` (shape-independent: one kernel per update formula).
+  // Errors: InvalidArgument for expressions that break these rules; Internal for LLVM.
+  StatusOr<const CpuKernel*> GetOrCompileMulti(const std::vector<ir::fused::Expr>& outputs,
+                                               const std::vector<bool>& scalar);
   KernelCacheStats stats() const;
   void ResetStats();
 
  private:
   CpuKernelCache() = default;
+  // Creates jit_ on first use (mu_ held).
+  Status EnsureJit();
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<CpuKernel>> kernels_;
   KernelCacheStats stats_;

@@ -1,5 +1,7 @@
 #include "codegen/llvm/llvm_steps.h"
 
+#include <cstdio>
+
 #include "codegen/cpu/kernels_cpu.h"
 #include "codegen/llvm/kernel_llvm.h"
 #include "ir/fused_expr.h"
@@ -25,9 +27,138 @@ class FusedStep final : public runtime::Step {
 
 Status Bad(const runtime::StepDesc& desc, const std::string& m) { return InvalidArgument(desc.Where() + ": " + m); }
 
+// Kernel-IR text under construction: statements and the index of the last value.
+class ExprText {
+ public:
+  int In(int k) { return Add("in " + std::to_string(k)); }
+  int Const(double x) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "const %.17g", x);
+    return Add(buf);
+  }
+  int Op(const char* op, int a, int b) { return Add(std::string(op) + " " + std::to_string(a) + " " + std::to_string(b)); }
+  int Sqrt(int a) { return Add("sqrt " + std::to_string(a)); }
+  std::string text() const { return "iter 1" + body_; }
+
+ private:
+  int Add(const std::string& stmt) {
+    body_ += "; " + stmt;
+    return count_++;
+  }
+  std::string body_;
+  int count_ = 0;
+};
+
+// The rescaled (and clipped, when clip >= 0) gradient g' = rescale*grad [+ wd*weight].
+int Gradient(ExprText& t, int weight, double wd, double clip, bool wd_inside, int grad_in, int rescale_in) {
+  int g = t.Op("mul", t.In(rescale_in), t.In(grad_in));
+  if (wd_inside) g = t.Op("add", g, t.Op("mul", t.Const(wd), weight));
+  if (clip >= 0) g = t.Op("max", t.Op("min", g, t.Const(clip)), t.Const(-clip));
+  return g;
+}
+
+// The update formulas of sgd_update / adam_update (ir/ops/sgd_update.cc, adam_update.cc)
+// as one kernel-IR expression per output, in the steps' operand order.
+std::vector<std::string> UpdateExprs(const runtime::StepDesc& desc) {
+  auto attr = [&](const char* k, double def) {
+    auto it = desc.floats.find(k);
+    return it == desc.floats.end() ? def : it->second;
+  };
+  double wd = attr("wd", 0.0), clip = attr("clip_gradient", -1.0);
+  std::vector<std::string> out;
+  if (desc.kind == "sgd_update") {
+    // inputs: 0 weight, 1 grad, 2 lr, 3 rescale_grad[, 4 mom]; SGD clips only when clip > 0.
+    bool mom = desc.inputs.size() == 5;
+    double momentum = attr("momentum", 0.0);
+    for (int j = 0; j < (mom ? 2 : 1); ++j) {
+      ExprText t;
+      int w = t.In(0);
+      int g = Gradient(t, w, wd, clip > 0 ? clip : -1, false, 1, 3);
+      int lr = t.In(2);
+      int lrg = t.Op("mul", lr, g);
+      if (mom) {
+        // mom' = momentum*mom - lr*wd*w - lr*g';  weight' = weight + mom'
+        int m = t.Op("sub", t.Op("sub", t.Op("mul", t.Const(momentum), t.In(4)), t.Op("mul", t.Op("mul", lr, t.Const(wd)), w)),
+                     lrg);
+        if (j == 0) t.Op("add", w, m);
+      } else {
+        // weight' = (1 - lr*wd) * weight - lr * g'
+        t.Op("sub", t.Op("mul", t.Op("sub", t.Const(1.0), t.Op("mul", lr, t.Const(wd))), w), lrg);
+      }
+      out.push_back(t.text());
+    }
+    return out;
+  }
+  // adam_update inputs: 0 weight, 1 grad, 2 mean, 3 var, 4 lr, 5 rescale_grad.
+  double b1 = attr("beta1", 0.9), b2 = attr("beta2", 0.999), eps = attr("epsilon", 1e-8);
+  for (int j = 0; j < 3; ++j) {
+    ExprText t;
+    int w = t.In(0);
+    int g = Gradient(t, w, wd, clip, true, 1, 5);
+    // The root is the last statement: weight' (j 0), mean' (j 1) or var' (j 2).
+    int m = j == 2 ? -1 : t.Op("add", t.Op("mul", t.Const(b1), t.In(2)), t.Op("mul", t.Const(1 - b1), g));
+    int v = j == 1 ? -1 : t.Op("add", t.Op("mul", t.Const(b2), t.In(3)), t.Op("mul", t.Const(1 - b2), t.Op("mul", g, g)));
+    if (j == 0) t.Op("sub", w, t.Op("div", t.Op("mul", t.In(4), m), t.Op("add", t.Sqrt(v), t.Const(eps))));
+    out.push_back(t.text());
+  }
+  return out;
+}
+
+bool IsUpdate(const std::string& kind) { return kind == "sgd_update" || kind == "adam_update"; }
+
+class UpdateStep final : public runtime::Step {
+ public:
+  UpdateStep(runtime::StepDesc desc, MultiKernelFn fn) : Step(std::move(desc)), fn_(fn) {}
+  Status Run(const runtime::ExecContext& ctx) const override {
+    const float* in[6];
+    float* out[3];
+    for (size_t i = 0; i < desc().inputs.size(); ++i) in[i] = static_cast<const float*>(ctx.Ptr(desc().inputs[i]));
+    for (size_t j = 0; j < desc().outputs.size(); ++j) out[j] = static_cast<float*>(ctx.Ptr(desc().outputs[j]));
+    fn_(in, out, NumElements(desc().inputs[0].dims));
+    return OkStatus();
+  }
+
+ private:
+  MultiKernelFn fn_;
+};
+
+}  // namespace
+
+StatusOr<const CpuKernel*> UpdateKernel(const runtime::StepDesc& desc) {
+  if (!IsUpdate(desc.kind)) return Bad(desc, "not an optimizer update kind");
+  // The operand checks are the native kind's (the native step is created and discarded).
+  RETURN_IF_ERROR(cpu::CpuSteps().Create(desc).status());
+  for (const auto* refs : {&desc.inputs, &desc.outputs}) {
+    for (const auto& ref : *refs) {
+      if (ref.dtype != DType::kF32 || !ref.dense()) return Bad(desc, "operands must be dense f32: " + ref.ToString());
+    }
+  }
+  std::vector<Shape> shapes(desc.inputs.size(), Shape{1});
+  // lr and rescale_grad: inputs 2, 3 of sgd_update, 4, 5 of adam_update.
+  size_t first_scalar = desc.kind == "sgd_update" ? 2 : 4;
+  std::vector<bool> scalar(desc.inputs.size(), false);
+  scalar[first_scalar] = scalar[first_scalar + 1] = true;
+  std::vector<ir::fused::Expr> exprs;
+  for (const std::string& text : UpdateExprs(desc)) {
+    ASSIGN_OR_RETURN(auto e, ir::fused::ParseExpr(text, shapes));
+    exprs.push_back(std::move(e));
+  }
+  auto kernel = CpuKernelCache::Global().GetOrCompileMulti(exprs, scalar);
+  if (!kernel.ok()) return Internal(desc.Where() + ": " + kernel.status().message());
+  return *kernel;
+}
+
+namespace {
+
+StatusOr<std::unique_ptr<runtime::Step>> CreateUpdate(const runtime::StepDesc& desc) {
+  ASSIGN_OR_RETURN(const CpuKernel* kernel, UpdateKernel(desc));
+  return std::unique_ptr<runtime::Step>(new UpdateStep(desc, kernel->multi_fn));
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<runtime::Step>> LlvmCpuStepFactory::Create(const runtime::StepDesc& desc) const {
+  if (IsUpdate(desc.kind)) return CreateUpdate(desc);
   if (desc.kind != "fused_elementwise") return cpu::CpuSteps().Create(desc);
   auto it = desc.strings.find("expr");
   if (it == desc.strings.end()) return Bad(desc, "missing strings expr");

@@ -6,11 +6,18 @@
 // fused_elementwise step: inputs src0..srcK-1 (dense f32, shapes as the expression's inputs),
 // one output (dense f32, NumElements(expr.OutputShape()) elements); strings expr = the kernel
 // IR text (ir/fused_expr.h). The output must not alias an input.
+//
+// sgd_update and adam_update steps (operands as codegen/cpu/kernels_cpu.h) become one
+// JIT-compiled multi-output kernel per update formula (CpuKernelCache::GetOrCompileMulti:
+// every output of an element computed in one vectorized loop, hyper-parameters baked in as
+// constants, lr and rescale_grad read at run time), replacing CpuSteps()' native loops.
+// Outputs may alias their inputs (in-place updates).
 #pragma once
 
 #include <memory>
 
 #include "base/status.h"
+#include "codegen/llvm/kernel_llvm.h"
 #include "runtime/step.h"
 
 namespace kiln::codegen::llvm_gen {
@@ -27,6 +34,11 @@ class LlvmCpuStepFactory final : public runtime::StepFactory {
   // Dense operands for fused_elementwise; CpuSteps() otherwise.
   StatusOr<Layouts> ChooseLayouts(const runtime::StepDesc& desc) const override;
 };
+
+// The JIT kernel of an sgd_update / adam_update step (what Create runs), from
+// CpuKernelCache::Global(). Errors: InvalidArgument naming the node for another kind or
+// operands the native kind rejects; Internal for LLVM failures.
+StatusOr<const CpuKernel*> UpdateKernel(const runtime::StepDesc& desc);
 
 // A process-wide LlvmCpuStepFactory.
 const runtime::StepFactory& LlvmCpuSteps();

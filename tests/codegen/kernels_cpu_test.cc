@@ -296,6 +296,30 @@ TEST_CASE("sgd_update matches the reference", "[codegen][cpu][sgd]") {
   CheckAgainstReference("sgd_update", a, in, o);
 }
 
+TEST_CASE("adam_update matches the reference", "[codegen][cpu][adam]") {
+  double clip = GENERATE(-1.0, 0.3);
+  bool in_place = GENERATE(false, true);
+  int64_t n = GENERATE(1, 37);  // 37: not a multiple of any vector width
+  INFO("clip_gradient " << clip << " in place " << in_place << " n " << n);
+  std::vector<ir::TensorType> in{F32({n, 3}), F32({n, 3}), F32({n, 3}), F32({n, 3}), F32({}), F32({})};
+  Options o;
+  o.fill = [](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    for (double& x : v) x = uniform(rng);
+    if (i == 3) {
+      for (double& x : v) x = std::abs(x);  // var >= 0
+    }
+    if (i == 4) v[0] = 0.01f;  // lr_t
+    if (i == 5) v[0] = 0.5f;   // rescale_grad
+  };
+  if (in_place) {
+    o.placement = Placement::kInPlace;
+    o.num_in_place = 3;
+  }
+  ir::Attrs a{{"beta1", 0.9}, {"beta2", 0.999}, {"epsilon", 1e-8}, {"wd", 1e-2}, {"clip_gradient", clip}};
+  CheckAgainstReference("adam_update", a, in, o);
+}
+
 TEST_CASE("oneDNN kinds with zero-volume operands write the empty sums", "[codegen][cpu][zero]") {
   SECTION("dense with K=0 gives the bias") {
     CheckAgainstReference("dense", {}, {F32({3, 0}), F32({4, 0}), F32({4})});

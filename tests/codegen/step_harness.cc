@@ -69,7 +69,7 @@ std::vector<double> Read(const void* src, DType dtype, int64_t n) {
 // Creates the step for `desc` (dims and dtypes filled, buffers not yet), places the operands
 // as `opts` says, writes `inputs`, runs and reads the outputs back.
 StepRun CreateAndRun(StepDesc desc, const std::vector<std::vector<double>>& inputs, const Options& opts) {
-  const runtime::StepFactory& factory = codegen::cpu::CpuSteps();
+  const runtime::StepFactory& factory = opts.factory ? *opts.factory : codegen::cpu::CpuSteps();
   StatusOr<int64_t> scratch_bytes = factory.ScratchBytes(desc);
   if (!scratch_bytes.ok()) return {scratch_bytes.status(), {}};
   int64_t arena_bytes = 0;
@@ -97,7 +97,9 @@ StepRun CreateAndRun(StepDesc desc, const std::vector<std::vector<double>>& inpu
       out_buffers.emplace_back(ref.size_bytes());
     } else if (opts.placement == Placement::kInPlace && static_cast<int>(i) < opts.num_in_place) {
       // sgd_update's mom_out aliases mom (input 4); every other kind aliases input i.
-      const TensorRef& src = desc.inputs[desc.kind == "sgd_update" && i == 1 ? 4 : i];
+      // adam_update's mean_out/var_out alias mean/var (inputs 2, 3).
+      size_t in = desc.kind == "sgd_update" && i == 1 ? 4 : desc.kind == "adam_update" && i > 0 ? i + 1 : i;
+      const TensorRef& src = desc.inputs[in];
       ref.kind = src.kind;
       ref.offset = src.offset;
     } else {

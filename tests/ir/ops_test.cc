@@ -195,6 +195,66 @@ TEST_CASE("dense, softmax_cross_entropy, argmax and sgd_update references", "[op
   CHECK(env[w][0] == Approx(1.7).epsilon(1e-12));
 }
 
+TEST_CASE("adam_update reference: MXNet 1.9 AdamUpdateKernel", "[ops][adam]") {
+  // w=2, g=4, m=0.5, v=0.25, lr=0.1, rescale=0.5, wd=0.5, beta1=0.9, beta2=0.99, eps=1e-3:
+  // g' = 0.5*4 + 0.5*2 = 3; m' = 0.45 + 0.3 = 0.75; v' = 0.2475 + 0.09 = 0.3375;
+  // w' = 2 - 0.1 * 0.75 / (sqrt(0.3375) + 1e-3).
+  for (double clip : {-1.0, 1.0}) {
+    INFO("clip_gradient " << clip);
+    Graph g("adam");
+    Builder b(g);
+    RefEnv env;
+    ValueId w = g.AddParameter("w", F32({1}));
+    ValueId gr = g.AddInput("g", F32({1}));
+    ValueId m = g.AddState("w.mean", F32({1}));
+    ValueId v = g.AddState("w.var", F32({1}));
+    ValueId lr = g.AddInput("lr", F32({}));
+    ValueId rs = g.AddInput("rescale", F32({}));
+    env[w] = Ref({1}, {2});
+    env[gr] = Ref({1}, {4});
+    env[m] = Ref({1}, {0.5});
+    env[v] = Ref({1}, {0.25});
+    env[lr] = Ref({}, {0.1});
+    env[rs] = Ref({}, {0.5});
+    Attrs a{{"beta1", 0.9}, {"beta2", 0.99}, {"epsilon", 1e-3}, {"wd", 0.5}, {"clip_gradient", clip}};
+    auto outs = b.Emit("adam_update", {w, gr, m, v, lr, rs}, a);
+    REQUIRE(outs.ok());
+    REQUIRE(outs->size() == 3);
+    g.AddUpdate(w, (*outs)[0]);
+    g.AddUpdate(m, (*outs)[1]);
+    g.AddUpdate(v, (*outs)[2]);
+    REQUIRE(RunReference(g, env, /*apply_updates=*/true).ok());
+    // clip 1: g' = 3 is clipped to 1 (wd inside the clip, as MXNet).
+    double gc = clip < 0 ? 3.0 : 1.0;
+    double mm = 0.9 * 0.5 + 0.1 * gc, vv = 0.99 * 0.25 + 0.01 * gc * gc;
+    CHECK(env[m][0] == Approx(mm).epsilon(1e-12));
+    CHECK(env[v][0] == Approx(vv).epsilon(1e-12));
+    CHECK(env[w][0] == Approx(2 - 0.1 * mm / (std::sqrt(vv) + 1e-3)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("adam_update shape errors name the node, op and shapes", "[ops][adam][infer]") {
+  Graph g("bad");
+  Builder b(g);
+  ValueId w = g.AddParameter("w", F32({3, 2}));
+  ValueId gr = g.AddInput("g", F32({3, 2}));
+  ValueId m = g.AddState("w.mean", F32({3, 2}));
+  ValueId v = g.AddState("w.var", F32({2, 3}));
+  ValueId lr = g.AddInput("lr", F32({}));
+  ValueId rs = g.AddInput("rescale", F32({}));
+  auto r = b.Emit("adam_update", {w, gr, m, v, lr, rs}, {}, "w_adam");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("adam_update \"w_adam\"") && Catch::Contains("var") &&
+                                       Catch::Contains("[2,3]") && Catch::Contains("[3,2]"));
+  ValueId v2 = g.AddState("w.var2", F32({3, 2}));
+  auto r2 = b.Emit("adam_update", {w, gr, m, v2, lr, rs}, Attrs{{"beta1", 1.0}}, "w_adam2");
+  REQUIRE_FALSE(r2.ok());
+  CHECK_THAT(r2.status().message(), Catch::Contains("beta1"));
+  auto r3 = b.Emit("adam_update", {w, gr, m, v2, gr, rs}, {}, "w_adam3");
+  REQUIRE_FALSE(r3.ok());
+  CHECK_THAT(r3.status().message(), Catch::Contains("scalars"));
+}
+
 TEST_CASE("a label out of range is an error naming the node", "[ops][loss]") {
   Graph g("bad");
   Builder b(g);
