@@ -134,6 +134,93 @@ TEST_CASE("pool2d_backward matches the reference", "[codegen][cpu][pool]") {
   }
 }
 
+// Max pooling's backward on channels-last (NHWC, "acdb") operands, as -O2 training graphs
+// lay them out: the tiled vector path (stride = kernel, no padding; leftover rows and
+// columns; channel counts with a tail) and the general path (overlapping, padded windows, or
+// fewer than 4 channels), against the reference kernel on the same data in NCHW.
+TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][pool]") {
+  struct Cfg {
+    int64_t n, c, ih, iw, k, s, p;
+  };
+  Cfg cfg = GENERATE(Catch::Generators::values<Cfg>({
+      {2, 6, 24, 24, 2, 2, 0},  // LeNet pool 1: tiled, 4 + overlapping tail of 2 channels
+      {2, 16, 7, 9, 2, 2, 0},   // tiled, leftover row and column get zero gradient
+      {3, 5, 6, 6, 3, 3, 0},    // tiled 3x3
+      {2, 3, 8, 8, 2, 2, 0},    // fewer than 4 channels: general path
+      {2, 8, 9, 7, 3, 2, 1},    // overlapping, padded windows: general path
+  }));
+  INFO("N=" << cfg.n << " C=" << cfg.c << " IH=" << cfg.ih << " IW=" << cfg.iw << " K=" << cfg.k << " S=" << cfg.s
+            << " P=" << cfg.p);
+  const int64_t oh = (cfg.ih + 2 * cfg.p - cfg.k) / cfg.s + 1, ow = (cfg.iw + 2 * cfg.p - cfg.k) / cfg.s + 1;
+  ir::Node node;
+  node.op = "pool2d_backward";
+  node.name = "pool_grad";
+  node.attrs = ir::Attrs{{"kind", std::string("max")}, {"kernel", std::vector<int64_t>{cfg.k, cfg.k}},
+                         {"stride", std::vector<int64_t>{cfg.s, cfg.s}},
+                         {"padding_begin", std::vector<int64_t>{cfg.p, cfg.p}},
+                         {"padding_end", std::vector<int64_t>{cfg.p, cfg.p}}};
+  Shape src_shape{cfg.n, cfg.c, cfg.ih, cfg.iw}, dst_shape{cfg.n, cfg.c, oh, ow};
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<double> u(-1, 1);
+  ir::RefTensor src(src_shape), dy(dst_shape);
+  for (double& v : src.data) v = static_cast<float>(u(rng));
+  for (double& v : dy.data) v = static_cast<float>(u(rng));
+  std::vector<ir::RefTensor> outs{ir::RefTensor(src_shape)};
+  REQUIRE(ir::FindOp("pool2d_backward")->reference(node, {&dy, &src}, outs).ok());
+  // NCHW <-> NHWC index maps.
+  auto nhwc = [](const Shape& s, int64_t n, int64_t c, int64_t h, int64_t w) {
+    return ((n * s[2] + h) * s[3] + w) * s[1] + c;
+  };
+  auto nchw = [](const Shape& s, int64_t n, int64_t c, int64_t h, int64_t w) {
+    return ((n * s[1] + c) * s[2] + h) * s[3] + w;
+  };
+  const int64_t src_elems = NumElements(src_shape), dst_elems = NumElements(dst_shape);
+  // One arena: dy | src | dx, each 64-byte aligned; dx pre-filled with garbage.
+  auto aligned = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
+  const int64_t dy_off = 0, src_off = aligned(dst_elems * 4), dx_off = src_off + aligned(src_elems * 4);
+  std::vector<float> arena(static_cast<size_t>((dx_off + aligned(src_elems * 4)) / 4 + 16), 7.f);
+  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(arena.data()) + 63) / 64 * 64);
+  for (int64_t n = 0; n < cfg.n; ++n)
+    for (int64_t c = 0; c < cfg.c; ++c) {
+      for (int64_t h = 0; h < cfg.ih; ++h)
+        for (int64_t w = 0; w < cfg.iw; ++w)
+          base[src_off / 4 + nhwc(src_shape, n, c, h, w)] = static_cast<float>(src[nchw(src_shape, n, c, h, w)]);
+      for (int64_t h = 0; h < oh; ++h)
+        for (int64_t w = 0; w < ow; ++w)
+          base[dy_off / 4 + nhwc(dst_shape, n, c, h, w)] = static_cast<float>(dy[nchw(dst_shape, n, c, h, w)]);
+    }
+  auto ref = [](int64_t offset, const Shape& dims) {
+    TensorRef r{BufferKind::kArena, 0, offset, DType::kF32, dims};
+    r.layout = "acdb";
+    r.layout_bytes = NumElements(dims) * 4;
+    return r;
+  };
+  StepDesc desc;
+  desc.kind = "pool2d_backward";
+  desc.node_name = "pool_grad";
+  desc.strings["kind"] = "max";
+  desc.ints = {{"kernel", {cfg.k, cfg.k}}, {"stride", {cfg.s, cfg.s}}, {"padding_begin", {cfg.p, cfg.p}},
+               {"padding_end", {cfg.p, cfg.p}}};
+  desc.inputs = {ref(dy_off, dst_shape), ref(src_off, src_shape)};
+  desc.outputs = {ref(dx_off, src_shape)};
+  auto step = codegen::cpu::CpuSteps().Create(desc);
+  INFO((step.ok() ? std::string() : step.status().ToString()));
+  REQUIRE(step.ok());
+  runtime::ExecContext ctx;
+  ctx.arena = reinterpret_cast<uint8_t*>(base);
+  REQUIRE((*step)->Run(ctx).ok());
+  double worst = 0;
+  for (int64_t n = 0; n < cfg.n; ++n)
+    for (int64_t c = 0; c < cfg.c; ++c)
+      for (int64_t h = 0; h < cfg.ih; ++h)
+        for (int64_t w = 0; w < cfg.iw; ++w) {
+          double got = base[dx_off / 4 + nhwc(src_shape, n, c, h, w)];
+          double expect = outs[0][nchw(src_shape, n, c, h, w)];
+          worst = std::max(worst, std::abs(got - expect));
+        }
+  CHECK(worst <= 1e-6);
+}
+
 TEST_CASE("max pool2d_backward: native in NCHW, 64-aligned scratch in blocked layouts", "[codegen][cpu][pool]") {
   StepDesc desc;
   desc.kind = "pool2d_backward";
