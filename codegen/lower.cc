@@ -72,6 +72,9 @@ class Lowering {
   Status AddStep(StepDesc desc, bool in_place_capable = false);
   Status LowerNode(const ir::Node& n);
   Status AddCopy(const std::string& name, const TensorRef& src, const TensorRef& dst);
+  // Merges runs of consecutive update steps with the same kind, attributes and
+  // hyper-parameter operands (lr, rescale_grad) into "<kind>_group" steps.
+  void GroupUpdates();
   // Plans the arena and rewrites every arena TensorRef; returns the arena size.
   StatusOr<int64_t> Finish(LowerStats* stats);
 
@@ -208,6 +211,81 @@ Status Lowering::LowerNode(const ir::Node& n) {
   RETURN_IF_ERROR(AddStep(make_desc(std::move(ins), std::move(outs)), def != nullptr && def->inplace_on_input0));
   for (const auto& [src, dst] : after) RETURN_IF_ERROR(AddCopy(n.name + ".to_dense", src, dst));
   return OkStatus();
+}
+
+void Lowering::GroupUpdates() {
+  auto groupable = [](const StepDesc& d) { return d.kind == "sgd_update" || d.kind == "adam_update"; };
+  // Updates group when kind, attributes and the hyper-parameter operands (lr, rescale_grad:
+  // inputs 2, 3 of sgd_update, 4, 5 of adam_update) agree.
+  auto key = [](const StepDesc& d) {
+    size_t first = d.kind == "sgd_update" ? 2 : 4;
+    std::string k = d.kind + "|" + d.inputs[first].ToString() + "|" + d.inputs[first + 1].ToString() + "|" +
+                    std::to_string(d.inputs.size());
+    for (const auto& [name, v] : d.ints) k += "|" + name + ShapeToString(v);
+    for (const auto& [name, v] : d.floats) k += "|" + name + "=" + std::to_string(v);
+    for (const auto& [name, v] : d.strings) k += "|" + name + "=" + v;
+    return k;
+  };
+  auto buffer = [](const TensorRef& r) { return std::make_pair(static_cast<int>(r.kind), r.index); };
+  // An update may be delayed past step `x` when x neither reads what the update writes
+  // (the parameter and its state) nor writes what the update reads.
+  auto independent = [&](const StepDesc& update, const StepDesc& x) {
+    for (const TensorRef& w : update.outputs) {
+      for (const auto* refs : {&x.inputs, &x.outputs}) {
+        for (const TensorRef& r : *refs) {
+          if (buffer(r) == buffer(w)) return false;
+        }
+      }
+    }
+    for (const TensorRef& in : update.inputs) {
+      for (const TensorRef& r : x.outputs) {
+        if (buffer(r) == buffer(in)) return false;
+      }
+    }
+    return true;
+  };
+  std::vector<StepDesc> out;
+  std::vector<bool> out_in_place;
+  std::vector<StepDesc> pending;  // updates of the open group, in order
+  std::string pending_key;
+  auto flush = [&]() {
+    if (pending.empty()) return;
+    if (pending.size() == 1) {
+      out.push_back(std::move(pending[0]));
+    } else {
+      StepDesc group;
+      group.kind = pending[0].kind + "_group";
+      group.node_name = pending[0].node_name + "+" + std::to_string(pending.size() - 1);
+      group.ints = pending[0].ints;
+      group.ints["group_size"] = {static_cast<int64_t>(pending.size())};
+      group.floats = pending[0].floats;
+      group.strings = pending[0].strings;
+      for (const StepDesc& d : pending) {
+        group.inputs.insert(group.inputs.end(), d.inputs.begin(), d.inputs.end());
+        group.outputs.insert(group.outputs.end(), d.outputs.begin(), d.outputs.end());
+      }
+      out.push_back(std::move(group));
+    }
+    out_in_place.push_back(false);
+    pending.clear();
+  };
+  for (size_t i = 0; i < descs_.size(); ++i) {
+    StepDesc& d = descs_[i];
+    if (groupable(d) && d.scratch.empty()) {
+      if (!pending.empty() && key(d) != pending_key) flush();
+      pending_key = key(d);
+      pending.push_back(std::move(d));
+      continue;
+    }
+    bool ok = true;
+    for (const StepDesc& u : pending) ok = ok && independent(u, d);
+    if (!ok) flush();
+    out.push_back(std::move(d));
+    out_in_place.push_back(in_place_capable_[i]);
+  }
+  flush();
+  descs_ = std::move(out);
+  in_place_capable_ = std::move(out_in_place);
 }
 
 StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
@@ -364,6 +442,7 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     }
   }
   for (const ir::Node& n : g_.nodes()) RETURN_IF_ERROR(LowerNode(n));
+  if (options_.group_updates) GroupUpdates();
   for (const auto& [v, index] : output_copies) {
     TensorRef dst = Ref(BufferKind::kOutput, index, 0, g_.value(v).type);
     RETURN_IF_ERROR(AddCopy("copy_to_output_" + out_specs[static_cast<size_t>(index)].name, Buf(v), dst));

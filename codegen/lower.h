@@ -38,6 +38,9 @@ struct LowerOptions {
   // (inference, serving): their reorders into blocked layouts become prepack steps run
   // once per session (runtime::Executable::prepack_steps), not every run.
   bool constant_params = false;
+  // Consecutive optimizer updates (sgd_update, adam_update) with the same attributes and
+  // hyper-parameter inputs become one "<kind>_group" step (runtime::SplitGroup).
+  bool group_updates = false;
 };
 
 struct LowerStats {

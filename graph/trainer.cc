@@ -83,6 +83,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   lower.blocked_layouts = options.opt_level >= 2;
   lower.plan_memory = options.opt_level >= 2;
   lower.constant_params = options.constant_params && trainer == nullptr;
+  lower.group_updates = options.opt_level >= 2;
   const runtime::StepFactory& factory = options.step_factory ? *options.step_factory : codegen::cpu::CpuSteps();
   ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, factory, stats, lower));
   std::map<std::string, Tensor*> bindings;

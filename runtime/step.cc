@@ -42,4 +42,59 @@ void* ExecContext::Ptr(const TensorRef& ref) const {
   return base + ref.offset;
 }
 
+bool IsGroupKind(const std::string& kind) {
+  return kind.size() > 6 && kind.compare(kind.size() - 6, 6, "_group") == 0;
+}
+
+StatusOr<std::vector<StepDesc>> SplitGroup(const StepDesc& group) {
+  if (!IsGroupKind(group.kind)) return InvalidArgument(group.Where() + ": not a group kind");
+  auto it = group.ints.find("group_size");
+  if (it == group.ints.end() || it->second.size() != 1 || it->second[0] < 1) {
+    return InvalidArgument(group.Where() + ": needs ints group_size {k}, k >= 1");
+  }
+  auto k = static_cast<size_t>(it->second[0]);
+  if (group.inputs.size() % k != 0 || group.outputs.size() % k != 0) {
+    return InvalidArgument(group.Where() + ": " + std::to_string(group.inputs.size()) + " inputs and " +
+                           std::to_string(group.outputs.size()) + " outputs do not divide into " +
+                           std::to_string(k) + " members");
+  }
+  size_t ni = group.inputs.size() / k, no = group.outputs.size() / k;
+  std::vector<StepDesc> members;
+  for (size_t m = 0; m < k; ++m) {
+    StepDesc d;
+    d.kind = group.kind.substr(0, group.kind.size() - 6);
+    d.node_name = group.node_name + "#" + std::to_string(m);
+    d.ints = group.ints;
+    d.ints.erase("group_size");
+    d.floats = group.floats;
+    d.strings = group.strings;
+    d.inputs.assign(group.inputs.begin() + static_cast<long>(m * ni), group.inputs.begin() + static_cast<long>((m + 1) * ni));
+    d.outputs.assign(group.outputs.begin() + static_cast<long>(m * no),
+                     group.outputs.begin() + static_cast<long>((m + 1) * no));
+    members.push_back(std::move(d));
+  }
+  return members;
+}
+
+namespace {
+
+class GroupStep final : public Step {
+ public:
+  GroupStep(StepDesc desc, std::vector<std::unique_ptr<Step>> members)
+      : Step(std::move(desc)), members_(std::move(members)) {}
+  Status Run(const ExecContext& ctx) const override {
+    for (const auto& m : members_) RETURN_IF_ERROR(m->Run(ctx));
+    return OkStatus();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Step>> members_;
+};
+
+}  // namespace
+
+std::unique_ptr<Step> MakeGroupStep(StepDesc desc, std::vector<std::unique_ptr<Step>> members) {
+  return std::make_unique<GroupStep>(std::move(desc), std::move(members));
+}
+
 }  // namespace kiln::runtime

@@ -92,6 +92,18 @@ class Step {
   StepDesc desc_;
 };
 
+// Update groups: kind "<kind>_group" (e.g. sgd_update_group, adam_update_group) with ints
+// group_size {k} stands for k steps of <kind> with the same attributes, run one after
+// another as one step: their inputs and outputs are concatenated in member order (each
+// member has inputs.size()/k inputs and outputs.size()/k outputs). The lowering groups
+// a training graph's optimizer updates this way (one step per optimizer, not per
+// parameter). Returns the member descriptions ("<node>#i"). Errors: InvalidArgument when
+// the kind is not a group or the operand counts do not divide by group_size.
+bool IsGroupKind(const std::string& kind);
+StatusOr<std::vector<StepDesc>> SplitGroup(const StepDesc& group);
+// The step that runs `members` in order (they were built from SplitGroup(desc)).
+std::unique_ptr<Step> MakeGroupStep(StepDesc desc, std::vector<std::unique_ptr<Step>> members);
+
 // Builds a Step from its description (a backend such as codegen/cpu implements this).
 class StepFactory {
  public:

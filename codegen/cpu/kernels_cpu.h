@@ -55,6 +55,9 @@
 //                           bias-corrected lr_t; outputs may alias the matching inputs
 // The exact math of every kind is its IR op's reference kernel (ir/ops/*.cc).
 //
+// Update groups: sgd_update_group / adam_update_group (runtime::SplitGroup): several
+// updates with the same attributes as one step; each member is checked and run as its kind.
+//
 // Blocked layouts: conv2d (all three kinds), pool2d (+backward), the activations (+backward)
 // and reorder accept operands whose TensorRef names a oneDNN format tag (e.g. "aBcd16b",
 // nChw16c); all other kinds require dense operands and reject blocked ones with

@@ -67,11 +67,13 @@ void CheckEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t s
   auto ref_after = testing::RunReferenceNamed(after, args);
   REQUIRE(ref_after.ok());
   testing::ExpectNamedClose(*ref_after, *want, 1e-9);
+  codegen::LowerOptions grouped{true, true, false};
+  grouped.group_updates = true;
   for (codegen::LowerOptions options : {codegen::LowerOptions{false, false, false},
                                         codegen::LowerOptions{true, true, false},
-                                        codegen::LowerOptions{true, true, true}}) {
-    INFO("lowering: blocked_layouts, plan_memory, pool_workspace = " << options.blocked_layouts
-                                                                     << options.plan_memory << options.pool_workspace);
+                                        codegen::LowerOptions{true, true, true}, grouped}) {
+    INFO("lowering: blocked_layouts, plan_memory, pool_workspace, group_updates = "
+         << options.blocked_layouts << options.plan_memory << options.pool_workspace << options.group_updates);
     auto got = testing::RunCompiledNamed(after, args, options);
     INFO((got.ok() ? std::string() : got.status().ToString()));
     REQUIRE(got.ok());
@@ -141,6 +143,19 @@ TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs
   CHECK(fused == 4);
   // Same loss, outputs, updated parameters and momentum.
   CheckEquivalent(before, after, 2);
+  // Grouped lowering: the 10 parameters' SGD updates are one step.
+  codegen::LowerOptions grouped{true, true};
+  grouped.group_updates = true;
+  auto exe = codegen::Lower(after, codegen::cpu::CpuSteps(), nullptr, grouped);
+  REQUIRE(exe.ok());
+  int groups = 0, singles = 0;
+  for (const auto& step : (*exe)->steps()) {
+    groups += step->desc().kind == "sgd_update_group";
+    singles += step->desc().kind == "sgd_update";
+    if (step->desc().kind == "sgd_update_group") CHECK(step->desc().ints.at("group_size") == std::vector<int64_t>{10});
+  }
+  CHECK(groups == 1);
+  CHECK(singles == 0);
 }
 
 TEST_CASE("fuse_sum folds a residual add into the convolution before its relu (IR before and after)",
