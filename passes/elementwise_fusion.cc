@@ -30,12 +30,8 @@ bool AllF32(const ir::Graph& g, const ir::Node& n) {
 }  // namespace
 
 StatusOr<bool> ElementwiseFusion::Run(ir::Graph& g) {
-  std::set<ir::ValueId> pinned;
-  for (const auto& [name, v] : g.outputs()) pinned.insert(v);
-  for (const auto& [target, v] : g.updates()) pinned.insert(v);
+  std::set<ir::ValueId> pinned = OutputAndUpdateValues(g);
   std::vector<std::vector<ir::NodeId>> users = g.ComputeUsers();
-  std::map<ir::NodeId, size_t> position;
-  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].id] = i;
   std::set<ir::NodeId> assigned;
   struct Rewrite {
     size_t pos;
@@ -57,7 +53,7 @@ StatusOr<bool> ElementwiseFusion::Run(ir::Graph& g) {
     while (grew) {
       grew = false;
       for (ir::NodeId id : std::vector<ir::NodeId>(group.begin(), group.end())) {
-        const ir::Node& n = g.nodes()[position.at(id)];
+        const ir::Node& n = g.nodes()[static_cast<size_t>(g.ScheduleIndex(id))];
         for (ir::ValueId v : n.inputs) {
           const ir::Node* p = g.Producer(v);
           if (p == nullptr || group.count(p->id) || assigned.count(p->id)) continue;
@@ -72,11 +68,11 @@ StatusOr<bool> ElementwiseFusion::Run(ir::Graph& g) {
       }
     }
     int compute = 0;
-    for (ir::NodeId id : group) compute += g.nodes()[position.at(id)].op != "fill";
+    for (ir::NodeId id : group) compute += g.nodes()[static_cast<size_t>(g.ScheduleIndex(id))].op != "fill";
     if (compute < 2) continue;
     // Members in schedule order; build the expression.
     std::vector<size_t> members;
-    for (ir::NodeId id : group) members.push_back(position.at(id));
+    for (ir::NodeId id : group) members.push_back(static_cast<size_t>(g.ScheduleIndex(id)));
     std::sort(members.begin(), members.end());
     std::vector<std::string> st;
     std::map<ir::ValueId, int> index;  // value -> expression value number

@@ -1,19 +1,14 @@
 #include "passes/fusion.h"
 
-#include <map>
 #include <set>
 
 namespace kiln::passes {
 
 StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
-  std::set<ir::ValueId> pinned;  // graph outputs and update values keep their producer
-  for (const auto& [name, v] : g.outputs()) pinned.insert(v);
-  for (const auto& [target, v] : g.updates()) pinned.insert(v);
+  std::set<ir::ValueId> pinned = OutputAndUpdateValues(g);  // they keep their producer
   std::vector<std::vector<ir::NodeId>> users = g.ComputeUsers();
   bool changed = false;
-  // Index by node id: fusing edits the producer's attributes only, never the schedule.
-  std::map<ir::NodeId, size_t> position;
-  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].id] = i;
+  // Fusing edits the producer's attributes only, never the schedule (ScheduleIndex stays valid).
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     const ir::Node& act = g.nodes()[i];
     if (act.op != "relu" && act.op != "sigmoid" && act.op != "tanh") continue;
@@ -24,7 +19,7 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
     if (pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
     ir::ValueId y = act.outputs[0];
     std::string op = act.op;
-    g.mutable_nodes()[position.at(p->id)].attrs.Set("activation", op);
+    g.mutable_nodes()[static_cast<size_t>(g.ScheduleIndex(p->id))].attrs.Set("activation", op);
     g.ReplaceAllUsesWith(y, x);
     changed = true;
   }
@@ -33,16 +28,12 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
 }
 
 StatusOr<bool> FuseSum::Run(ir::Graph& g) {
-  std::set<ir::ValueId> pinned;
-  for (const auto& [name, v] : g.outputs()) pinned.insert(v);
-  for (const auto& [target, v] : g.updates()) pinned.insert(v);
+  std::set<ir::ValueId> pinned = OutputAndUpdateValues(g);
   std::vector<std::vector<ir::NodeId>> users = g.ComputeUsers();
-  std::map<ir::NodeId, size_t> position;
-  for (size_t i = 0; i < g.nodes().size(); ++i) position[g.nodes()[i].id] = i;
   // Schedule position of each value's definition (-1 for graph arguments).
   auto defined_at = [&](ir::ValueId v) -> long {
     const ir::Node* p = g.Producer(v);
-    return p == nullptr ? -1 : static_cast<long>(position.at(p->id));
+    return p == nullptr ? -1 : static_cast<long>(g.ScheduleIndex(p->id));
   };
   bool changed = false;
   for (size_t i = 0; i < g.nodes().size(); ++i) {
@@ -55,7 +46,7 @@ StatusOr<bool> FuseSum::Run(ir::Graph& g) {
       if (!conv->attrs.GetString("activation", "").empty()) continue;
       if (x == r || pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
       if (g.value(r).type.shape != g.value(x).type.shape || g.value(r).type.dtype != DType::kF32) continue;
-      size_t conv_pos = position.at(conv->id);
+      size_t conv_pos = static_cast<size_t>(g.ScheduleIndex(conv->id));
       if (defined_at(r) >= static_cast<long>(conv_pos)) continue;
       ir::ValueId y = add.outputs[0];
       g.mutable_nodes()[conv_pos].inputs.push_back(r);

@@ -24,6 +24,13 @@ Status PassManager::Run(ir::Graph& graph) {
   return OkStatus();
 }
 
+std::set<ir::ValueId> OutputAndUpdateValues(const ir::Graph& graph) {
+  std::set<ir::ValueId> values;
+  for (const auto& [name, v] : graph.outputs()) values.insert(v);
+  for (const auto& [target, v] : graph.updates()) values.insert(v);
+  return values;
+}
+
 std::vector<std::string> PassManager::PassNames() const {
   std::vector<std::string> names;
   for (const auto& p : passes_) names.emplace_back(p->Name());

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ class PassManager {
   PassManagerOptions options_;
   std::vector<std::unique_ptr<Pass>> passes_;
 };
+
+// The values a graph hands out: its outputs and the new values of its updates. Passes
+// that rewrite a value's producer must keep these.
+std::set<ir::ValueId> OutputAndUpdateValues(const ir::Graph& graph);
 
 // Dead-code elimination: removes nodes whose results reach no output and no update.
 class DeadCodeElimination final : public Pass {

@@ -1,5 +1,7 @@
 #include "runtime/step.h"
 
+#include <algorithm>
+
 namespace kiln::runtime {
 
 const char* BufferKindName(BufferKind kind) {
@@ -21,7 +23,9 @@ std::string TensorRef::ToString() const {
   return s;
 }
 
-StatusOr<StepFactory::Layouts> StepFactory::ChooseLayouts(const StepDesc& desc) const {
+StatusOr<StepFactory::Layouts> StepFactory::ChooseLayouts(const StepDesc& desc) const { return DenseLayouts(desc); }
+
+StepFactory::Layouts StepFactory::DenseLayouts(const StepDesc& desc) {
   Layouts l;
   l.inputs.assign(desc.inputs.size(), "");
   l.input_bytes.assign(desc.inputs.size(), 0);
@@ -93,8 +97,24 @@ class GroupStep final : public Step {
 
 }  // namespace
 
-std::unique_ptr<Step> MakeGroupStep(StepDesc desc, std::vector<std::unique_ptr<Step>> members) {
-  return std::make_unique<GroupStep>(std::move(desc), std::move(members));
+StatusOr<std::unique_ptr<Step>> CreateGroupStep(const StepDesc& group, const StepFactory& factory) {
+  ASSIGN_OR_RETURN(std::vector<StepDesc> members, SplitGroup(group));
+  std::vector<std::unique_ptr<Step>> steps;
+  for (const StepDesc& m : members) {
+    ASSIGN_OR_RETURN(auto step, factory.Create(m));
+    steps.push_back(std::move(step));
+  }
+  return std::unique_ptr<Step>(new GroupStep(group, std::move(steps)));
+}
+
+StatusOr<int64_t> GroupScratchBytes(const StepDesc& group, const StepFactory& factory) {
+  ASSIGN_OR_RETURN(std::vector<StepDesc> members, SplitGroup(group));
+  int64_t bytes = 0;
+  for (const StepDesc& m : members) {
+    ASSIGN_OR_RETURN(int64_t b, factory.ScratchBytes(m));
+    bytes = std::max(bytes, b);
+  }
+  return bytes;
 }
 
 }  // namespace kiln::runtime

@@ -101,8 +101,6 @@ class Step {
 // the kind is not a group or the operand counts do not divide by group_size.
 bool IsGroupKind(const std::string& kind);
 StatusOr<std::vector<StepDesc>> SplitGroup(const StepDesc& group);
-// The step that runs `members` in order (they were built from SplitGroup(desc)).
-std::unique_ptr<Step> MakeGroupStep(StepDesc desc, std::vector<std::unique_ptr<Step>> members);
 
 // Builds a Step from its description (a backend such as codegen/cpu implements this).
 class StepFactory {
@@ -125,6 +123,14 @@ class StepFactory {
     std::vector<int64_t> output_bytes;  // 0 for dense outputs
   };
   virtual StatusOr<Layouts> ChooseLayouts(const StepDesc& desc) const;
+  // Every operand dense (what the default ChooseLayouts returns).
+  static Layouts DenseLayouts(const StepDesc& desc);
 };
+
+// A group step (see SplitGroup) whose members `factory` creates; it runs them in order.
+// Errors: SplitGroup's, or the first member's creation error.
+StatusOr<std::unique_ptr<Step>> CreateGroupStep(const StepDesc& group, const StepFactory& factory);
+// The scratch a group step needs: the largest member's (members run one after another).
+StatusOr<int64_t> GroupScratchBytes(const StepDesc& group, const StepFactory& factory);
 
 }  // namespace kiln::runtime

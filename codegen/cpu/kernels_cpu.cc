@@ -219,15 +219,7 @@ Status CheckRank(const StepDesc& desc, const TensorRef& ref, const char* name, s
 }  // namespace internal
 
 StatusOr<std::unique_ptr<runtime::Step>> CpuStepFactory::Create(const runtime::StepDesc& desc) const {
-  if (runtime::IsGroupKind(desc.kind)) {
-    ASSIGN_OR_RETURN(std::vector<runtime::StepDesc> members, runtime::SplitGroup(desc));
-    std::vector<std::unique_ptr<runtime::Step>> steps;
-    for (const auto& m : members) {
-      ASSIGN_OR_RETURN(auto step, Create(m));
-      steps.push_back(std::move(step));
-    }
-    return runtime::MakeGroupStep(desc, std::move(steps));
-  }
+  if (runtime::IsGroupKind(desc.kind)) return runtime::CreateGroupStep(desc, *this);
   internal::SerialScope serial(internal::RunsSerially(desc));
   ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
   if (choice.plan) return internal::CreateDnnlStep(desc, *choice.plan);
@@ -235,16 +227,7 @@ StatusOr<std::unique_ptr<runtime::Step>> CpuStepFactory::Create(const runtime::S
 }
 
 StatusOr<int64_t> CpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
-  if (runtime::IsGroupKind(desc.kind)) {
-    // Members run one after another: the largest member's scratch.
-    ASSIGN_OR_RETURN(std::vector<runtime::StepDesc> members, runtime::SplitGroup(desc));
-    int64_t bytes = 0;
-    for (const auto& m : members) {
-      ASSIGN_OR_RETURN(int64_t b, ScratchBytes(m));
-      bytes = std::max(bytes, b);
-    }
-    return bytes;
-  }
+  if (runtime::IsGroupKind(desc.kind)) return runtime::GroupScratchBytes(desc, *this);
   internal::SerialScope serial(internal::RunsSerially(desc));
   ASSIGN_OR_RETURN(internal::Choice choice, internal::Choose(desc));
   return choice.plan ? choice.plan->ScratchBytes() : int64_t{0};

@@ -138,15 +138,7 @@ StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc) {
 namespace {
 
 using Layouts = runtime::StepFactory::Layouts;
-
-Layouts DenseLayouts(const StepDesc& desc) {
-  Layouts l;
-  l.inputs.assign(desc.inputs.size(), "");
-  l.input_bytes.assign(desc.inputs.size(), 0);
-  l.outputs.assign(desc.outputs.size(), "");
-  l.output_bytes.assign(desc.outputs.size(), 0);
-  return l;
-}
+using runtime::StepFactory;
 
 dn::memory::desc AnyMd(const TensorRef& ref) {
   return dn::memory::desc(dn::memory::dims(ref.dims.begin(), ref.dims.end()), DataType(ref.dtype), Tag::any);
@@ -195,7 +187,7 @@ bool IsReference(const dn::primitive_desc_base& pd) { return std::string(pd.impl
 //         convolutions (LeNet inference at batch 256: 1.58 -> 1.29 ms),
 //   any   oneDNN's own choice.
 StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
-  Layouts l = DenseLayouts(desc);
+  Layouts l = StepFactory::DenseLayouts(desc);
   ASSIGN_OR_RETURN(ConvGeometry g, ReadGeometry(desc));
   bool forward = desc.kind == "conv2d", backward_data = desc.kind == "conv2d_backward_data";
   // The two activation operands: (src, dst) forward, (diff_dst, diff_src) backward data,
@@ -263,7 +255,7 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
 }
 
 StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
-  Layouts l = DenseLayouts(desc);
+  Layouts l = StepFactory::DenseLayouts(desc);
   ASSIGN_OR_RETURN(auto kernel, GetInts(desc, "kernel", 2, {1, 1}));
   ASSIGN_OR_RETURN(auto strides, GetInts(desc, "stride", 2, {1, 1}));
   ASSIGN_OR_RETURN(auto padding_l, GetInts(desc, "padding_begin", 2, {0, 0}));
@@ -316,17 +308,17 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
   const std::string& kind = desc.kind;
   try {
     if (kind == "conv2d" || kind == "conv2d_backward_data" || kind == "conv2d_backward_weights") {
-      if (HasZeroVolume(desc)) return DenseLayouts(desc);
+      if (HasZeroVolume(desc)) return StepFactory::DenseLayouts(desc);
       return ChooseConvLayouts(desc);
     }
     if (kind == "pool2d" || kind == "pool2d_backward") {
-      if (HasZeroVolume(desc)) return DenseLayouts(desc);
+      if (HasZeroVolume(desc)) return StepFactory::DenseLayouts(desc);
       return ChoosePoolLayouts(desc);
     }
   } catch (const dn::error& e) {
     return DnnlError(desc, e, /*at_run=*/false);
   }
-  Layouts l = DenseLayouts(desc);
+  Layouts l = StepFactory::DenseLayouts(desc);
   if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "relu_backward" || kind == "sigmoid_backward" ||
       kind == "tanh_backward") {
     // Elementwise: every operand in the layout of the data input (dst for the backward kinds).

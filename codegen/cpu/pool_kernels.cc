@@ -174,13 +174,12 @@ inline void Store4(float* p, V4f v) { std::memcpy(p, &v, sizeof v); }
 // took 2.3 ms for 256x6x24x24, this one 0.43 ms on one core). Elements outside every window
 // (when IH > OH*KH or IW > OW*KW) get zeros. The channel count must be at least 4; a tail of
 // fewer than 4 channels is redone by a last, overlapping vector (its writes are the same).
+// `taps` holds each window tap's element offset from the window's first element, in window
+// order (computed once per run by the caller).
 void TiledMaxPoolBackwardNhwc(const float* s_img, const float* dy_img, float* dx_img, int64_t c_count, int64_t ih,
-                              int64_t iw, int64_t oh, int64_t ow, int64_t kh, int64_t kw) {
+                              int64_t iw, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                              const std::vector<int64_t>& taps) {
   const int64_t row = iw * c_count;
-  std::vector<int64_t> taps;
-  for (int64_t i = 0; i < kh; ++i) {
-    for (int64_t j = 0; j < kw; ++j) taps.push_back(i * row + j * c_count);
-  }
   const auto num_taps = static_cast<int64_t>(taps.size());
   for (int64_t y = 0; y < oh; ++y) {
     for (int64_t x = 0; x < ow; ++x) {
@@ -241,6 +240,10 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
   const bool channels_last = src_ref.layout == "acdb";
   const bool tiled = channels_last && c_count >= 4 && sh == kh && sw == kw && ph == 0 && pw == 0 && oh * kh <= ih &&
                      ow * kw <= iw;
+  std::vector<int64_t> taps;
+  for (int64_t i = 0; tiled && i < kh; ++i) {
+    for (int64_t j = 0; j < kw; ++j) taps.push_back(i * iw * c_count + j * c_count);
+  }
   // Element strides (n, c, h, w) of src/diff_src and of diff_dst.
   const int64_t s_n = c_count * ih * iw, s_c = channels_last ? 1 : ih * iw, s_h = channels_last ? iw * c_count : iw,
                 s_w = channels_last ? c_count : 1;
@@ -248,16 +251,17 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
                 d_w = channels_last ? c_count : 1;
 #pragma omp parallel
   {
-    // Per-thread running maximum of every channel at one output position (channels-last).
-    std::vector<float> best_v(static_cast<size_t>(c_count));
-    std::vector<int64_t> best_at(static_cast<size_t>(c_count));
+    // Per-thread running maximum of every channel at one output position (channels-last,
+    // general path only).
+    std::vector<float> best_v(tiled ? 0 : static_cast<size_t>(c_count));
+    std::vector<int64_t> best_at(tiled ? 0 : static_cast<size_t>(c_count));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < n_images; ++n) {
       const float* s_img = src + n * s_n;
       float* dx_img = dx + n * s_n;
       const float* dy_img = dy + n * d_n;
       if (tiled) {
-        TiledMaxPoolBackwardNhwc(s_img, dy_img, dx_img, c_count, ih, iw, oh, ow, kh, kw);
+        TiledMaxPoolBackwardNhwc(s_img, dy_img, dx_img, c_count, ih, iw, oh, ow, kh, kw, taps);
         continue;
       }
       std::fill(dx_img, dx_img + s_n, 0.f);

@@ -419,23 +419,22 @@ Status CpuKernelCache::EnsureJit() {
   return OkStatus();
 }
 
-StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string key = KeyOf(expr);
+StatusOr<CpuKernel*> CpuKernelCache::Compile(const std::string& key, const std::string& name,
+                                              const std::function<llvm::Function*(llvm::Module&)>& emit, bool multi) {
   auto it = kernels_.find(key);
   if (it != kernels_.end()) {
     ++stats_.hits;
-    return static_cast<const CpuKernel*>(it->second.get());
+    return it->second.get();
   }
   auto t0 = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(EnsureJit());
   auto kernel = std::make_unique<CpuKernel>();
-  kernel->name = HexName("kiln_fused_", ir::fused::HashExpr(expr));
+  kernel->name = name;
   auto ctx = std::make_unique<llvm::LLVMContext>();
   auto m = std::make_unique<llvm::Module>(kernel->name, *ctx);
   m->setDataLayout(jit_->jit->getDataLayout());
   m->setTargetTriple(jit_->tm->getTargetTriple().str());
-  llvm::Function* f = EmitCpuKernel(*m, expr, kernel->name);
+  llvm::Function* f = emit(*m);
   f->addFnAttr("target-cpu", jit_->tm->getTargetCPU());
   f->addFnAttr("target-features", jit_->tm->getTargetFeatureString());
   std::string verr;
@@ -448,13 +447,26 @@ StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
   }
   auto sym = jit_->jit->lookup(kernel->name);
   if (!sym) return Internal("LLVM: cannot compile kernel \"" + key + "\": " + ToString(sym.takeError()));
-  kernel->fn = sym->toPtr<KernelFn>();
+  if (multi) {
+    kernel->multi_fn = sym->toPtr<MultiKernelFn>();
+  } else {
+    kernel->fn = sym->toPtr<KernelFn>();
+  }
   kernel->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++stats_.misses;
   stats_.compile_seconds += kernel->compile_seconds;
-  const CpuKernel* out = kernel.get();
+  CpuKernel* out = kernel.get();
   kernels_[key] = std::move(kernel);
   return out;
+}
+
+StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompile(const Expr& expr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = KeyOf(expr);
+  std::string name = HexName("kiln_fused_", ir::fused::HashExpr(expr));
+  ASSIGN_OR_RETURN(CpuKernel* kernel,
+                   Compile(key, name, [&](llvm::Module& m) { return EmitCpuKernel(m, expr, name); }, false));
+  return static_cast<const CpuKernel*>(kernel);
 }
 
 StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompileMulti(const std::vector<Expr>& outputs,
@@ -470,41 +482,13 @@ StatusOr<const CpuKernel*> CpuKernelCache::GetOrCompileMulti(const std::vector<E
     key += " | " + ir::fused::PrintExpr(e);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = kernels_.find(key);
-  if (it != kernels_.end()) {
-    ++stats_.hits;
-    return static_cast<const CpuKernel*>(it->second.get());
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(EnsureJit());
-  auto kernel = std::make_unique<CpuKernel>();
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the key
   for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  kernel->name = HexName("kiln_multi_", h);
-  auto ctx = std::make_unique<llvm::LLVMContext>();
-  auto m = std::make_unique<llvm::Module>(kernel->name, *ctx);
-  m->setDataLayout(jit_->jit->getDataLayout());
-  m->setTargetTriple(jit_->tm->getTargetTriple().str());
-  llvm::Function* f = EmitCpuMultiKernel(*m, outputs, scalar, kernel->name);
-  f->addFnAttr("target-cpu", jit_->tm->getTargetCPU());
-  f->addFnAttr("target-features", jit_->tm->getTargetFeatureString());
-  std::string verr;
-  llvm::raw_string_ostream vos(verr);
-  if (llvm::verifyModule(*m, &vos)) return Internal("LLVM: invalid kernel IR for \"" + key + "\": " + vos.str());
-  Optimize(*m, jit_->tm.get());
-  kernel->optimized_ir = ModuleText(*m);
-  if (auto err = jit_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx)))) {
-    return Internal("LLVM: cannot add kernel \"" + key + "\": " + ToString(std::move(err)));
-  }
-  auto sym = jit_->jit->lookup(kernel->name);
-  if (!sym) return Internal("LLVM: cannot compile kernel \"" + key + "\": " + ToString(sym.takeError()));
-  kernel->multi_fn = sym->toPtr<MultiKernelFn>();
-  kernel->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ++stats_.misses;
-  stats_.compile_seconds += kernel->compile_seconds;
-  const CpuKernel* result = kernel.get();
-  kernels_[key] = std::move(kernel);
-  return result;
+  std::string name = HexName("kiln_multi_", h);
+  ASSIGN_OR_RETURN(
+      CpuKernel* kernel,
+      Compile(key, name, [&](llvm::Module& m) { return EmitCpuMultiKernel(m, outputs, scalar, name); }, true));
+  return static_cast<const CpuKernel*>(kernel);
 }
 
 KernelCacheStats CpuKernelCache::stats() const {

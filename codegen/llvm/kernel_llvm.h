@@ -23,12 +23,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "base/status.h"
 #include "ir/fused_expr.h"
+
+namespace llvm {
+class Function;
+class Module;
+}  // namespace llvm
 
 namespace kiln::codegen::llvm_gen {
 
@@ -82,6 +88,12 @@ class CpuKernelCache {
   CpuKernelCache() = default;
   // Creates jit_ on first use (mu_ held).
   Status EnsureJit();
+  // The cached kernel for `key`, or on a miss: builds a module named `name` whose function
+  // `emit` writes, verifies, optimizes and JIT-compiles it, and stores the kernel with
+  // its entry address in fn, or multi_fn when `multi` (mu_ held). Errors: Internal with
+  // LLVM's message.
+  StatusOr<CpuKernel*> Compile(const std::string& key, const std::string& name,
+                               const std::function<llvm::Function*(llvm::Module&)>& emit, bool multi);
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<CpuKernel>> kernels_;
   KernelCacheStats stats_;

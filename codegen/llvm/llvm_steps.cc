@@ -158,16 +158,8 @@ StatusOr<std::unique_ptr<runtime::Step>> CreateUpdate(const runtime::StepDesc& d
 }  // namespace
 
 StatusOr<std::unique_ptr<runtime::Step>> LlvmCpuStepFactory::Create(const runtime::StepDesc& desc) const {
-  if (runtime::IsGroupKind(desc.kind)) {
-    // One step for the group; the members share one compiled kernel (same formula).
-    ASSIGN_OR_RETURN(std::vector<runtime::StepDesc> members, runtime::SplitGroup(desc));
-    std::vector<std::unique_ptr<runtime::Step>> steps;
-    for (const auto& m : members) {
-      ASSIGN_OR_RETURN(auto step, Create(m));
-      steps.push_back(std::move(step));
-    }
-    return runtime::MakeGroupStep(desc, std::move(steps));
-  }
+  // One step for the group; the members share one compiled kernel (same formula).
+  if (runtime::IsGroupKind(desc.kind)) return runtime::CreateGroupStep(desc, *this);
   if (IsUpdate(desc.kind)) return CreateUpdate(desc);
   if (desc.kind != "fused_elementwise") return cpu::CpuSteps().Create(desc);
   auto it = desc.strings.find("expr");
@@ -194,6 +186,7 @@ StatusOr<std::unique_ptr<runtime::Step>> LlvmCpuStepFactory::Create(const runtim
 }
 
 StatusOr<int64_t> LlvmCpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
+  if (runtime::IsGroupKind(desc.kind)) return runtime::GroupScratchBytes(desc, *this);
   if (desc.kind != "fused_elementwise" && !IsUpdate(desc.kind)) return cpu::CpuSteps().ScratchBytes(desc);
   return int64_t{0};
 }

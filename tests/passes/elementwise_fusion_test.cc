@@ -22,20 +22,11 @@
 namespace kiln::passes {
 namespace {
 
+using testing::CountOp;
 using testing::Named;
+using testing::TraceLeNet;
 
-int CountOp(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const ir::Node& node : g.nodes()) n += node.op == op;
-  return n;
-}
-
-ir::Graph Parse(const std::string& text) {
-  auto g = ir::ParseGraph(text);
-  INFO(text);
-  REQUIRE(g.ok());
-  return *g;
-}
+ir::Graph Parse(const std::string& text) { return testing::ParseOrFail(text); }
 
 bool Fuse(ir::Graph& g) {
   PassManager pm;
@@ -50,19 +41,9 @@ bool Fuse(ir::Graph& g) {
 // Reference(before) == reference(after) in double; compiled(after) with the LLVM factory
 // (dense and -O2 lowering) == reference(before) in f32 tolerance.
 void CheckEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t seed, double tol = 1e-4) {
-  std::mt19937 rng(seed);
-  Named args = testing::RandomArguments(before, rng);
-  auto want = testing::RunReferenceNamed(before, args);
-  REQUIRE(want.ok());
-  auto ref_after = testing::RunReferenceNamed(after, args);
-  REQUIRE(ref_after.ok());
-  testing::ExpectNamedClose(*ref_after, *want, 1e-9);
-  for (codegen::LowerOptions options : {codegen::LowerOptions{false, false, false}, codegen::LowerOptions{true, true, false}}) {
-    auto got = testing::RunCompiledNamed(after, args, options, nullptr, &codegen::llvm_gen::LlvmCpuSteps());
-    INFO(got.status().ToString());
-    REQUIRE(got.ok());
-    testing::ExpectNamedClose(*got, *want, tol);
-  }
+  testing::ExpectEquivalent(before, after, seed,
+                            {codegen::LowerOptions{false, false, false}, codegen::LowerOptions{true, true, false}}, tol,
+                            &codegen::llvm_gen::LlvmCpuSteps());
 }
 
 TEST_CASE("fuse_elementwise: bias add, relu, scale and a reduction become one node (IR before and after)",
@@ -190,28 +171,6 @@ TEST_CASE("fuse_elementwise keeps random graphs equivalent", "[passes][elementwi
     CheckEquivalent(before, after, static_cast<uint32_t>(trial));
   }
   CHECK(fused >= 20);
-}
-
-ir::Graph TraceLeNet(int64_t batch, bool training) {
-  graph::Seed(3);
-  auto net = examples::MakeLeNet();
-  REQUIRE(net->Initialize(graph::Xavier()).ok());
-  net->CollectParams();
-  graph::Tracer t("lenet");
-  graph::Sym x = t.Input("data", DType::kF32, {batch, 1, 28, 28});
-  graph::Sym label = t.Input("label", DType::kS32, {batch});
-  auto out = net->Forward(x);
-  REQUIRE(out.ok());
-  auto loss = graph::SoftmaxCrossEntropyLoss()(*out, label);
-  REQUIRE(loss.ok());
-  t.graph().AddOutput("loss", loss->id);
-  t.graph().AddOutput("output", out->id);
-  ir::Graph g = *t.TakeGraph();
-  PassManager pm;
-  if (training) pm.Add(std::make_unique<BuildTrainingGraph>("loss", SgdOptions{0.9, 1e-3, -1}));
-  pm.Add(std::make_unique<DeadCodeElimination>());
-  REQUIRE(pm.Run(g).ok());
-  return g;
 }
 
 TEST_CASE("fuse_elementwise at -O2 keeps the LeNet training step equal", "[passes][elementwise_fusion][training]") {

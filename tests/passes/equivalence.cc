@@ -3,6 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "codegen/cpu/kernels_cpu.h"
+#include "examples/lenet_model.h"
+#include "graph/trainer.h"
+#include "ir/text.h"
+#include "passes/autodiff.h"
 #include "runtime/executable.h"
 
 namespace kiln::testing {
@@ -87,6 +91,62 @@ void ExpectNamedClose(const Named& got, const Named& want, double tol) {
     INFO("worst element " << worst_i << " relative error " << worst);
     CHECK(worst <= tol);
   }
+}
+
+void ExpectEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t seed,
+                      const std::vector<codegen::LowerOptions>& lowerings, double tol,
+                      const runtime::StepFactory* factory) {
+  std::mt19937 rng(seed);
+  Named args = RandomArguments(before, rng);
+  auto want = RunReferenceNamed(before, args);
+  REQUIRE(want.ok());
+  auto ref_after = RunReferenceNamed(after, args);
+  REQUIRE(ref_after.ok());
+  ExpectNamedClose(*ref_after, *want, 1e-9);
+  for (const codegen::LowerOptions& options : lowerings) {
+    INFO("lowering: blocked_layouts, plan_memory, pool_workspace, group_updates = "
+         << options.blocked_layouts << options.plan_memory << options.pool_workspace << options.group_updates);
+    auto got = RunCompiledNamed(after, args, options, nullptr, factory);
+    INFO((got.ok() ? std::string() : got.status().ToString()));
+    REQUIRE(got.ok());
+    ExpectNamedClose(*got, *want, tol);
+  }
+}
+
+int CountOp(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const ir::Node& node : g.nodes()) n += node.op == op;
+  return n;
+}
+
+ir::Graph ParseOrFail(const std::string& text) {
+  auto g = ir::ParseGraph(text);
+  INFO(text);
+  INFO((g.ok() ? std::string() : g.status().ToString()));
+  REQUIRE(g.ok());
+  return std::move(g).value();
+}
+
+ir::Graph TraceLeNet(int64_t batch, bool training) {
+  graph::Seed(3);
+  auto net = examples::MakeLeNet();
+  REQUIRE(net->Initialize(graph::Xavier()).ok());
+  net->CollectParams();
+  graph::Tracer t("lenet");
+  graph::Sym x = t.Input("data", DType::kF32, {batch, 1, 28, 28});
+  graph::Sym label = t.Input("label", DType::kS32, {batch});
+  auto out = net->Forward(x);
+  REQUIRE(out.ok());
+  auto loss = graph::SoftmaxCrossEntropyLoss()(*out, label);
+  REQUIRE(loss.ok());
+  t.graph().AddOutput("loss", loss->id);
+  t.graph().AddOutput("output", out->id);
+  ir::Graph g = *t.TakeGraph();
+  passes::PassManager pm;
+  if (training) pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", passes::SgdOptions{0.9, 1e-3, -1}));
+  pm.Add(std::make_unique<passes::DeadCodeElimination>());
+  REQUIRE(pm.Run(g).ok());
+  return g;
 }
 
 }  // namespace kiln::testing

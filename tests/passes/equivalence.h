@@ -34,4 +34,20 @@ StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const co
 // |a - b| <= tol * max(1, |b|); Catch2 CHECKs name the key and element.
 void ExpectNamedClose(const Named& got, const Named& want, double tol);
 
+// Checks `after` against `before` on random arguments: the reference interpreter on both
+// (to 1e-9), then `after` compiled with each of `lowerings` (and `factory`, the CPU one
+// when null) against the reference on `before` (to `tol`).
+void ExpectEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t seed,
+                      const std::vector<codegen::LowerOptions>& lowerings, double tol,
+                      const runtime::StepFactory* factory = nullptr);
+
+// The number of nodes of `op` in `g`.
+int CountOp(const ir::Graph& g, const std::string& op);
+// The graph of an IR text; a parse error fails the test, showing the text and the error.
+ir::Graph ParseOrFail(const std::string& text);
+// LeNet-5 forward and per-sample loss (outputs "loss", "output") on [batch,1,28,28], traced
+// through the front end with seed 3; `training` adds the backward pass and SGD (momentum
+// 0.9, wd 1e-3). Dead code removed.
+ir::Graph TraceLeNet(int64_t batch, bool training);
+
 }  // namespace kiln::testing

@@ -18,67 +18,21 @@
 namespace kiln::passes {
 namespace {
 
+using testing::CountOp;
 using testing::Named;
+using testing::TraceLeNet;
 
-int CountOp(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const ir::Node& node : g.nodes()) n += node.op == op;
-  return n;
-}
-
-ir::Graph Parse(const std::string& text) {
-  auto g = ir::ParseGraph(text);
-  INFO(text);
-  INFO((g.ok() ? std::string() : g.status().ToString()));
-  REQUIRE(g.ok());
-  return std::move(g).value();
-}
-
-// LeNet forward (+ loss, optionally the whole training step) traced through the front end.
-ir::Graph TraceLeNet(int64_t batch, bool training) {
-  graph::Seed(3);
-  auto net = examples::MakeLeNet();
-  REQUIRE(net->Initialize(graph::Xavier()).ok());
-  net->CollectParams();
-  graph::Tracer t("lenet");
-  graph::Sym x = t.Input("data", DType::kF32, {batch, 1, 28, 28});
-  graph::Sym label = t.Input("label", DType::kS32, {batch});
-  auto out = net->Forward(x);
-  REQUIRE(out.ok());
-  auto loss = graph::SoftmaxCrossEntropyLoss()(*out, label);
-  REQUIRE(loss.ok());
-  t.graph().AddOutput("loss", loss->id);
-  t.graph().AddOutput("output", out->id);
-  ir::Graph g = *t.TakeGraph();
-  PassManager pm;
-  if (training) pm.Add(std::make_unique<BuildTrainingGraph>("loss", SgdOptions{0.9, 1e-3, -1}));
-  pm.Add(std::make_unique<DeadCodeElimination>());
-  REQUIRE(pm.Run(g).ok());
-  return g;
-}
+ir::Graph Parse(const std::string& text) { return testing::ParseOrFail(text); }
 
 // Reference(before) == reference(after) (double, tight), and the compiled "after" graph,
 // naive and with -O2 lowering, == reference(before) (f32 tolerance).
 void CheckEquivalent(const ir::Graph& before, const ir::Graph& after, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Named args = testing::RandomArguments(before, rng);
-  auto want = testing::RunReferenceNamed(before, args);
-  REQUIRE(want.ok());
-  auto ref_after = testing::RunReferenceNamed(after, args);
-  REQUIRE(ref_after.ok());
-  testing::ExpectNamedClose(*ref_after, *want, 1e-9);
   codegen::LowerOptions grouped{true, true, false};
   grouped.group_updates = true;
-  for (codegen::LowerOptions options : {codegen::LowerOptions{false, false, false},
-                                        codegen::LowerOptions{true, true, false},
-                                        codegen::LowerOptions{true, true, true}, grouped}) {
-    INFO("lowering: blocked_layouts, plan_memory, pool_workspace, group_updates = "
-         << options.blocked_layouts << options.plan_memory << options.pool_workspace << options.group_updates);
-    auto got = testing::RunCompiledNamed(after, args, options);
-    INFO((got.ok() ? std::string() : got.status().ToString()));
-    REQUIRE(got.ok());
-    testing::ExpectNamedClose(*got, *want, 2e-4);
-  }
+  testing::ExpectEquivalent(before, after, seed,
+                            {codegen::LowerOptions{false, false, false}, codegen::LowerOptions{true, true, false},
+                             codegen::LowerOptions{true, true, true}, grouped},
+                            2e-4);
 }
 
 TEST_CASE("fuse_activation folds relu into conv2d and dense (IR before and after)", "[passes][fusion]") {
