@@ -37,6 +37,9 @@ if [ -z "$(ls -A "$out/corpus")" ]; then
   head -c 200 "$out/corpus/mlp.kiln" >"$out/corpus/truncated" 2>/dev/null || true
 fi
 
+# Inputs that once crashed the loader are replayed by every run.
+cp tools/fuzz/regressions/* "$out/corpus/"
+
 echo "fuzz: running for ${seconds}s on $(ls "$out/corpus" | wc -l) seed files"
 ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 "$bin" "$out/corpus" -max_total_time="$seconds" -max_len=262144 \
   -rss_limit_mb=4096 -timeout=20 -artifact_prefix="$out/" -print_final_stats=1 2>"$out/fuzz.log" && status=0 || status=$?

@@ -114,7 +114,13 @@ Status CheckLayouts(const StepDesc& desc, bool blocked_ok) {
       if (!blocked_ok) return InvalidOperands(desc, "this kind takes dense row-major operands only");
       auto it = TagsByName().find(r.layout);
       if (it == TagsByName().end()) return InvalidOperands(desc, "unknown layout \"" + r.layout + "\"");
-      dn::memory::desc md = MdOf(r);
+      dn::memory::desc md;
+      try {
+        md = MdOf(r);
+      } catch (const dn::error&) {
+        // e.g. a 3-D tag on a 4-D operand (artifacts are untrusted input).
+        return InvalidOperands(desc, "layout " + r.layout + " does not describe dims " + ShapeToString(r.dims));
+      }
       if (static_cast<int64_t>(md.get_size()) != r.layout_bytes) {
         return InvalidOperands(desc, "layout " + r.layout + " needs " + std::to_string(md.get_size()) +
                                          " bytes, the operand says " + std::to_string(r.layout_bytes));

@@ -221,6 +221,30 @@ TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][p
   CHECK(worst <= 1e-6);
 }
 
+TEST_CASE("a layout that does not fit the operand's rank is InvalidArgument, not a crash", "[codegen][cpu][layout]") {
+  // Found by the artifact fuzzer: a 3-D format tag on a 4-D activation.
+  StepDesc desc;
+  desc.kind = "relu";
+  desc.node_name = "act";
+  TensorRef x{BufferKind::kArena, 0, 0, DType::kF32, {2, 16, 4, 4}};
+  x.layout = "aBc16b";
+  x.layout_bytes = 2 * 16 * 4 * 4 * 4;
+  desc.inputs = {x};
+  desc.outputs = {x};
+  auto step = codegen::cpu::CpuSteps().Create(desc);
+  REQUIRE_FALSE(step.ok());
+  CHECK(step.status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(step.status().message(), Catch::Contains("relu \"act\"") && Catch::Contains("aBc16b") &&
+                                          Catch::Contains("[2,16,4,4]"));
+  // The same tag on a 3-D operand is accepted.
+  TensorRef y{BufferKind::kArena, 0, 0, DType::kF32, {2, 16, 4}};
+  y.layout = "aBc16b";
+  y.layout_bytes = 2 * 16 * 4 * 4;
+  desc.inputs = {y};
+  desc.outputs = {y};
+  CHECK(codegen::cpu::CpuSteps().Create(desc).ok());
+}
+
 TEST_CASE("max pool2d_backward: native in NCHW, 64-aligned scratch in blocked layouts", "[codegen][cpu][pool]") {
   StepDesc desc;
   desc.kind = "pool2d_backward";
