@@ -69,6 +69,9 @@ StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, cons
   codegen::LowerStats stats;
   ASSIGN_OR_RETURN(auto session, graph::CompileGraph(t.TakeGraph(), net, options.compile, &text, &stats));
   const runtime::Executable& exe = session->executable();
+  if (!exe.writeback_steps().empty()) {
+    return Unimplemented("export: resident training parameters (write-back steps) are not stored in artifacts");
+  }
 
   runtime::ArtifactContents c;
   c.model_name = options.model_name;

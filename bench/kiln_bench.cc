@@ -62,6 +62,9 @@ int Main(int argc, char** argv) {
                "elementwise-fusion pass; lower with LLVM JIT steps (implies --llvm)");
   app.add_flag("--llvm", llvm, "lower with LLVM JIT steps (fused kernels, optimizer updates)");
   app.add_option("--optimizer", optimizer, "sgd (momentum 0.9) | adam")->check(CLI::IsMember({"sgd", "adam"}));
+  bool no_resident = false;
+  app.add_flag("--no-resident", no_resident,
+               "training: reorder weights every step instead of keeping them in the steps' layouts");
   CLI11_PARSE(app, argc, argv);
 
   graph::Seed(1);
@@ -80,6 +83,7 @@ int Main(int argc, char** argv) {
   options.opt_level = opt;
   options.constant_params = frozen;
   options.fuse_elementwise = fuse_elementwise;
+  options.resident_params = !no_resident;
   if (fuse_elementwise || llvm) options.step_factory = &codegen::llvm_gen::LlvmCpuSteps();
   graph::Trainer trainer = optimizer == "adam"
                                ? graph::Trainer(*net, "adam", {{"learning_rate", 0.001}})
@@ -117,9 +121,10 @@ int Main(int argc, char** argv) {
   }
   double med = Median(times);
   const runtime::Executable& exe = session->executable();
-  std::printf("%s %s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
+  std::printf("%s %s%s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
               "first run (compile+run) %.3f s\n",
-              model.c_str(), mode.c_str(), frozen ? " frozen" : "", static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
+              model.c_str(), mode.c_str(), frozen ? " frozen" : "",
+              mode == "train" && !exe.writeback_steps().empty() ? " resident" : "", static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());

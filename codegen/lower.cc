@@ -93,6 +93,13 @@ class Lowering {
   std::set<ir::ValueId> updated_;
   std::set<int32_t> pinned_;
   std::vector<StepDesc> prepack_descs_;
+  // Resident parameters (LowerOptions::resident_params): value -> its resident buffer; the
+  // parameters some step read in their dense bound buffer (these cannot become resident);
+  // updated value -> the parameter it replaces in place; the write-back reorders.
+  std::map<ir::ValueId, TensorRef> resident_;
+  std::set<ir::ValueId> dense_read_;
+  std::map<ir::ValueId, ir::ValueId> update_target_;
+  std::vector<StepDesc> writeback_descs_;
   std::map<std::string, TensorRef> workspaces_;
   std::vector<int64_t> buffer_bytes_;
   std::vector<StepDesc> descs_;
@@ -101,14 +108,32 @@ class Lowering {
 };
 
 StatusOr<TensorRef> Lowering::InLayout(ir::ValueId v, const std::string& layout, int64_t bytes) {
-  const TensorRef& home = Buf(v);
-  if (home.layout == layout) return home;
+  const TensorRef home = Buf(v);
+  if (home.layout == layout) {
+    if (home.kind == BufferKind::kParam) dense_read_.insert(v);
+    return home;
+  }
   auto key = std::make_pair(v, layout);
   if (auto it = reordered_.find(key); it != reordered_.end()) return it->second;
   TensorRef dst = NewBuffer(g_.value(v).type, layout, bytes);
   ir::Node n;
   n.op = "reorder";
   n.name = g_.value(v).name + "." + (layout.empty() ? std::string("dense") : layout);
+  if (options_.resident_params && home.kind == BufferKind::kParam && !layout.empty() && updated_.count(v) &&
+      !dense_read_.count(v)) {
+    // The resident copy becomes the value's home for the rest of the graph and across
+    // runs: filled once per session, written back on request, never reused by the plan.
+    pinned_.insert(dst.index);
+    prepack_descs_.push_back(MakeStepDesc(n, {home}, {dst}));
+    ir::Node back;
+    back.op = "reorder";
+    back.name = g_.value(v).name + ".writeback";
+    writeback_descs_.push_back(MakeStepDesc(back, {dst}, {home}));
+    resident_[v] = dst;
+    buf_[static_cast<size_t>(v)] = dst;
+    ++num_reorders_;
+    return dst;
+  }
   if (options_.constant_params && g_.value(v).kind == ir::ValueKind::kParameter && !updated_.count(v)) {
     // Once per session: the buffer stays live for the whole run (no scratch: a reorder
     // without its slice uses the per-thread fallback).
@@ -195,7 +220,18 @@ Status Lowering::LowerNode(const ir::Node& n) {
   for (size_t k = 0; k < n.outputs.size(); ++k) {
     ir::ValueId v = n.outputs[k];
     const ir::TensorType& t = g_.value(v).type;
-    if (buf_[static_cast<size_t>(v)]) {
+    auto target = update_target_.find(v);
+    auto resident = target == update_target_.end() ? resident_.end() : resident_.find(target->second);
+    if (resident != resident_.end()) {
+      // An in-place update of a resident parameter writes its resident copy.
+      if (layouts.outputs[k] == resident->second.layout) {
+        outs[k] = resident->second;
+      } else {
+        outs[k] = NewBuffer(t, layouts.outputs[k], layouts.output_bytes[k]);
+        after.emplace_back(outs[k], resident->second);
+      }
+      buf_[static_cast<size_t>(v)] = resident->second;
+    } else if (buf_[static_cast<size_t>(v)]) {
       if (layouts.outputs[k].empty()) {
         outs[k] = Buf(v);
       } else {
@@ -330,6 +366,7 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
       if (in.kind != BufferKind::kArena || out.kind != BufferKind::kArena) continue;
       size_t a = root(static_cast<size_t>(in.index)), b = root(static_cast<size_t>(out.index));
       if (a == b || in.layout != out.layout || in.offset != 0 || life[a].bytes != life[b].bytes) continue;
+      if (pinned_.count(static_cast<int32_t>(a)) || pinned_.count(static_cast<int32_t>(b))) continue;
       if (life[a].last_step != static_cast<int>(i) || life[b].first_step != static_cast<int>(i)) continue;
       // Another operand of this step in buffer a would also be overwritten while read.
       bool shared = false;
@@ -352,7 +389,7 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
   }
   MemoryPlan plan = options_.plan_memory ? PlanMemory(planned, kAlignmentBytes) : NaivePlan(planned, kAlignmentBytes);
   RETURN_IF_ERROR(CheckPlan(planned, plan, kAlignmentBytes));
-  for (std::vector<StepDesc>* list : {&descs_, &prepack_descs_}) {
+  for (std::vector<StepDesc>* list : {&descs_, &prepack_descs_, &writeback_descs_}) {
    for (StepDesc& d : *list) {
     for (auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
       for (TensorRef& r : *refs) {
@@ -375,6 +412,7 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
     stats->memory.num_buffers = static_cast<int>(all.size());
     stats->memory.num_in_place = in_place;
     stats->memory.num_reorders = num_reorders_;
+    for (const auto& [v, ref] : resident_) stats->memory.resident_bytes += ref.size_bytes();
   }
   return std::max<int64_t>(plan.arena_bytes, 64);
 }
@@ -428,6 +466,7 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     if (p && in >= 0 && in < static_cast<int>(p->inputs.size()) && p->inputs[static_cast<size_t>(in)] == target &&
         !buf_[static_cast<size_t>(nv)]) {
       buf_[static_cast<size_t>(nv)] = buf_[static_cast<size_t>(target)];
+      update_target_[nv] = target;
     } else {
       update_copies.emplace_back(target, nv);
     }
@@ -464,9 +503,16 @@ StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) 
     if (!step.ok()) return step.status().WithContext("lowering prepack " + d.Where());
     prepack.push_back(std::move(step).value());
   }
+  std::vector<std::unique_ptr<runtime::Step>> writeback;
+  for (const StepDesc& d : writeback_descs_) {
+    auto step = factory_.Create(d);
+    if (!step.ok()) return step.status().WithContext("lowering write-back " + d.Where());
+    writeback.push_back(std::move(step).value());
+  }
   auto exe = std::make_shared<runtime::Executable>(std::move(in_specs), std::move(out_specs), std::move(param_specs),
                                                    std::move(constants), std::move(steps), arena);
   exe->SetPrepackSteps(std::move(prepack));
+  exe->SetWritebackSteps(std::move(writeback));
   if (stats) {
     stats->arena_bytes = exe->arena_bytes();
     stats->num_steps = static_cast<int>(exe->steps().size());

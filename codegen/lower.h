@@ -38,6 +38,14 @@ struct LowerOptions {
   // (inference, serving): their reorders into blocked layouts become prepack steps run
   // once per session (runtime::Executable::prepack_steps), not every run.
   bool constant_params = false;
+  // Training graphs: a parameter or optimizer state that the graph updates and whose first
+  // reader wants it in a blocked layout lives in that layout in the session's arena between
+  // runs (a "resident" copy): a prepack step reorders it in once, the steps read and update
+  // only that copy (the update kinds follow the weight's layout), and write-back steps
+  // reorder it out to the dense bound buffer when the caller asks (runtime::Session::
+  // WriteBack). So weights are not reordered every step. A parameter some step reads in
+  // dense form before any blocked reader stays dense-homed as without this option.
+  bool resident_params = false;
   // Consecutive optimizer updates (sgd_update, adam_update) with the same attributes and
   // hyper-parameter inputs become one "<kind>_group" step (runtime::SplitGroup).
   bool group_updates = false;

@@ -26,7 +26,8 @@ std::string Mb(int64_t bytes) {
 std::string MemoryReport::ToString() const {
   return "arena " + Mb(arena_bytes) + " (naive " + Mb(naive_bytes) + ", lower bound " + Mb(lower_bound_bytes) + "), " +
          std::to_string(num_buffers) + " buffers, " + std::to_string(num_in_place) + " in place, " +
-         std::to_string(num_reorders) + " reorders";
+         std::to_string(num_reorders) + " reorders" +
+         (resident_bytes > 0 ? ", " + Mb(resident_bytes) + " resident parameters" : std::string());
 }
 
 MemoryPlan PlanMemory(const std::vector<BufferLifetime>& buffers, int64_t alignment) {

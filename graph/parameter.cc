@@ -86,6 +86,7 @@ Status Parameter::SetShape(const Shape& shape) {
 
 Status Parameter::Initialize(const Initializer& global, bool force_reinit) {
   if (initialized() && !force_reinit) return OkStatus();
+  RETURN_IF_ERROR(Sync());
   const Initializer& init = init_ ? *init_ : global;
   if (!shape_known()) {
     deferred_ = init.Clone();
@@ -101,7 +102,15 @@ Status Parameter::Initialize(const Initializer& global, bool force_reinit) {
   return OkStatus();
 }
 
+Status Parameter::Sync() {
+  if (!release_) return OkStatus();
+  auto release = std::move(release_);
+  release_ = nullptr;
+  return release();
+}
+
 StatusOr<Tensor*> Parameter::Data() {
+  RETURN_IF_ERROR(Sync());
   if (initialized()) return &data_;
   if (deferred_) {
     return FailedPrecondition("Parameter '" + name_ + "' " + ShapeToString(shape_) +
@@ -114,6 +123,7 @@ StatusOr<Tensor*> Parameter::Data() {
 }
 
 Status Parameter::SetData(Tensor value) {
+  RETURN_IF_ERROR(Sync());
   Shape old = shape_;
   RETURN_IF_ERROR(SetShape(value.shape()));
   if (value.dtype() != DType::kF32) return InvalidArgument("parameter '" + name_ + "' must be f32");

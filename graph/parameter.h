@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -106,10 +107,23 @@ class Parameter {
   // The value. Errors: FailedPrecondition, with Gluon's wording, when initialization was
   // deferred and no forward pass has run yet, or Initialize was never called.
   StatusOr<Tensor*> Data();
-  // The value without checks (null if not initialized).
+  // The value without checks and without Sync (null if not initialized): for binding the
+  // buffer's address, not for reading values.
   Tensor* data_or_null() { return data_.empty() ? nullptr : &data_; }
-  // Replaces the value; the shape must match the known dims. Errors: InvalidArgument.
+  // Replaces the value; the shape must match the known dims. Errors: InvalidArgument; the
+  // holder's write-back error (see Sync).
   Status SetData(Tensor value);
+
+  // Residency. A compiled training step may keep this parameter in a backend layout
+  // between steps (TrainStep with resident parameters, codegen::LowerOptions::
+  // resident_params), so the dense value here is stale until written back. The step
+  // registers itself as the holder with `release`, which writes its copy back into this
+  // tensor and stops holding every parameter it holds. Data(), SetData(), Initialize() and
+  // Sync() call it first, so readers and writers always see and change the newest value;
+  // the step re-reads the dense values before its next run. Null clears the holder.
+  // Not thread-safe (as Gluon's parameters). Sync errors: the write-back's.
+  void SetHolder(std::function<Status()> release) { release_ = std::move(release); }
+  Status Sync();
 
  private:
   std::string local_name_, name_;
@@ -117,6 +131,7 @@ class Parameter {
   std::shared_ptr<Initializer> init_;
   std::shared_ptr<Initializer> deferred_;  // set while waiting for the shape
   Tensor data_;
+  std::function<Status()> release_;
 };
 
 }  // namespace kiln::graph

@@ -1,6 +1,7 @@
 #include "graph/trainer.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "codegen/cpu/kernels_cpu.h"
@@ -53,7 +54,15 @@ double Trainer::NextStepLearningRate() const {
   return learning_rate_ * std::sqrt(1.0 - std::pow(adam_.beta2, t)) / (1.0 - std::pow(adam_.beta1, t));
 }
 
+Status Trainer::Sync() {
+  if (!release_) return OkStatus();
+  auto release = std::move(release_);
+  release_ = nullptr;
+  return release();
+}
+
 Tensor* Trainer::State(const std::string& name, const Shape& shape) {
+  if (!Sync().ok()) return nullptr;
   auto it = state_.find(name);
   if (it == state_.end()) it = state_.emplace(name, Tensor(DType::kF32, shape)).first;
   return &it->second;
@@ -84,6 +93,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   lower.plan_memory = options.opt_level >= 2;
   lower.constant_params = options.constant_params && trainer == nullptr;
   lower.group_updates = options.opt_level >= 2;
+  lower.resident_params = options.resident_params && trainer != nullptr && options.opt_level >= 2;
   const runtime::StepFactory& factory = options.step_factory ? *options.step_factory : codegen::cpu::CpuSteps();
   ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, factory, stats, lower));
   std::map<std::string, Tensor*> bindings;
@@ -109,6 +119,23 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Gra
 TrainStep::TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options)
     : net_(net), loss_(std::move(loss)), trainer_(trainer), options_(std::move(options)) {}
 
+TrainStep::~TrainStep() {
+  Status s = Release();
+  if (!s.ok()) std::fprintf(stderr, "TrainStep: writing resident parameters back failed: %s\n", s.ToString().c_str());
+}
+
+Status TrainStep::Release() {
+  if (holder_ == nullptr) return OkStatus();
+  runtime::Session* s = holder_;
+  holder_ = nullptr;
+  for (Parameter* p : held_) p->SetHolder(nullptr);
+  held_.clear();
+  trainer_.SetHolder(nullptr);
+  Status status = s->WriteBack();
+  s->Invalidate();  // the dense values may change before this session runs again
+  return status;
+}
+
 Status TrainStep::Compile(const Shape& data_shape) {
   RETURN_IF_ERROR(trainer_.status());
   net_.CollectParams();  // assigns structural names
@@ -130,6 +157,19 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
   if (!sessions_.count(data.shape())) RETURN_IF_ERROR(Compile(data.shape()));
   runtime::Session* s = sessions_.at(data.shape()).get();
   last_ = s;
+  if (holder_ != s && !s->executable().writeback_steps().empty()) {
+    // Another session (shape) may hold newer values: write them back, then this session
+    // re-reads the dense values before it runs and holds them from now on.
+    RETURN_IF_ERROR(Release());
+    s->Invalidate();
+    auto release = [this]() { return Release(); };
+    for (auto& [name, p] : net_.CollectParams()) {
+      p->SetHolder(release);
+      held_.push_back(p);
+    }
+    trainer_.SetHolder(release);
+    holder_ = s;
+  }
   Tensor lr(DType::kF32, {}), rescale(DType::kF32, {});
   lr.f32()[0] = static_cast<float>(trainer_.NextStepLearningRate());
   rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
@@ -179,7 +219,10 @@ Status Predictor::Forward(const Tensor& data, Tensor* output) {
     t.graph().AddOutput("output", out.id);
     ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats_));
     it = sessions_.emplace(data.shape(), std::move(session)).first;
+    params_.clear();
+    for (auto& [name, p] : net_.CollectParams()) params_.push_back(p);
   }
+  for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
   last_ = it->second.get();
   return last_->Run({&data}, {output});
 }

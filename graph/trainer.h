@@ -49,7 +49,12 @@ class Trainer {
   void CountStep() { ++num_update_; }
   nn::Block& net() { return net_; }
   // Optimizer state tensor by name ("<param>.momentum"), created zero-filled on first use.
+  // Syncs first (see SetHolder); null when the holder's write-back fails.
   Tensor* State(const std::string& name, const Shape& shape);
+  // Residency of the optimizer state, as Parameter::SetHolder: a TrainStep holding the
+  // state in its steps' layouts registers `release`; State() and Sync() call it first.
+  void SetHolder(std::function<Status()> release) { release_ = std::move(release); }
+  Status Sync();
 
  private:
   nn::Block& net_;
@@ -61,6 +66,7 @@ class Trainer {
   passes::AdamOptions adam_;
   int64_t num_update_ = 0;
   std::map<std::string, Tensor> state_;
+  std::function<Status()> release_;
 };
 
 struct CompileOptions {
@@ -86,6 +92,13 @@ struct CompileOptions {
   bool fuse_elementwise = false;
   // The step factory to lower with; null: codegen::cpu::CpuSteps() (oneDNN and native loops).
   const runtime::StepFactory* step_factory = nullptr;
+  // TrainStep at -O2: parameters and optimizer state stay between steps in the layouts the
+  // steps chose (codegen::LowerOptions::resident_params), so weights are reordered once,
+  // not every step. The TrainStep holds them (Parameter::SetHolder, Trainer::SetHolder) and
+  // writes them back whenever they are read or written through the API, a Predictor runs,
+  // or the TrainStep switches to another input shape. Off: every step reorders the weights
+  // from and back into their dense form.
+  bool resident_params = true;
 };
 
 using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;
@@ -93,7 +106,12 @@ using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;
 // One compiled training step: forward, loss, backward, SGD update in place.
 class TrainStep {
  public:
+  // `net` and `trainer` must outlive the TrainStep.
   TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options = {});
+  // Writes held parameters back (Release); a failure is reported on stderr.
+  ~TrainStep();
+  TrainStep(const TrainStep&) = delete;
+  TrainStep& operator=(const TrainStep&) = delete;
 
   // Runs one step on data (f32 [N, ...], NCHW) and label (s32 [N]); `batch_size` scales the
   // gradients by 1/batch_size as Gluon's trainer.step(batch_size). Writes the per-sample
@@ -111,8 +129,18 @@ class TrainStep {
   // CompileOptions::output_gradients was set.
   const Tensor* Gradient(const std::string& name) const;
 
+  // With resident parameters (CompileOptions::resident_params): writes the newest parameter
+  // and optimizer-state values back into the network's and the trainer's tensors and stops
+  // holding them; the next Run re-reads them. Called by Parameter::Sync and Trainer::Sync,
+  // so callers rarely need it. Errors: from the write-back steps.
+  Status Release();
+
  private:
   Status Compile(const Shape& data_shape);
+  // The session whose resident copies are newer than the dense tensors, and the
+  // parameters whose holder it is.
+  runtime::Session* holder_ = nullptr;
+  std::vector<Parameter*> held_;
   nn::Block& net_;
   LossFn loss_;
   Trainer& trainer_;
@@ -128,7 +156,8 @@ class TrainStep {
 class Predictor {
  public:
   explicit Predictor(nn::Block& net, CompileOptions options = {}) : net_(net), options_(std::move(options)) {}
-  // output = net(data). Errors as TrainStep::Run.
+  // output = net(data). Syncs the parameters first (a TrainStep holding them writes them
+  // back). Errors as TrainStep::Run; a holder's write-back error.
   Status Forward(const Tensor& data, Tensor* output);
   const std::string& graph_text() const { return graph_text_; }
   // The session of the last Forward (null before the first).
@@ -141,6 +170,7 @@ class Predictor {
   CompileOptions options_;
   runtime::Session* last_ = nullptr;
   std::map<Shape, std::unique_ptr<runtime::Session>> sessions_;
+  std::vector<Parameter*> params_;  // the sessions read these (synced before each Forward)
   std::string graph_text_;
   codegen::LowerStats stats_;
 };

@@ -120,6 +120,8 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
   ctx.params = params_.data();
   ctx.constants = constants_.data();
   const auto& steps = exe_->steps();
+  // Set before the steps run: a run that fails part-way may have updated resident copies.
+  if (!exe_->writeback_steps().empty()) resident_newer_ = true;
   for (size_t i = 0; i < steps.size(); ++i) {
     auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status s = steps[i]->Run(ctx);
@@ -131,6 +133,17 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
   return OkStatus();
 }
 
+Status Session::WriteBack() {
+  if (!resident_newer_ || !prepacked_) return OkStatus();
+  ExecContext ctx;
+  ctx.arena = arena_.get();
+  ctx.params = params_.data();
+  ctx.constants = constants_.data();
+  for (const auto& step : exe_->writeback_steps()) RETURN_IF_ERROR(step->Run(ctx));
+  resident_newer_ = false;
+  return OkStatus();
+}
+
 Status Session::Repack() {
   ExecContext ctx;
   ctx.arena = arena_.get();
@@ -138,6 +151,7 @@ Status Session::Repack() {
   ctx.constants = constants_.data();
   for (const auto& step : exe_->prepack_steps()) RETURN_IF_ERROR(step->Run(ctx));
   prepacked_ = true;
+  resident_newer_ = false;
   return OkStatus();
 }
 

@@ -50,11 +50,21 @@ class Executable {
   const std::vector<std::unique_ptr<Step>>& prepack_steps() const { return prepack_steps_; }
   void SetPrepackSteps(std::vector<std::unique_ptr<Step>> steps) { prepack_steps_ = std::move(steps); }
 
+  // Write-back steps: for executables whose updated parameters and optimizer state stay in
+  // the steps' layouts between runs (codegen::LowerOptions::resident_params, training),
+  // reorders from those session-resident copies back into the dense bound buffers. The
+  // prepack steps fill the resident copies; the steps then read and update only them, so
+  // a weight is reordered once per residency period instead of every step. Session::
+  // WriteBack runs these.
+  const std::vector<std::unique_ptr<Step>>& writeback_steps() const { return writeback_steps_; }
+  void SetWritebackSteps(std::vector<std::unique_ptr<Step>> steps) { writeback_steps_ = std::move(steps); }
+
  private:
   std::vector<TensorSpec> inputs_, outputs_, params_;
   std::vector<Tensor> constants_;
   std::vector<std::unique_ptr<Step>> steps_;
   std::vector<std::unique_ptr<Step>> prepack_steps_;
+  std::vector<std::unique_ptr<Step>> writeback_steps_;
   int64_t arena_bytes_;
 };
 
@@ -83,8 +93,20 @@ class Session {
   const Executable& executable() const { return *exe_; }
   // Runs the executable's prepack steps again (Run does it before the first step): call it
   // after changing bound parameters of an executable compiled with constant parameters.
-  // Errors: from the steps.
+  // With resident parameters (Executable::writeback_steps) this drops updates not yet
+  // written back: call WriteBack first. Errors: from the steps.
   Status Repack();
+  // Resident parameters (Executable::writeback_steps non-empty): after Run the newest
+  // parameter and optimizer-state values are in the session's resident copies, and the
+  // bound dense buffers are stale until WriteBack copies them back (a no-op when nothing
+  // ran since the last write-back). Errors: from the steps.
+  Status WriteBack();
+  // Marks the resident copies stale: the next Run re-reads the bound dense buffers
+  // (prepack) first. Call it after the dense values changed; pending updates are dropped
+  // unless WriteBack ran first.
+  void Invalidate() { prepacked_ = false; resident_newer_ = false; }
+  // True while the resident copies hold updates the bound buffers do not have yet.
+  bool resident_newer() const { return resident_newer_; }
   // When on, Run records the wall time of each step (seconds), summed over runs.
   void SetProfiling(bool on) { profiling_ = on; }
   const std::vector<double>& step_seconds() const { return step_seconds_; }
@@ -97,6 +119,7 @@ class Session {
   std::vector<const void*> constants_;
   bool profiling_ = false;
   bool prepacked_ = false;
+  bool resident_newer_ = false;
   std::vector<double> step_seconds_;
 };
 

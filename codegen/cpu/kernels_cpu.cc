@@ -115,7 +115,8 @@ Status CheckOperands(const KindSpec& spec, const StepDesc& desc) {
 // Kinds whose operands may be in blocked oneDNN layouts (ChooseCpuLayouts).
 bool AcceptsBlocked(std::string_view kind) {
   for (const char* k : {"conv2d", "conv2d_backward_data", "conv2d_backward_weights", "pool2d", "pool2d_backward", "relu",
-                        "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward", "reorder"}) {
+                        "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward", "reorder",
+                        "sgd_update", "adam_update"}) {
     if (kind == k) return true;
   }
   return false;

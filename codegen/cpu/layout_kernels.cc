@@ -325,6 +325,24 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     return DnnlError(desc, e, /*at_run=*/false);
   }
   Layouts l = StepFactory::DenseLayouts(desc);
+  if (kind == "sgd_update" || kind == "adam_update") {
+    // Elementwise over the weight's bytes: grad, state and outputs follow the weight's
+    // layout (a resident blocked weight, codegen::LowerOptions::resident_params); the
+    // scalars lr and rescale_grad (inputs 2, 3 of sgd_update, 4, 5 of adam_update) stay.
+    const TensorRef& weight = desc.inputs[0];
+    size_t first_scalar = kind == "sgd_update" ? 2 : 4;
+    int64_t bytes = weight.dense() ? 0 : weight.layout_bytes;
+    for (size_t i = 0; i < l.inputs.size(); ++i) {
+      if (i == first_scalar || i == first_scalar + 1) continue;
+      l.inputs[i] = weight.layout;
+      l.input_bytes[i] = bytes;
+    }
+    for (size_t j = 0; j < l.outputs.size(); ++j) {
+      l.outputs[j] = weight.layout;
+      l.output_bytes[j] = bytes;
+    }
+    return l;
+  }
   if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "relu_backward" || kind == "sigmoid_backward" ||
       kind == "tanh_backward") {
     // Elementwise: every operand in the layout of the data input (dst for the backward kinds).

@@ -107,6 +107,10 @@ Status FillKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
   return OkStatus();
 }
 
+// Elements an update step runs over: the weight's f32 slots, blocked padding included (the
+// padding is zero in weight, grad and state alike, and every formula maps zeros to zero).
+int64_t UpdateElements(const StepDesc& desc) { return desc.inputs[0].size_bytes() / 4; }
+
 // MXNet 1.9 SGDKernel / SGDMomKernel, as ir/ops/sgd_update.cc:
 //   g' = clip(rescale_grad * grad, clip_gradient)
 //   no momentum: weight' = (1 - lr*wd) * weight - lr * g'
@@ -131,7 +135,7 @@ void SgdLoop(int64_t n, const float* weight, const float* grad, const float* mom
 }
 
 Status SgdUpdateKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
-  int64_t n = NumElements(desc.inputs[0].dims);
+  int64_t n = UpdateElements(desc);
   float lr = *InF32(desc, ctx, 2);
   float rescale = *InF32(desc, ctx, 3);
   auto wd = static_cast<float>(GetFloat(desc, "wd", 0.0));
@@ -175,7 +179,7 @@ void AdamLoop(int64_t n, const float* weight, const float* grad, const float* me
 }
 
 Status AdamUpdateKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
-  int64_t n = NumElements(desc.inputs[0].dims);
+  int64_t n = UpdateElements(desc);
   auto attr = [&](const char* key, double def) { return static_cast<float>(GetFloat(desc, key, def)); };
   float clip = attr("clip_gradient", -1.0);
   (clip >= 0 ? AdamLoop<true> : AdamLoop<false>)(
@@ -244,7 +248,30 @@ StatusOr<NativeFn> NativeReshape(const StepDesc& desc) {
 
 StatusOr<NativeFn> NativeFill(const StepDesc& desc) { return NativeFn(FillKernel); }
 
+namespace {
+
+// Every tensor operand of an update (all but the scalars at `first_scalar`, +1) must be in
+// the weight's layout: the kernel walks their bytes in lockstep.
+Status CheckUpdateLayouts(const StepDesc& desc, size_t first_scalar) {
+  const TensorRef& w = desc.inputs[0];
+  auto same = [&](const TensorRef& r) { return r.layout == w.layout && r.size_bytes() == w.size_bytes(); };
+  for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    if (i == first_scalar || i == first_scalar + 1) {
+      if (!desc.inputs[i].dense()) return InvalidOperands(desc, "lr and rescale_grad must be dense scalars");
+      continue;
+    }
+    if (!same(desc.inputs[i])) return InvalidOperands(desc, "every tensor operand must have the weight's layout");
+  }
+  for (const TensorRef& r : desc.outputs) {
+    if (!same(r)) return InvalidOperands(desc, "every tensor operand must have the weight's layout");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<NativeFn> NativeSgdUpdate(const StepDesc& desc) {
+  RETURN_IF_ERROR(CheckUpdateLayouts(desc, 2));
   const Shape& weight = desc.inputs[0].dims;
   if (desc.inputs[1].dims != weight || desc.outputs[0].dims != weight) {
     return InvalidOperands(desc, "grad and weight_out must have the shape of weight");
@@ -260,6 +287,10 @@ StatusOr<NativeFn> NativeSgdUpdate(const StepDesc& desc) {
 
 StatusOr<NativeFn> NativeAdamUpdate(const StepDesc& desc) {
   const Shape& weight = desc.inputs[0].dims;
+  for (size_t i : {1, 2, 3}) {
+    if (desc.inputs[i].dims != weight) return InvalidOperands(desc, "grad, mean and var must have the shape of weight");
+  }
+  RETURN_IF_ERROR(CheckUpdateLayouts(desc, 4));
   for (size_t i : {1, 2, 3}) {
     if (desc.inputs[i].dims != weight) return InvalidOperands(desc, "grad, mean and var must have the shape of weight");
   }

@@ -114,7 +114,8 @@ class UpdateStep final : public runtime::Step {
     float* out[3];
     for (size_t i = 0; i < desc().inputs.size(); ++i) in[i] = static_cast<const float*>(ctx.Ptr(desc().inputs[i]));
     for (size_t j = 0; j < desc().outputs.size(); ++j) out[j] = static_cast<float*>(ctx.Ptr(desc().outputs[j]));
-    fn_(in, out, NumElements(desc().inputs[0].dims));
+    // Blocked operands (resident weights) are walked over their padded bytes, zeros included.
+    fn_(in, out, desc().inputs[0].size_bytes() / 4);
     return OkStatus();
   }
 
@@ -128,9 +129,10 @@ StatusOr<const CpuKernel*> UpdateKernel(const runtime::StepDesc& desc) {
   if (!IsUpdate(desc.kind)) return Bad(desc, "not an optimizer update kind");
   // The operand checks are the native kind's (the native step is created and discarded).
   RETURN_IF_ERROR(cpu::CpuSteps().Create(desc).status());
+  // f32 operands; tensor operands may share one blocked layout (the native kind checked that).
   for (const auto* refs : {&desc.inputs, &desc.outputs}) {
     for (const auto& ref : *refs) {
-      if (ref.dtype != DType::kF32 || !ref.dense()) return Bad(desc, "operands must be dense f32: " + ref.ToString());
+      if (ref.dtype != DType::kF32) return Bad(desc, "operands must be f32: " + ref.ToString());
     }
   }
   std::vector<Shape> shapes(desc.inputs.size(), Shape{1});

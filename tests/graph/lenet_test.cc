@@ -3,6 +3,8 @@
 // interpreter (same loss, same updated parameters).
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "codegen/cpu/kernels_cpu.h"
 #include "codegen/lower.h"
 #include "examples/lenet_model.h"
@@ -122,6 +124,220 @@ TEST_CASE("compiled LeNet training step matches the reference interpreter", "[gr
     CHECK(moved > 1e-6);  // every parameter (and momentum) was actually updated
   }
   CHECK(compared > 40000);
+}
+
+TEST_CASE("resident parameters: -O2 training reorders weights once, updates them in place, writes them back",
+          "[graph][lenet][codegen][layouts]") {
+  int64_t batch = 4;
+  Traced t = TraceLeNet(batch, 13);
+  ir::Graph g = *t.graph;
+  passes::PassManager pm;
+  pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", passes::SgdOptions{0.9, 1e-3, -1}));
+  pm.Add(std::make_unique<passes::DeadCodeElimination>());
+  REQUIRE(pm.Run(g).ok());
+  ir::ValueId lr = *g.FindValue("lr"), rescale = *g.FindValue("rescale_grad");
+  t.env[lr] = ir::RefTensor(Shape{});
+  t.env[lr][0] = 0.3;
+  t.env[rescale] = ir::RefTensor(Shape{});
+  t.env[rescale][0] = 1.0 / static_cast<double>(batch);
+  std::mt19937 rng(9);
+  for (ir::ValueId s : g.ValuesOfKind(ir::ValueKind::kState)) {
+    t.env[s] = testing::RandomRef(g.value(s).type.shape, rng, -0.01, 0.01);
+  }
+
+  codegen::LowerOptions options;
+  options.blocked_layouts = options.plan_memory = options.group_updates = true;
+  options.resident_params = true;
+  codegen::LowerStats stats;
+  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), &stats, options);
+  REQUIRE(exe.ok());
+  INFO((*exe)->DescribeSteps());
+  // Every resident value has one prepack and one write-back reorder; the convolution
+  // weights and their momentum are among them.
+  const auto& prepack = (*exe)->prepack_steps();
+  const auto& writeback = (*exe)->writeback_steps();
+  REQUIRE(prepack.size() == writeback.size());
+  std::set<std::string> resident;
+  for (const auto& step : prepack) {
+    CHECK(step->desc().kind == "reorder");
+    CHECK(step->desc().inputs[0].kind == runtime::BufferKind::kParam);
+    CHECK_FALSE(step->desc().outputs[0].dense());
+    resident.insert((*exe)->params().at(static_cast<size_t>(step->desc().inputs[0].index)).name);
+  }
+  CHECK(resident.count("0.weight") == 1);
+  CHECK(resident.count("0.weight.momentum") == 1);
+  CHECK(prepack.size() >= 4);  // two convolution weights and their momentum
+  // No step of the run reorders a bound parameter or writes one: the run touches only the
+  // resident copies of the resident values.
+  for (const auto& step : (*exe)->steps()) {
+    const runtime::StepDesc& d = step->desc();
+    if (d.kind == "reorder") {
+      INFO(d.Where());
+      CHECK(d.inputs[0].kind != runtime::BufferKind::kParam);
+      CHECK(d.outputs[0].kind != runtime::BufferKind::kParam);
+    }
+  }
+
+  std::map<std::string, Tensor> store;
+  std::map<std::string, Tensor*> bindings;
+  for (const auto& spec : (*exe)->params()) {
+    store[spec.name] = ir::FromRef(t.env.at(*g.FindValue(spec.name)), DType::kF32);
+    bindings[spec.name] = &store[spec.name];
+  }
+  std::map<std::string, Tensor> initial = store;
+  auto session = runtime::Session::Create(*exe, bindings);
+  REQUIRE(session.ok());
+  std::vector<Tensor> inputs;
+  std::vector<const Tensor*> in_ptrs;
+  for (const auto& spec : (*exe)->inputs()) inputs.push_back(ir::FromRef(t.env.at(*g.FindValue(spec.name)), spec.dtype));
+  for (const Tensor& x : inputs) in_ptrs.push_back(&x);
+  Tensor loss, out;
+  constexpr int kSteps = 3;
+  ir::RefEnv ref = t.env;
+  for (int step = 0; step < kSteps; ++step) {
+    REQUIRE((*session)->Run(in_ptrs, {&loss, &out}).ok());
+    REQUIRE(ir::RunReference(g, ref, /*apply_updates=*/true).ok());
+  }
+  // Before the write-back the bound tensors of resident values still hold their initial
+  // values (the steps never wrote them); non-resident ones (biases) are current.
+  CHECK((*session)->resident_newer());
+  auto weight0 = store.at("0.weight");
+  for (int64_t i = 0; i < weight0.num_elements(); ++i) REQUIRE(weight0.f32()[i] == initial.at("0.weight").f32()[i]);
+  REQUIRE((*session)->WriteBack().ok());
+  CHECK_FALSE((*session)->resident_newer());
+  auto close = [](double a, double b) { return std::abs(a - b) <= 2e-4 * std::max(1.0, std::abs(b)); };
+  int compared = 0;
+  for (const auto& [name, tensor] : store) {
+    const ir::RefTensor& want = ref.at(*g.FindValue(name));
+    for (int64_t i = 0; i < want.size(); ++i) {
+      INFO(name << "[" << i << "]");
+      REQUIRE(close(tensor.f32()[i], want[i]));
+      ++compared;
+    }
+  }
+  CHECK(compared > 40000);
+
+  // A caller that changes the dense values and invalidates the session gets them used.
+  for (auto& [name, tensor] : store) {
+    for (int64_t i = 0; i < tensor.num_elements(); ++i) tensor.f32()[i] = initial.at(name).f32()[i];
+  }
+  (*session)->Invalidate();
+  ir::RefEnv again = t.env;
+  REQUIRE((*session)->Run(in_ptrs, {&loss, &out}).ok());
+  REQUIRE(ir::RunReference(g, again, /*apply_updates=*/true).ok());
+  REQUIRE((*session)->WriteBack().ok());
+  for (const auto& [name, tensor] : store) {
+    const ir::RefTensor& want = again.at(*g.FindValue(name));
+    for (int64_t i = 0; i < want.size(); ++i) {
+      INFO(name << "[" << i << "] after Invalidate");
+      REQUIRE(close(tensor.f32()[i], want[i]));
+    }
+  }
+}
+
+TEST_CASE("TrainStep with resident parameters matches TrainStep without, across API reads, writes and shapes",
+          "[graph][lenet][layouts]") {
+  std::string optimizer = GENERATE(std::string("sgd"), std::string("adam"));
+  INFO(optimizer);
+  struct Run {
+    std::shared_ptr<nn::Sequential> net;
+    std::unique_ptr<Trainer> trainer;
+    std::unique_ptr<TrainStep> step;
+  };
+  auto make = [&](bool resident) {
+    Run r;
+    Seed(21);
+    r.net = examples::MakeLeNet();
+    REQUIRE(r.net->Initialize(Xavier()).ok());
+    {
+      // Finish the deferred initialization now, while the generator is seeded alike.
+      Predictor p(*r.net);
+      Tensor x(DType::kF32, {1, 1, 28, 28}), y;
+      REQUIRE(p.Forward(x, &y).ok());
+    }
+    std::map<std::string, double> opts{{"learning_rate", optimizer == "sgd" ? 0.2 : 0.01}, {"wd", 1e-3}};
+    if (optimizer == "sgd") opts["momentum"] = 0.9;
+    r.trainer = std::make_unique<Trainer>(*r.net, optimizer, opts);
+    CompileOptions options;
+    options.resident_params = resident;
+    r.step = std::make_unique<TrainStep>(*r.net, SoftmaxCrossEntropyLoss(), *r.trainer, options);
+    return r;
+  };
+  Run a = make(true), b = make(false);
+  auto batch_of = [](int64_t n, int salt) {
+    std::pair<Tensor, Tensor> d{Tensor(DType::kF32, {n, 1, 28, 28}), Tensor(DType::kS32, {n})};
+    for (int64_t i = 0; i < d.first.num_elements(); ++i) d.first.f32()[i] = static_cast<float>((i * 31 + salt) % 23) / 23.f;
+    for (int64_t i = 0; i < n; ++i) d.second.s32()[i] = static_cast<int32_t>((i * 3 + salt) % 10);
+    return d;
+  };
+  auto step = [&](Run& r, int64_t n, int salt) {
+    auto [x, y] = batch_of(n, salt);
+    Tensor loss, out;
+    REQUIRE(r.step->Run(x, y, n, &loss, &out).ok());
+    return loss;
+  };
+  auto same_params = [&](const char* when) {
+    auto pa = a.net->CollectParams(), pb = b.net->CollectParams();
+    REQUIRE(pa.size() == pb.size());
+    for (size_t k = 0; k < pa.size(); ++k) {
+      Tensor* x = *pa[k].second->Data();
+      Tensor* y = *pb[k].second->Data();
+      for (int64_t i = 0; i < x->num_elements(); ++i) {
+        INFO(when << ": " << pa[k].first << "[" << i << "]");
+        REQUIRE(std::abs(x->f32()[i] - y->f32()[i]) <= 1e-5f * std::max(1.f, std::abs(y->f32()[i])));
+      }
+    }
+  };
+  for (int i = 0; i < 3; ++i) {
+    step(a, 8, i);
+    step(b, 8, i);
+  }
+  REQUIRE(a.step->last_session()->executable().writeback_steps().size() >= 2);
+  CHECK(b.step->last_session()->executable().writeback_steps().empty());
+  CHECK(a.step->last_session()->resident_newer());
+  same_params("after 3 steps");  // Data() wrote the resident values back
+  CHECK_FALSE(a.step->last_session()->resident_newer());
+
+  // Writing a weight through the API: the next step starts from it.
+  for (Run* r : {&a, &b}) {
+    auto params = r->net->CollectParams();
+    Tensor w = **params[1].second->Data();
+    for (int64_t i = 0; i < w.num_elements(); ++i) w.f32()[i] *= 0.5f;
+    REQUIRE(params[1].second->SetData(std::move(w)).ok());
+  }
+  // Another shape (a short last batch) compiles its own session, which must see the newest
+  // values; then back to the first shape.
+  step(a, 8, 5);
+  step(b, 8, 5);
+  step(a, 3, 6);
+  step(b, 3, 6);
+  Tensor la = step(a, 8, 7), lb = step(b, 8, 7);
+  for (int64_t i = 0; i < la.num_elements(); ++i) CHECK(std::abs(la.f32()[i] - lb.f32()[i]) <= 1e-4f);
+  // A Predictor reads the newest values.
+  auto [x, y] = batch_of(4, 9);
+  Tensor ya, yb;
+  Predictor pa(*a.net), pb(*b.net);
+  REQUIRE(pa.Forward(x, &ya).ok());
+  REQUIRE(pb.Forward(x, &yb).ok());
+  for (int64_t i = 0; i < ya.num_elements(); ++i) CHECK(std::abs(ya.f32()[i] - yb.f32()[i]) <= 1e-4f);
+  step(a, 8, 8);
+  step(b, 8, 8);
+  same_params("after switching shapes");
+  // Optimizer state read through the trainer is current as well.
+  auto first = a.net->CollectParams()[1];
+  std::string state = first.first + (optimizer == "sgd" ? ".momentum" : ".mean");
+  step(a, 8, 10);
+  step(b, 8, 10);
+  Tensor* sa = a.trainer->State(state, (*first.second->Data())->shape());
+  Tensor* sb = b.trainer->State(state, (*first.second->Data())->shape());
+  REQUIRE(sa != nullptr);
+  REQUIRE(sb != nullptr);
+  double norm = 0;
+  for (int64_t i = 0; i < sa->num_elements(); ++i) {
+    REQUIRE(std::abs(sa->f32()[i] - sb->f32()[i]) <= 1e-5f * std::max(1.f, std::abs(sb->f32()[i])));
+    norm += std::abs(sb->f32()[i]);
+  }
+  CHECK(norm > 0);
 }
 
 TEST_CASE("a label out of range stops the compiled step with the node named", "[graph][codegen]") {
