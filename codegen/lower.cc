@@ -379,42 +379,55 @@ StatusOr<int64_t> Lowering::Finish(LowerStats* stats) {
       ++in_place;
     }
   }
-  std::vector<size_t> roots;
+  // Pinned buffers (prepacked constant weights, resident training parameters) hold
+  // parameter data for the session's lifetime: they go in a region after the planned
+  // transient part, so the plan and its report cover the run's own tensors.
   std::vector<int> slot(nb, -1);
   std::vector<BufferLifetime> planned;
   for (size_t b = 0; b < nb; ++b) {
-    if (!used[b] || root(b) != b) continue;
+    if (!used[b] || root(b) != b || pinned_.count(static_cast<int32_t>(b))) continue;
     slot[b] = static_cast<int>(planned.size());
     planned.push_back(life[b]);
   }
   MemoryPlan plan = options_.plan_memory ? PlanMemory(planned, kAlignmentBytes) : NaivePlan(planned, kAlignmentBytes);
   RETURN_IF_ERROR(CheckPlan(planned, plan, kAlignmentBytes));
+  auto aligned = [](int64_t bytes) { return (bytes + kAlignmentBytes - 1) / kAlignmentBytes * kAlignmentBytes; };
+  std::map<size_t, int64_t> pinned_offsets;
+  int64_t pinned_bytes = 0;
+  for (int32_t b : pinned_) {
+    pinned_offsets[static_cast<size_t>(b)] = aligned(plan.arena_bytes) + pinned_bytes;
+    pinned_bytes += aligned(life[static_cast<size_t>(b)].bytes);
+  }
   for (std::vector<StepDesc>* list : {&descs_, &prepack_descs_, &writeback_descs_}) {
-   for (StepDesc& d : *list) {
-    for (auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
-      for (TensorRef& r : *refs) {
-        if (r.kind != BufferKind::kArena) continue;
-        r.offset += plan.offsets[static_cast<size_t>(slot[root(static_cast<size_t>(r.index))])];
-        r.index = 0;
+    for (StepDesc& d : *list) {
+      for (auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
+        for (TensorRef& r : *refs) {
+          if (r.kind != BufferKind::kArena) continue;
+          size_t b = root(static_cast<size_t>(r.index));
+          auto pinned = pinned_offsets.find(b);
+          r.offset += pinned != pinned_offsets.end() ? pinned->second : plan.offsets[static_cast<size_t>(slot[b])];
+          r.index = 0;
+        }
       }
     }
-   }
   }
   if (stats) {
     stats->memory.arena_bytes = plan.arena_bytes;
     // Naive and lower bound count every tensor on its own (no in-place sharing).
     std::vector<BufferLifetime> all;
     for (size_t b = 0; b < nb; ++b) {
-      if (used[b]) all.push_back(BufferLifetime{life[b].bytes, life[b].first_step, life[b].last_step});
+      if (used[b] && !pinned_.count(static_cast<int32_t>(b))) {
+        all.push_back(BufferLifetime{life[b].bytes, life[b].first_step, life[b].last_step});
+      }
     }
     stats->memory.naive_bytes = NaiveBytes(all, kAlignmentBytes);
     stats->memory.lower_bound_bytes = LowerBoundBytes(planned, kAlignmentBytes);
     stats->memory.num_buffers = static_cast<int>(all.size());
     stats->memory.num_in_place = in_place;
     stats->memory.num_reorders = num_reorders_;
-    for (const auto& [v, ref] : resident_) stats->memory.resident_bytes += ref.size_bytes();
+    stats->memory.resident_bytes = pinned_bytes;
   }
-  return std::max<int64_t>(plan.arena_bytes, 64);
+  return std::max<int64_t>(aligned(plan.arena_bytes) + pinned_bytes, 64);
 }
 
 StatusOr<std::shared_ptr<runtime::Executable>> Lowering::Run(LowerStats* stats) {

@@ -52,7 +52,7 @@ struct LowerOptions {
 };
 
 struct LowerStats {
-  int64_t arena_bytes = 0;
+  int64_t arena_bytes = 0;  // what a session allocates: the planned arena plus resident parameters
   int num_steps = 0;
   double compile_seconds = 0;  // creating every step (oneDNN primitive creation included)
   MemoryReport memory;         // arena vs naive vs lower bound (bytes)

@@ -32,15 +32,17 @@ struct MemoryPlan {
 
 // Numbers for one graph (bytes, each buffer rounded up to the alignment).
 struct MemoryReport {
-  int64_t arena_bytes = 0;        // the planned arena (peak)
+  int64_t arena_bytes = 0;        // the planned arena (peak) of the run's tensors
   int64_t naive_bytes = 0;        // every buffer its own slot: the sum of all sizes
   int64_t lower_bound_bytes = 0;  // max over steps of the bytes live at that step
   int num_buffers = 0;
   int num_in_place = 0;  // outputs that reuse their input's buffer
   int num_reorders = 0;  // layout conversion steps the lowering inserted
-  // Of arena_bytes: parameters and optimizer state kept in the steps' layouts between runs
-  // (codegen::LowerOptions::resident_params, training), live for the whole run. They are
-  // second copies of the dense bound tensors.
+  // Parameters kept in the steps' layouts for the session's lifetime, placed after the
+  // planned arena (the session allocates arena_bytes + resident_bytes, aligned): prepacked
+  // constant weights (LowerOptions::constant_params) and resident training parameters and
+  // optimizer state (LowerOptions::resident_params). They are second copies of the dense
+  // bound tensors and not counted in arena, naive or lower bound.
   int64_t resident_bytes = 0;
   // "arena 1.2 MB (naive 4.5 MB, lower bound 1.1 MB), 42 buffers, 3 in place, 2 reorders"
   // (", 0.5 MB resident parameters" when there are any).

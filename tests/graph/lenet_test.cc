@@ -178,6 +178,26 @@ TEST_CASE("resident parameters: -O2 training reorders weights once, updates them
     }
   }
 
+  // The resident copies lie after the planned arena, and no step operand overlaps one
+  // unless it is that very copy.
+  CHECK(stats.memory.resident_bytes > 0);
+  CHECK(stats.arena_bytes >= stats.memory.arena_bytes + stats.memory.resident_bytes);
+  CHECK(stats.memory.arena_bytes >= stats.memory.lower_bound_bytes);
+  for (const auto& pre : prepack) {
+    const runtime::TensorRef& r = pre->desc().outputs[0];
+    CHECK(r.offset >= stats.memory.arena_bytes);
+    CHECK(r.offset + r.size_bytes() <= stats.arena_bytes);
+    for (const auto& step : (*exe)->steps()) {
+      for (const auto* refs : {&step->desc().inputs, &step->desc().outputs, &step->desc().scratch}) {
+        for (const runtime::TensorRef& o : *refs) {
+          if (o.kind != runtime::BufferKind::kArena || o.offset == r.offset) continue;
+          INFO(step->desc().Where() << " " << o.ToString() << " vs resident " << r.ToString());
+          CHECK((o.offset + o.size_bytes() <= r.offset || o.offset >= r.offset + r.size_bytes()));
+        }
+      }
+    }
+  }
+
   std::map<std::string, Tensor> store;
   std::map<std::string, Tensor*> bindings;
   for (const auto& spec : (*exe)->params()) {
@@ -320,8 +340,18 @@ TEST_CASE("TrainStep with resident parameters matches TrainStep without, across 
   REQUIRE(pa.Forward(x, &ya).ok());
   REQUIRE(pb.Forward(x, &yb).ok());
   for (int64_t i = 0; i < ya.num_elements(); ++i) CHECK(std::abs(ya.f32()[i] - yb.f32()[i]) <= 1e-4f);
+  // ... also a Predictor compiled before the latest steps.
   step(a, 8, 8);
   step(b, 8, 8);
+  Tensor za, zb;
+  REQUIRE(pa.Forward(x, &za).ok());
+  REQUIRE(pb.Forward(x, &zb).ok());
+  double moved = 0;
+  for (int64_t i = 0; i < za.num_elements(); ++i) {
+    CHECK(std::abs(za.f32()[i] - zb.f32()[i]) <= 1e-4f);
+    moved = std::max(moved, static_cast<double>(std::abs(zb.f32()[i] - yb.f32()[i])));
+  }
+  CHECK(moved > 1e-4);  // the step changed the predictions
   same_params("after switching shapes");
   // Optimizer state read through the trainer is current as well.
   auto first = a.net->CollectParams()[1];
