@@ -62,6 +62,10 @@ int Main(int argc, char** argv) {
                "elementwise-fusion pass; lower with LLVM JIT steps (implies --llvm)");
   app.add_flag("--llvm", llvm, "lower with LLVM JIT steps (fused kernels, optimizer updates)");
   app.add_option("--optimizer", optimizer, "sgd (momentum 0.9) | adam")->check(CLI::IsMember({"sgd", "adam"}));
+  bool profile_steps = false;
+  app.add_flag("--profile-steps", profile_steps, "with --profile: also the time of every step and its operands");
+  int streams = 1;
+  app.add_option("--streams", streams, "inference: run the batch as this many concurrent sub-batches (throughput mode)");
   bool no_resident = false;
   app.add_flag("--no-resident", no_resident,
                "training: reorder weights every step instead of keeping them in the steps' layouts");
@@ -84,6 +88,7 @@ int Main(int argc, char** argv) {
   options.constant_params = frozen;
   options.fuse_elementwise = fuse_elementwise;
   options.resident_params = !no_resident;
+  options.streams = streams;
   if (fuse_elementwise || llvm) options.step_factory = &codegen::llvm_gen::LlvmCpuSteps();
   graph::Trainer trainer = optimizer == "adam"
                                ? graph::Trainer(*net, "adam", {{"learning_rate", 0.001}})
@@ -121,13 +126,20 @@ int Main(int argc, char** argv) {
   }
   double med = Median(times);
   const runtime::Executable& exe = session->executable();
-  std::printf("%s %s%s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
+  std::printf("%s %s%s%s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
               "first run (compile+run) %.3f s\n",
               model.c_str(), mode.c_str(), frozen ? " frozen" : "",
-              mode == "train" && !exe.writeback_steps().empty() ? " resident" : "", static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
+              mode == "train" && !exe.writeback_steps().empty() ? " resident" : "",
+              mode == "infer" && infer->last_streams() > 1 ? (" streams=" + std::to_string(infer->last_streams())).c_str()
+                                                            : "",
+              static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());
+  if (mode == "infer" && streams > 1) {
+    std::printf("  streams: %d%s%s\n", infer->last_streams(), infer->streams_note().empty() ? "" : ": ",
+                infer->streams_note().c_str());
+  }
   if (options.step_factory) {
     auto k = codegen::llvm_gen::CpuKernelCache::Global().stats();
     std::printf("  llvm kernels: %lld compiled in %.3f s, %lld cache hits, hit rate %.1f%%, optimizer %s\n",
@@ -146,6 +158,18 @@ int Main(int argc, char** argv) {
     std::sort(rows.rbegin(), rows.rend());
     for (auto& [s, k] : rows) {
       std::printf("  %-28s %9.1f us/run  %5.1f%%\n", k.c_str(), s / iters * 1e6, 100 * s / total);
+    }
+    if (profile_steps) {
+      for (size_t i = 0; i < exe.steps().size(); ++i) {
+        const runtime::StepDesc& d = exe.steps()[i]->desc();
+        std::string operands;
+        for (const auto* refs : {&d.inputs, &d.outputs}) {
+          for (const auto& r : *refs) operands += " " + ShapeToString(r.dims) + (r.dense() ? "" : ":" + r.layout);
+          if (refs == &d.inputs) operands += " ->";
+        }
+        std::printf("    %3zu %9.1f us  %s%s\n", i, session->step_seconds()[i] / iters * 1e6, d.Where().c_str(),
+                    operands.c_str());
+      }
     }
     // Steps timed one by one vs the whole run: what the runtime adds around the kernels.
     double mean_run = 0;

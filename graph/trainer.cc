@@ -6,6 +6,7 @@
 
 #include "codegen/cpu/kernels_cpu.h"
 #include "ir/text.h"
+#include "passes/batch_separable.h"
 #include "passes/pass.h"
 #include "passes/pipeline.h"
 
@@ -74,7 +75,8 @@ namespace {
 // bound to the network's parameters (and the trainer's state).
 StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::Graph> graph, nn::Block& net,
                                                            Trainer* trainer, const CompileOptions& options,
-                                                           std::string* text, codegen::LowerStats* stats) {
+                                                           std::string* text, codegen::LowerStats* stats,
+                                                           bool require_batch_separable = false) {
   passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump, options.after_pass});
   if (trainer) {
     if (trainer->optimizer() == "adam") {
@@ -87,6 +89,7 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   opt_options.fuse_elementwise = options.fuse_elementwise;
   passes::AddOptimizationPasses(pm, options.opt_level, opt_options);
   RETURN_IF_ERROR(pm.Run(*graph));
+  if (require_batch_separable) RETURN_IF_ERROR(passes::CheckBatchSeparable(*graph));
   *text = ir::PrintGraph(*graph);
   codegen::LowerOptions lower;
   lower.blocked_layouts = options.opt_level >= 2;
@@ -208,7 +211,58 @@ const Tensor* TrainStep::Gradient(const std::string& name) const {
   return it == gradients_.end() ? nullptr : &it->second;
 }
 
+StatusOr<std::unique_ptr<runtime::BatchStreams>> Predictor::CompileStreams(const Shape& shape) {
+  int64_t n = shape[0], k = options_.streams;
+  // Primitives for one thread: each stream runs on one.
+  runtime::ThreadLimit one_thread(1);
+  std::map<int64_t, runtime::Session*> by_rows;
+  std::vector<std::unique_ptr<runtime::Session>> parts;
+  for (int64_t part = 0; part < k; ++part) {
+    int64_t rows = n / k + (part < n % k ? 1 : 0);
+    if (auto it = by_rows.find(rows); it != by_rows.end()) {
+      parts.push_back(it->second->NewSession());
+      continue;
+    }
+    Shape sub = shape;
+    sub[0] = rows;
+    Tracer t("forward");
+    t.SetShapeLog(options_.shape_log);
+    Sym x = t.Input("data", DType::kF32, sub);
+    ASSIGN_OR_RETURN(Sym out, net_.Forward(x));
+    t.graph().AddOutput("output", out.id);
+    auto session = CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats_,
+                                  /*require_batch_separable=*/true);
+    if (!session.ok() && session.status().code() == StatusCode::kFailedPrecondition &&
+        session.status().message().rfind("not batch separable", 0) == 0) {
+      streams_note_ = session.status().message();
+      return std::unique_ptr<runtime::BatchStreams>();
+    }
+    RETURN_IF_ERROR(session.status());
+    by_rows[rows] = session->get();
+    parts.push_back(std::move(session).value());
+  }
+  return runtime::BatchStreams::Create(std::move(parts));
+}
+
 Status Predictor::Forward(const Tensor& data, Tensor* output) {
+  if (options_.streams > 1 && !data.shape().empty() && data.shape()[0] >= options_.streams) {
+    auto st = streams_.find(data.shape());
+    if (st == streams_.end()) {
+      net_.CollectParams();
+      streams_note_.clear();
+      ASSIGN_OR_RETURN(auto streams, CompileStreams(data.shape()));
+      st = streams_.emplace(data.shape(), std::move(streams)).first;
+      params_.clear();
+      for (auto& [name, p] : net_.CollectParams()) params_.push_back(p);
+    }
+    if (st->second) {
+      for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
+      last_ = &st->second->part(0);
+      last_streams_ = st->second->num_streams();
+      return st->second->Run({&data}, {output});
+    }
+  }
+  last_streams_ = 1;
   auto it = sessions_.find(data.shape());
   if (it == sessions_.end()) {
     net_.CollectParams();

@@ -112,11 +112,20 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
     if (t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) *t = Tensor(s.dtype, s.shape);
     out_ptrs.push_back(t->data());
   }
+  return RunWithAddresses(in_ptrs, out_ptrs);
+}
+
+Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::vector<void*>& outputs) {
+  if (inputs.size() != exe_->inputs().size() || outputs.size() != exe_->outputs().size()) {
+    return InvalidArgument("expected " + std::to_string(exe_->inputs().size()) + " input and " +
+                           std::to_string(exe_->outputs().size()) + " output addresses, got " +
+                           std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
+  }
   if (!prepacked_) RETURN_IF_ERROR(Repack());
   ExecContext ctx;
   ctx.arena = arena_.get();
-  ctx.inputs = in_ptrs.data();
-  ctx.outputs = out_ptrs.data();
+  ctx.inputs = inputs.data();
+  ctx.outputs = outputs.data();
   ctx.params = params_.data();
   ctx.constants = constants_.data();
   const auto& steps = exe_->steps();

@@ -89,8 +89,18 @@ class Session {
   // Parameters and state in the store are updated in place when the graph has updates.
   // Errors: InvalidArgument naming the input and both shapes; errors from the steps.
   Status Run(const std::vector<const Tensor*>& inputs, const std::vector<Tensor*>& outputs);
+  // Run on raw buffers: `inputs` and `outputs` hold the addresses of dense tensors of the
+  // specs' dtypes and shapes, in spec order (e.g. slices of a larger batch; runtime/
+  // streams.h). Nothing but the counts is checked. Errors: InvalidArgument for a count
+  // mismatch; errors from the steps.
+  Status RunWithAddresses(const std::vector<void*>& inputs, const std::vector<void*>& outputs);
 
   const Executable& executable() const { return *exe_; }
+  // Another session of the same executable bound to the same parameter buffers, with its
+  // own arena (and its own prepacked or resident copies), e.g. one per batch stream.
+  std::unique_ptr<Session> NewSession() const {
+    return std::unique_ptr<Session>(new Session(exe_, params_));
+  }
   // Runs the executable's prepack steps again (Run does it before the first step): call it
   // after changing bound parameters of an executable compiled with constant parameters.
   // With resident parameters (Executable::writeback_steps) this drops updates not yet

@@ -370,6 +370,69 @@ TEST_CASE("TrainStep with resident parameters matches TrainStep without, across 
   CHECK(norm > 0);
 }
 
+// A block whose output adds the batch mean: sample i's output depends on the
+// other samples, so it must not be split into streams.
+class BatchMeanNet : public nn::Block {
+ public:
+  BatchMeanNet() { fc_ = RegisterChild("fc", nn::Make<nn::Dense>(3)); }
+  StatusOr<Sym> Forward(Sym x) override {
+    ASSIGN_OR_RETURN(Sym d, (*fc_)(x));
+    ASSIGN_OR_RETURN(Sym m, ops::Mean(d, {0}, /*keepdims=*/true));
+    return ops::Add(d, m);
+  }
+
+ private:
+  nn::Dense* fc_;
+};
+
+TEST_CASE("Predictor streams: sub-batches on concurrent sessions give the one-session outputs",
+          "[graph][lenet][streams]") {
+  int64_t batch = GENERATE(2, 7, 64);
+  bool frozen = GENERATE(false, true);
+  INFO("batch " << batch << (frozen ? " frozen" : ""));
+  Seed(5);
+  auto net = examples::MakeLeNet();
+  REQUIRE(net->Initialize(Xavier()).ok());
+  Tensor x(DType::kF32, {batch, 1, 28, 28});
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>((i * 13) % 29) / 29.f;
+  CompileOptions one, two;
+  one.constant_params = two.constant_params = frozen;
+  two.streams = 2;
+  Predictor p1(*net, one), p2(*net, two);
+  Tensor y1, y2;
+  REQUIRE(p1.Forward(x, &y1).ok());
+  REQUIRE(p2.Forward(x, &y2).ok());
+  INFO(p2.streams_note());
+  CHECK(p2.last_streams() == 2);
+  CHECK(p2.streams_note().empty());
+  REQUIRE(y2.shape() == y1.shape());
+  for (int64_t i = 0; i < y1.num_elements(); ++i) REQUIRE(std::abs(y1.f32()[i] - y2.f32()[i]) <= 1e-5f);
+  // A batch smaller than the stream count runs as one session.
+  Tensor x1(DType::kF32, {1, 1, 28, 28}), z;
+  REQUIRE(p2.Forward(x1, &z).ok());
+  CHECK(p2.last_streams() == 1);
+  // An input of another shape compiles its own (and fails here: the network needs 28x28).
+  Tensor bad(DType::kF32, {batch, 1, 28, 27});
+  Status s = p2.Forward(bad, &z);
+  REQUIRE_FALSE(s.ok());
+}
+
+TEST_CASE("Predictor streams fall back to one session for a network that mixes samples", "[graph][streams]") {
+  BatchMeanNet net;
+  REQUIRE(net.Initialize(Xavier()).ok());
+  Tensor x(DType::kF32, {6, 4});
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>(i % 5) - 2.f;
+  CompileOptions two;
+  two.streams = 2;
+  Predictor p1(net), p2(net, two);
+  Tensor y1, y2;
+  REQUIRE(p1.Forward(x, &y1).ok());
+  REQUIRE(p2.Forward(x, &y2).ok());
+  CHECK(p2.last_streams() == 1);
+  CHECK_THAT(p2.streams_note(), Catch::Contains("not batch separable") && Catch::Contains("reduce_mean"));
+  for (int64_t i = 0; i < y1.num_elements(); ++i) CHECK(y1.f32()[i] == y2.f32()[i]);
+}
+
 TEST_CASE("a label out of range stops the compiled step with the node named", "[graph][codegen]") {
   auto net = examples::MakeLeNet();
   REQUIRE(net->Initialize(Xavier()).ok());

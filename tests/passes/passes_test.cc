@@ -10,6 +10,7 @@
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "passes/autodiff.h"
+#include "passes/batch_separable.h"
 #include "passes/fusion.h"
 #include "passes/pipeline.h"
 #include "passes/simplify.h"
@@ -326,6 +327,64 @@ TEST_CASE("constant parameters: weight reorders run once per session and Repack 
   Tensor fresh;
   REQUIRE((*session)->Run(inputs, {&loss, &fresh}).ok());
   CHECK_FALSE(std::equal(fresh.f32(), fresh.f32() + fresh.num_elements(), output.f32()));
+}
+
+}  // namespace
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+namespace {
+
+TEST_CASE("batch separability: per-sample graphs pass, graphs that mix samples name the node", "[passes][streams]") {
+  // LeNet inference at -O2 (fused conv+relu, flatten, dense) computes every sample alone.
+  ir::Graph lenet = testing::TraceLeNet(8, /*training=*/false);
+  PassManager pm;
+  AddOptimizationPasses(pm, 2);
+  REQUIRE(pm.Run(lenet).ok());
+  CHECK(CheckBatchSeparable(lenet).ok());
+  // The training graph sums gradients over the batch.
+  ir::Graph training = testing::TraceLeNet(8, /*training=*/true);
+  Status t = CheckBatchSeparable(training);
+  CHECK(t.code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(t.message(), Catch::Contains("not batch separable"));
+
+  auto check = [](const std::string& body) { return CheckBatchSeparable(Parse("graph g {\n" + body + "}\n")); };
+  const std::string head = "  input %x : f32[4,6]NC\n  param %w : f32[3,6]OI\n";
+  // Per sample: dense, softmax over axis 1, sum over axis 1 with keepdims, add of a row bias.
+  CHECK(check(head + R"(  param %b : f32[3]C
+  %d = dense[fc](%x, %w) : f32[4,3]NC
+  %s = softmax[sm](%d) {axis=1} : f32[4,3]NC
+  %r = reduce_sum[rs](%s) {axes=[1], keepdims=1} : f32[4,1]NC
+  %a = add[plus](%s, %r) : f32[4,3]NC
+  output y = %a
+)").ok());
+  // Softmax over the batch axis.
+  Status s0 = check(head + R"(  %d = dense[fc](%x, %w) : f32[4,3]NC
+  %s = softmax[sm](%d) {axis=0} : f32[4,3]NC
+  output y = %s
+)");
+  REQUIRE_FALSE(s0.ok());
+  CHECK_THAT(s0.message(), Catch::Contains("softmax \"sm\"") && Catch::Contains("[4,3]"));
+  // A mean over the batch subtracted from every sample.
+  Status m = check(head + R"(  %d = dense[fc](%x, %w) : f32[4,3]NC
+  %m = reduce_mean[batch_mean](%d) {axes=[0], keepdims=1} : f32[1,3]NC
+  %c = add[center](%d, %m) : f32[4,3]NC
+  output y = %c
+)");
+  REQUIRE_FALSE(m.ok());
+  CHECK_THAT(m.message(), Catch::Contains("batch_mean"));
+  // A reshape that moves samples across rows.
+  Status r = check(head + R"(  %f = reshape[fold](%x) {shape=[2,12]} : f32[2,12]NC
+  output y = %f
+)");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.message(), Catch::Contains("reshape \"fold\""));
+  // An output computed from parameters only.
+  Status o = check(head + R"(  %t = tanh[t](%w) : f32[3,6]OI
+  output y = %t
+)");
+  REQUIRE_FALSE(o.ok());
+  CHECK_THAT(o.message(), Catch::Contains("output 'y'"));
 }
 
 }  // namespace
