@@ -22,8 +22,14 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), kiln $(git rev-parse --short HEAD)"
 run() {  # label, kiln args, pytorch args
   for o in 0 2; do $kb $2 --opt "$o" --profile | grep -vE '^  [a-z_0-9]+ +[0-9.]+ us/run'; done
-  # Inference with constant (frozen) parameters, as TorchScript's freeze.
-  if [[ "$2" == *"--mode infer"* ]]; then $kb $2 --opt 2 --frozen | head -1; fi
+  # Inference with constant (frozen) parameters, as TorchScript's freeze; and in throughput
+  # mode (two concurrent sub-batches, one core each) where the batch can be split.
+  if [[ "$2" == *"--mode infer"* ]]; then
+    $kb $2 --opt 2 --frozen | head -1
+    if [[ "$2" != *"--batch 1 "* ]]; then $kb $2 --opt 2 --frozen --streams 2 | head -1; fi
+  fi
+  # Training with weights reordered every step (no resident parameters), for comparison.
+  if [[ "$2" == *"--mode train"* ]]; then $kb $2 --opt 2 --no-resident | head -1; fi
   /usr/bin/python3 bench/pytorch_bench.py $3 --threads 2
 }
 run "lenet train 256" "--model lenet --mode train --batch 256 --iters 50" "--model lenet --mode train --batch 256 --iters 50"

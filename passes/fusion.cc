@@ -11,6 +11,18 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
   // Fusing edits the producer's attributes only, never the schedule (ScheduleIndex stays valid).
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     const ir::Node& act = g.nodes()[i];
+    if (act.op == "relu_backward") {
+      // relu_backward(pool2d_backward(dy, y), y) -> pool2d_backward(dy, y) {activation=relu}.
+      ir::ValueId d = act.inputs[0], y = act.inputs[1];
+      const ir::Node* p = g.Producer(d);
+      if (p == nullptr || p->op != "pool2d_backward" || p->inputs[1] != y) continue;
+      if (!p->attrs.GetString("activation", "").empty()) continue;
+      if (pinned.count(d) || users[static_cast<size_t>(d)].size() != 1) continue;
+      g.mutable_nodes()[static_cast<size_t>(g.ScheduleIndex(p->id))].attrs.Set("activation", std::string("relu"));
+      g.ReplaceAllUsesWith(act.outputs[0], d);
+      changed = true;
+      continue;
+    }
     if (act.op != "relu" && act.op != "sigmoid" && act.op != "tanh") continue;
     ir::ValueId x = act.inputs[0];
     const ir::Node* p = g.Producer(x);

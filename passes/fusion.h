@@ -15,6 +15,11 @@ namespace kiln::passes {
 // activation's output, so the backward pass keeps reading it (relu_backward uses dst as
 // its mask; sigmoid/tanh_backward use dst too) and nothing else needs the pre-activation.
 // Must run after autodiff: fused nodes have no gradient rule.
+//
+// In training graphs it also fuses a ReLU's backward into the max/avg-pooling backward that
+// feeds it when the pooling's src is that ReLU's output (conv -> relu -> pool):
+//   relu_backward(pool2d_backward(dy, y), y)  ->  pool2d_backward(dy, y) {activation="relu"}
+// (diff_src masked by y > 0 while it is written; one pass over the tensor instead of two).
 class FuseActivation final : public Pass {
  public:
   std::string_view Name() const override { return "fuse_activation"; }

@@ -106,7 +106,20 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2d(const StepDesc& desc) {
   return std::optional<DnnlPlan>(std::move(plan));
 }
 
+namespace {
+
+// pool2d_backward with the ReLU backward of the layer below fused in (ir/ops/pool2d.cc).
+bool FusedRelu(const StepDesc& desc) {
+  auto it = desc.strings.find("activation");
+  return it != desc.strings.end() && it->second == "relu";
+}
+
+}  // namespace
+
 StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
+  if (auto it = desc.strings.find("activation"); it != desc.strings.end() && it->second != "relu") {
+    return InvalidOperands(desc, "activation must be \"relu\" or absent, got \"" + it->second + "\"");
+  }
   ASSIGN_OR_RETURN(PoolAttrs a, ReadPoolAttrs(desc));
   const TensorRef& diff_dst = desc.inputs[0];
   const TensorRef& src = desc.inputs[1];
@@ -123,9 +136,22 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
   dn::pooling_backward::desc d(a.alg, src_md, dst_md, a.strides, a.kernel, a.padding_l, a.padding_r);
   dn::pooling_backward::primitive_desc bwd(d, UserScratchpad(), Engine(), fwd);
   DnnlPlan plan;
+  // A fused ReLU backward (activation="relu"): diff_src *= (src > 0), in place, by oneDNN's
+  // eltwise backward on the dst of the ReLU (which is this pooling's src).
+  auto add_relu = [&]() {
+    if (!FusedRelu(desc)) return;
+    algorithm relu = algorithm::eltwise_relu_use_dst_for_bwd;
+    dn::eltwise_forward::primitive_desc hint(
+        dn::eltwise_forward::desc(prop_kind::forward_training, relu, src_md, 0.f, 0.f), Engine());
+    dn::eltwise_backward::primitive_desc pd(dn::eltwise_backward::desc(relu, src_md, src_md, 0.f, 0.f),
+                                            UserScratchpad(), Engine(), hint);
+    plan.AddCall(pd, {{DNNL_ARG_DIFF_DST, src_md, Out(0)}, {DNNL_ARG_DST, src_md, In(1)},
+                      {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+  };
   if (a.alg != algorithm::pooling_max) {
     // Average pooling spreads each gradient over its window: no workspace, no forward run.
     plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)}, {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+    add_relu();
     return std::optional<DnnlPlan>(std::move(plan));
   }
   dn::memory::desc ws_md = fwd.workspace_desc();
@@ -135,6 +161,7 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
     plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)},
                        {DNNL_ARG_WORKSPACE, ws_md, In(2)},
                        {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+    add_relu();
     return std::optional<DnnlPlan>(std::move(plan));
   }
   int dst_copy = plan.AddRegion(static_cast<int64_t>(dst_md.get_size()));
@@ -145,6 +172,7 @@ StatusOr<std::optional<DnnlPlan>> PlanPool2dBackward(const StepDesc& desc) {
   plan.AddCall(bwd, {{DNNL_ARG_DIFF_DST, dst_md, In(0)},
                      {DNNL_ARG_WORKSPACE, ws_md, Scratch(workspace)},
                      {DNNL_ARG_DIFF_SRC, src_md, Out(0)}});
+  add_relu();
   return std::optional<DnnlPlan>(std::move(plan));
 }
 
@@ -176,6 +204,9 @@ inline void Store4(float* p, V4f v) { std::memcpy(p, &v, sizeof v); }
 // fewer than 4 channels is redone by a last, overlapping vector (its writes are the same).
 // `taps` holds each window tap's element offset from the window's first element, in window
 // order (computed once per run by the caller).
+// With `relu` the gradient also passes only where the maximum is > 0 (a fused ReLU backward:
+// the maximum is the ReLU's output there, and every other tap gets zero anyway).
+template <bool kRelu>
 void TiledMaxPoolBackwardNhwc(const float* s_img, const float* dy_img, float* dx_img, int64_t c_count, int64_t ih,
                               int64_t iw, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
                               const std::vector<int64_t>& taps) {
@@ -197,6 +228,7 @@ void TiledMaxPoolBackwardNhwc(const float* s_img, const float* dy_img, float* dx
           best_tap = (greater & static_cast<int32_t>(t)) | (best_tap & ~greater);
         }
         V4i grad = reinterpret_cast<V4i>(Load4(g + c));
+        if (kRelu) grad &= best > V4f{0.f, 0.f, 0.f, 0.f};
         for (int64_t t = 0; t < num_taps; ++t) {
           V4i hit = best_tap == static_cast<int32_t>(t);
           Store4(out + taps[static_cast<size_t>(t)] + c, reinterpret_cast<V4f>(grad & hit));
@@ -238,6 +270,7 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
   const int64_t ph = pad_it == desc.ints.end() ? 0 : pad_it->second[0];
   const int64_t pw = pad_it == desc.ints.end() ? 0 : pad_it->second[1];
   const bool channels_last = src_ref.layout == "acdb";
+  const bool relu = FusedRelu(desc);
   const bool tiled = channels_last && c_count >= 4 && sh == kh && sw == kw && ph == 0 && pw == 0 && oh * kh <= ih &&
                      ow * kw <= iw;
   std::vector<int64_t> taps;
@@ -261,9 +294,15 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
       float* dx_img = dx + n * s_n;
       const float* dy_img = dy + n * d_n;
       if (tiled) {
-        TiledMaxPoolBackwardNhwc(s_img, dy_img, dx_img, c_count, ih, iw, oh, ow, kh, kw, taps);
+        (relu ? TiledMaxPoolBackwardNhwc<true> : TiledMaxPoolBackwardNhwc<false>)(s_img, dy_img, dx_img, c_count, ih,
+                                                                                   iw, oh, ow, kh, kw, taps);
         continue;
       }
+      // The general paths scatter into zeros; a fused ReLU backward masks the image after.
+      auto mask = [&]() {
+        if (!relu) return;
+        for (int64_t i = 0; i < s_n; ++i) dx_img[i] = s_img[i] > 0.f ? dx_img[i] : 0.f;
+      };
       std::fill(dx_img, dx_img + s_n, 0.f);
       if (channels_last) {
         // Channels are contiguous: the per-channel compare over each window tap vectorizes.
@@ -298,6 +337,7 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
             for (int64_t c = 0; c < c_count; ++c) dx_img[best_at[static_cast<size_t>(c)]] += g[c];
           }
         }
+        mask();
         continue;
       }
       for (int64_t c = 0; c < c_count; ++c) {
@@ -323,6 +363,7 @@ Status MaxPool2dBackwardKernel(const StepDesc& desc, const runtime::ExecContext&
           }
         }
       }
+      mask();
     }
   }
   return OkStatus();

@@ -144,6 +144,15 @@ const OpDef& Pool2dBackwardDef() {
     d.input_names = {"diff_dst", "src"};
     d.output_names = {"diff_src"};
     FillPoolDef(d);
+    // activation="relu" (set by passes/fusion.h FuseActivation): the ReLU backward of the
+    // layer below is fused in, diff_src = pool_backward(diff_dst) * (src > 0), where src is
+    // that ReLU's output.
+    d.string_attrs.push_back("activation");
+    d.verify_attrs = [](const InferCtx& c) -> Status {
+      std::string act = c.attrs().GetString("activation", "");
+      if (!act.empty() && act != "relu") return c.Error("activation must be \"relu\" or absent, got \"" + act + "\"");
+      return VerifyPoolAttrs(c);
+    };
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(ops::CheckRank(c, 0, 4));
       RETURN_IF_ERROR(ops::CheckRank(c, 1, 4));
@@ -167,6 +176,11 @@ const OpDef& Pool2dBackwardDef() {
           for (int64_t si : w) out[0][si] += dy[di] / divisor;
         }
       });
+      if (node.attrs.GetString("activation", "") == "relu") {
+        for (int64_t i = 0; i < out[0].size(); ++i) {
+          if (!(src[i] > 0)) out[0][i] = 0;
+        }
+      }
       return OkStatus();
     };
     return d;

@@ -123,14 +123,19 @@ TEST_CASE("pool2d matches the reference", "[codegen][cpu][pool]") {
 
 TEST_CASE("pool2d_backward matches the reference", "[codegen][cpu][pool]") {
   PoolCfg c = PoolConfig();
-  INFO(c);
+  // With a fused ReLU backward (passes/fusion.h): masked by src > 0 (half of the random src)
+  // in the native max loop and after oneDNN's average-pooling backward.
+  bool relu = GENERATE(false, true);
+  INFO(c << (relu ? " activation=relu" : ""));
   Shape dst = c.src;
   for (size_t i = 0; i < 2; ++i) dst[i + 2] = (c.src[i + 2] + c.pad_begin[i] + c.pad_end[i] - c.kernel[i]) / c.stride[i] + 1;
-  SECTION("with the arena scratch") { CheckAgainstReference("pool2d_backward", PoolAttrs(c), {F32(dst), F32(c.src)}); }
+  ir::Attrs attrs = PoolAttrs(c);
+  if (relu) attrs.Set("activation", std::string("relu"));
+  SECTION("with the arena scratch") { CheckAgainstReference("pool2d_backward", attrs, {F32(dst), F32(c.src)}); }
   SECTION("without scratch (per-thread fallback)") {
     Options o;
     o.provide_scratch = false;
-    CheckAgainstReference("pool2d_backward", PoolAttrs(c), {F32(dst), F32(c.src)}, o);
+    CheckAgainstReference("pool2d_backward", attrs, {F32(dst), F32(c.src)}, o);
   }
 }
 
@@ -149,8 +154,9 @@ TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][p
       {2, 3, 8, 8, 2, 2, 0},    // fewer than 4 channels: general path
       {2, 8, 9, 7, 3, 2, 1},    // overlapping, padded windows: general path
   }));
+  bool relu = GENERATE(false, true);  // a fused ReLU backward: the gradient passes where src > 0
   INFO("N=" << cfg.n << " C=" << cfg.c << " IH=" << cfg.ih << " IW=" << cfg.iw << " K=" << cfg.k << " S=" << cfg.s
-            << " P=" << cfg.p);
+            << " P=" << cfg.p << (relu ? " activation=relu" : ""));
   const int64_t oh = (cfg.ih + 2 * cfg.p - cfg.k) / cfg.s + 1, ow = (cfg.iw + 2 * cfg.p - cfg.k) / cfg.s + 1;
   ir::Node node;
   node.op = "pool2d_backward";
@@ -159,6 +165,7 @@ TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][p
                          {"stride", std::vector<int64_t>{cfg.s, cfg.s}},
                          {"padding_begin", std::vector<int64_t>{cfg.p, cfg.p}},
                          {"padding_end", std::vector<int64_t>{cfg.p, cfg.p}}};
+  if (relu) node.attrs.Set("activation", std::string("relu"));
   Shape src_shape{cfg.n, cfg.c, cfg.ih, cfg.iw}, dst_shape{cfg.n, cfg.c, oh, ow};
   std::mt19937 rng(31);
   std::uniform_real_distribution<double> u(-1, 1);
@@ -201,6 +208,7 @@ TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][p
   desc.strings["kind"] = "max";
   desc.ints = {{"kernel", {cfg.k, cfg.k}}, {"stride", {cfg.s, cfg.s}}, {"padding_begin", {cfg.p, cfg.p}},
                {"padding_end", {cfg.p, cfg.p}}};
+  if (relu) desc.strings["activation"] = "relu";
   desc.inputs = {ref(dy_off, dst_shape), ref(src_off, src_shape)};
   desc.outputs = {ref(dx_off, src_shape)};
   auto step = codegen::cpu::CpuSteps().Create(desc);

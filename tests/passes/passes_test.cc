@@ -91,11 +91,16 @@ TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs
   INFO(ir::PrintGraph(after));
   CHECK(CountOp(before, "relu") == 4);
   CHECK(CountOp(after, "relu") == 0);
-  // relu_backward now reads the fused nodes' outputs as its mask.
-  CHECK(CountOp(after, "relu_backward") == 4);
-  int fused = 0;
-  for (const ir::Node& n : after.nodes()) fused += !n.attrs.GetString("activation", "").empty();
-  CHECK(fused == 4);
+  // relu_backward now reads the fused nodes' outputs as its mask; below the two poolings
+  // it is fused into the pooling backward, which reads the same output as its src.
+  CHECK(CountOp(after, "relu_backward") == 2);
+  int fused = 0, fused_pool_backward = 0;
+  for (const ir::Node& n : after.nodes()) {
+    fused += !n.attrs.GetString("activation", "").empty();
+    fused_pool_backward += n.op == "pool2d_backward" && n.attrs.GetString("activation", "") == "relu";
+  }
+  CHECK(fused == 6);
+  CHECK(fused_pool_backward == 2);
   // Same loss, outputs, updated parameters and momentum.
   CheckEquivalent(before, after, 2);
   // Grouped lowering: the 10 parameters' SGD updates are one step.
@@ -111,6 +116,35 @@ TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs
   }
   CHECK(groups == 1);
   CHECK(singles == 0);
+}
+
+TEST_CASE("fuse_activation folds relu_backward into the pooling backward below it (IR before and after)",
+          "[passes][fusion][training]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %y : f32[2,4,6,6]NCHW
+  input %dy : f32[2,4,3,3]NCHW
+  input %z : f32[2,4,6,6]NCHW
+  %d = pool2d_backward[pool_grad](%dy, %y) {kernel=[2,2], kind="max", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,4,6,6]NCHW
+  %r = relu_backward[relu_grad](%d, %y) : f32[2,4,6,6]NCHW
+  %e = pool2d_backward[pool_grad2](%dy, %y) {kernel=[2,2], kind="avg", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,4,6,6]NCHW
+  %s = relu_backward[other_mask](%e, %z) : f32[2,4,6,6]NCHW
+  output a = %r
+  output b = %s
+}
+)");
+  ir::Graph after = before;
+  auto changed = FuseActivation().Run(after);
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  REQUIRE(ir::Verify(after).ok());
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  // Fused where the ReLU's output is the pooling's src; left alone where the mask is another
+  // tensor (%z).
+  CHECK_THAT(text, Catch::Contains("%d = pool2d_backward[pool_grad](%dy, %y) {activation=\"relu\"") &&
+                       Catch::Contains("output a = %d") && Catch::Contains("relu_backward[other_mask](%e, %z)"));
+  CHECK(CountOp(after, "relu_backward") == 1);
+  CheckEquivalent(before, after, 4);
 }
 
 TEST_CASE("fuse_sum folds a residual add into the convolution before its relu (IR before and after)",
