@@ -65,7 +65,7 @@ int Main(int argc, char** argv) {
   bool profile_steps = false;
   app.add_flag("--profile-steps", profile_steps, "with --profile: also the time of every step and its operands");
   int streams = 1;
-  app.add_option("--streams", streams, "inference: run the batch as this many concurrent sub-batches (throughput mode)");
+  app.add_option("--streams", streams, "run the batch as this many concurrent sub-batches (throughput mode)");
   bool no_resident = false;
   app.add_flag("--no-resident", no_resident,
                "training: reorder weights every step instead of keeping them in the steps' layouts");
@@ -130,15 +130,17 @@ int Main(int argc, char** argv) {
               "first run (compile+run) %.3f s\n",
               model.c_str(), mode.c_str(), frozen ? " frozen" : "",
               mode == "train" && !exe.writeback_steps().empty() ? " resident" : "",
-              mode == "infer" && infer->last_streams() > 1 ? (" streams=" + std::to_string(infer->last_streams())).c_str()
-                                                            : "",
+              (mode == "infer" ? infer->last_streams() : train->last_streams()) > 1
+                  ? (" streams=" + std::to_string(mode == "infer" ? infer->last_streams() : train->last_streams())).c_str()
+                  : "",
               static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());
-  if (mode == "infer" && streams > 1) {
-    std::printf("  streams: %d%s%s\n", infer->last_streams(), infer->streams_note().empty() ? "" : ": ",
-                infer->streams_note().c_str());
+  if (streams > 1) {
+    const std::string& note = mode == "infer" ? infer->streams_note() : train->streams_note();
+    std::printf("  streams: %d%s%s\n", mode == "infer" ? infer->last_streams() : train->last_streams(),
+                note.empty() ? "" : ": ", note.c_str());
   }
   if (options.step_factory) {
     auto k = codegen::llvm_gen::CpuKernelCache::Global().stats();

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "codegen/cpu/kernels_cpu.h"
+#include "ir/builder.h"
 #include "ir/text.h"
 #include "passes/batch_separable.h"
 #include "passes/pass.h"
@@ -73,12 +74,22 @@ namespace {
 
 // Compiles `graph` through the pass pipeline and the CPU lowering, then opens a session
 // bound to the network's parameters (and the trainer's state).
+// What autodiff adds to a traced forward graph before the optimization passes.
+enum class Autodiff {
+  kNone,           // inference, or a graph that carries its own updates
+  kTrain,          // backward and the trainer's optimizer update in place
+  kGradientsOnly,  // backward; the gradients become outputs "grad:<param>" (training streams)
+};
+
 StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::Graph> graph, nn::Block& net,
                                                            Trainer* trainer, const CompileOptions& options,
                                                            std::string* text, codegen::LowerStats* stats,
-                                                           bool require_batch_separable = false) {
+                                                           bool require_batch_separable = false,
+                                                           Autodiff autodiff = Autodiff::kNone) {
   passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump, options.after_pass});
-  if (trainer) {
+  if (autodiff == Autodiff::kGradientsOnly) {
+    pm.Add(passes::BuildTrainingGraph::GradientsOnly("loss"));
+  } else if (autodiff == Autodiff::kTrain) {
     if (trainer->optimizer() == "adam") {
       pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->adam(), options.output_gradients));
     } else {
@@ -150,13 +161,190 @@ Status TrainStep::Compile(const Shape& data_shape) {
   ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
   t.graph().AddOutput("loss", loss.id);
   t.graph().AddOutput("output", out.id);
-  ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, &trainer_, options_, &graph_text_, &stats_));
+  ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, &trainer_, options_, &graph_text_, &stats_,
+                                                /*require_batch_separable=*/false, Autodiff::kTrain));
   sessions_[data_shape] = std::move(session);
+  return OkStatus();
+}
+
+// Data-parallel training streams for one input shape: each part computes the gradients of
+// its rows on one thread; the update session sums the parts' gradients and runs the
+// optimizer once.
+struct TrainStep::Streams {
+  std::vector<std::unique_ptr<runtime::Session>> parts;
+  std::vector<int64_t> first_row;
+  std::vector<std::vector<Tensor>> grads;  // [part][parameter]: the part's "grad:<p>" outputs
+  std::vector<size_t> grad_output;         // output index of "grad:<p>" in every part
+  size_t loss_output = 0, out_output = 0;
+  std::unique_ptr<runtime::Session> update;
+  Tensor lr{DType::kF32, {}}, rescale{DType::kF32, {}};
+  std::vector<const Tensor*> update_inputs;  // in the update executable's input order
+};
+
+StatusOr<std::unique_ptr<TrainStep::Streams>> TrainStep::CompileStreams(const Shape& shape) {
+  RETURN_IF_ERROR(trainer_.status());
+  net_.CollectParams();
+  auto st = std::make_unique<Streams>();
+  int64_t n = shape[0], k = options_.streams;
+  std::map<int64_t, runtime::Session*> by_rows;
+  {
+    // Primitives for one thread: each stream runs on one.
+    runtime::ThreadLimit one_thread(1);
+    for (int64_t part = 0; part < k; ++part) {
+      int64_t rows = n / k + (part < n % k ? 1 : 0);
+      st->first_row.push_back(part == 0 ? 0 : st->first_row.back() + st->parts.back()->executable().inputs()[0].shape[0]);
+      if (auto it = by_rows.find(rows); it != by_rows.end()) {
+        st->parts.push_back(it->second->NewSession());
+        continue;
+      }
+      Shape sub = shape;
+      sub[0] = rows;
+      Tracer t("train_step");
+      t.SetShapeLog(options_.shape_log);
+      Sym data = t.Input("data", DType::kF32, sub);
+      Sym label = t.Input("label", DType::kS32, {rows});
+      ASSIGN_OR_RETURN(Sym out, net_.Forward(data));
+      ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
+      t.graph().AddOutput("loss", loss.id);
+      t.graph().AddOutput("output", out.id);
+      auto graph = t.TakeGraph();
+      // Summing the parts' gradients equals the whole batch's gradient only when the
+      // forward pass and the loss treat every sample on its own.
+      if (Status sep = passes::CheckBatchSeparable(*graph); !sep.ok()) {
+        streams_note_ = sep.message();
+        return std::unique_ptr<Streams>();
+      }
+      ASSIGN_OR_RETURN(auto session, CompileAndBind(std::move(graph), net_, &trainer_, options_, &graph_text_, &stats_,
+                                                    /*require_batch_separable=*/false, Autodiff::kGradientsOnly));
+      by_rows[rows] = session.get();
+      st->parts.push_back(std::move(session));
+    }
+  }
+  // Output indices, and the gradient tensors of every part.
+  const runtime::Executable& part = st->parts[0]->executable();
+  std::vector<std::string> names;
+  for (size_t i = 0; i < part.outputs().size(); ++i) {
+    const std::string& name = part.outputs()[i].name;
+    if (name == "loss") {
+      st->loss_output = i;
+    } else if (name == "output") {
+      st->out_output = i;
+    } else {
+      st->grad_output.push_back(i);
+      names.push_back(name.substr(name.find(':') + 1));
+    }
+  }
+  for (auto& p : st->parts) {
+    std::vector<Tensor> g;
+    for (size_t i : st->grad_output) g.emplace_back(DType::kF32, p->executable().outputs()[i].shape);
+    st->grads.push_back(std::move(g));
+  }
+  // The update graph: grad = sum over parts; the trainer's optimizer update in place.
+  auto g = std::make_unique<ir::Graph>("update");
+  ir::Builder b(*g);
+  std::map<ir::ValueId, ir::ValueId> grads;
+  std::map<std::string, std::pair<int64_t, size_t>> grad_inputs;  // input name -> (part, parameter)
+  for (size_t j = 0; j < names.size(); ++j) {
+    const Shape& ps = part.outputs()[st->grad_output[j]].shape;
+    std::string layout = ps.size() == 4 ? "OIHW" : ps.size() == 2 ? "OI" : ps.size() == 1 ? "C" : "";
+    ir::TensorType type{DType::kF32, ps, layout};
+    ir::ValueId param = g->AddParameter(names[j], type);
+    ir::ValueId sum = -1;
+    for (int64_t pk = 0; pk < k; ++pk) {
+      std::string input = "grad" + std::to_string(pk) + ":" + names[j];
+      grad_inputs[input] = {pk, j};
+      ir::ValueId gk = g->AddInput(input, type);
+      if (pk == 0) {
+        sum = gk;
+      } else {
+        ASSIGN_OR_RETURN(sum, b.Emit1("add", {sum, gk}, {}, names[j] + "_grad_sum"));
+      }
+    }
+    grads[param] = sum;
+  }
+  RETURN_IF_ERROR(trainer_.optimizer() == "adam" ? passes::AppendAdamUpdate(*g, grads, trainer_.adam())
+                                                 : passes::AppendSgdUpdate(*g, grads, trainer_.sgd()));
+  std::string update_text;
+  codegen::LowerStats update_stats;
+  ASSIGN_OR_RETURN(st->update, CompileAndBind(std::move(g), net_, &trainer_, options_, &update_text, &update_stats));
+  for (const auto& spec : st->update->executable().inputs()) {
+    if (spec.name == "lr") {
+      st->update_inputs.push_back(&st->lr);
+    } else if (spec.name == "rescale_grad") {
+      st->update_inputs.push_back(&st->rescale);
+    } else {
+      auto [pk, j] = grad_inputs.at(spec.name);
+      st->update_inputs.push_back(&st->grads[static_cast<size_t>(pk)][j]);
+    }
+  }
+  return st;
+}
+
+Status TrainStep::RunStreams(Streams& st, const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss,
+                             Tensor* output) {
+  // The parts read the dense parameters: a session holding resident copies writes them back.
+  RETURN_IF_ERROR(Release());
+  const runtime::Executable& part = st.parts[0]->executable();
+  int64_t n = data.shape()[0];
+  if (label.dtype() != DType::kS32 || label.shape() != Shape{n}) {
+    return InvalidArgument("TrainStep: label must be s32" + ShapeToString({n}) + ", got " +
+                           std::string(DTypeName(label.dtype())) + ShapeToString(label.shape()));
+  }
+  auto whole = [&](size_t output) {
+    Shape s = part.outputs()[output].shape;
+    s[0] = n;
+    return s;
+  };
+  for (auto [t, i] : {std::pair<Tensor*, size_t>{loss, st.loss_output}, {output, st.out_output}}) {
+    if (t->empty() || t->dtype() != DType::kF32 || t->shape() != whole(i)) *t = Tensor(DType::kF32, whole(i));
+  }
+  int64_t data_row = data.num_elements() / n * 4, out_row = output->num_elements() / n * 4;
+  RETURN_IF_ERROR(runtime::RunConcurrently(static_cast<int>(st.parts.size()), [&](int k) -> Status {
+    auto pk = static_cast<size_t>(k);
+    int64_t row = st.first_row[pk];
+    runtime::Session& s = *st.parts[pk];
+    std::vector<void*> in, out(s.executable().outputs().size());
+    for (const auto& spec : s.executable().inputs()) {
+      if (spec.name == "data") {
+        in.push_back(const_cast<uint8_t*>(static_cast<const uint8_t*>(data.data())) + row * data_row);
+      } else {
+        in.push_back(const_cast<uint8_t*>(static_cast<const uint8_t*>(label.data())) + row * 4);
+      }
+    }
+    out[st.loss_output] = static_cast<uint8_t*>(loss->data()) + row * 4;
+    out[st.out_output] = static_cast<uint8_t*>(output->data()) + row * out_row;
+    for (size_t j = 0; j < st.grad_output.size(); ++j) out[st.grad_output[j]] = st.grads[pk][j].data();
+    Status status = s.RunWithAddresses(in, out);
+    if (status.ok()) return status;
+    return status.WithContext("stream " + std::to_string(k) + " (rows " + std::to_string(row) + ".." +
+                              std::to_string(row + s.executable().inputs()[0].shape[0] - 1) + ")");
+  }));
+  st.lr.f32()[0] = static_cast<float>(trainer_.NextStepLearningRate());
+  st.rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
+  RETURN_IF_ERROR(st.update->Run(st.update_inputs, {}));
+  trainer_.CountStep();
   return OkStatus();
 }
 
 Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss, Tensor* output) {
   if (data.shape().empty()) return InvalidArgument("TrainStep: data must have a batch axis");
+  if (options_.streams > 1 && !options_.output_gradients && data.shape()[0] >= options_.streams) {
+    auto it = streams_.find(data.shape());
+    if (it == streams_.end()) {
+      streams_note_.clear();
+      ASSIGN_OR_RETURN(auto st, CompileStreams(data.shape()));
+      it = streams_.emplace(data.shape(), std::move(st)).first;
+    }
+    if (it->second) {
+      last_ = it->second->parts[0].get();
+      last_streams_ = static_cast<int>(it->second->parts.size());
+      if (data.dtype() != DType::kF32) return InvalidArgument("TrainStep: data must be f32");
+      return RunStreams(*it->second, data, label, batch_size, loss, output);
+    }
+  } else if (options_.streams > 1 && options_.output_gradients) {
+    streams_note_ = "streams are off: CompileOptions::output_gradients asks for the whole batch's gradients";
+  }
+  last_streams_ = 1;
   if (!sessions_.count(data.shape())) RETURN_IF_ERROR(Compile(data.shape()));
   runtime::Session* s = sessions_.at(data.shape()).get();
   last_ = s;

@@ -100,12 +100,16 @@ struct CompileOptions {
   // or the TrainStep switches to another input shape. Off: every step reorders the weights
   // from and back into their dense form.
   bool resident_params = true;
-  // Predictor, throughput mode: a batch of N >= streams runs as `streams` sub-batches (sizes
-  // differ by at most one) on as many sessions at once, one thread each (runtime/
-  // streams.h, OpenVINO's throughput streams), when the optimized forward graph computes
-  // every sample on its own (passes/batch_separable.h); else as one session, and
-  // Predictor::streams_note() says why. The outputs are the same either way. 1: off.
-  // LeNet-5 inference at batch 256 on 2 cores: about 1.4x the images/s (bench/README.md).
+  // Throughput mode: a batch of N >= streams runs as `streams` sub-batches (sizes differ by
+  // at most one) on as many sessions at once, one thread each (runtime/streams.h,
+  // OpenVINO's throughput streams), when the forward graph computes every sample on its
+  // own (passes/batch_separable.h); else as one session, and streams_note() says why.
+  // Predictor: the outputs are the same either way. TrainStep (data parallel): each
+  // stream computes its rows' loss, output and parameter gradients; a separate update
+  // graph sums the streams' gradients (so they equal the whole batch's up to float
+  // summation order) and applies the optimizer once. Training streams keep parameters
+  // dense (no resident copies) and are off with output_gradients. 1: off.
+  // LeNet-5 at batch 256 on 2 cores: about 1.4x the inference images/s (bench/README.md).
   int streams = 1;
 };
 
@@ -143,8 +147,22 @@ class TrainStep {
   // so callers rarely need it. Errors: from the write-back steps.
   Status Release();
 
+  // With CompileOptions::streams > 1: the streams the last Run used (1 when it ran as one
+  // session), and why the last compiled shape could not use streams ("" if it could).
+  int last_streams() const { return last_streams_; }
+  const std::string& streams_note() const { return streams_note_; }
+
  private:
+  struct Streams;
   Status Compile(const Shape& data_shape);
+  // Compiles `shape` as data-parallel streams; null (with streams_note_ set) when the
+  // forward pass and loss are not batch separable.
+  StatusOr<std::unique_ptr<Streams>> CompileStreams(const Shape& shape);
+  Status RunStreams(Streams& st, const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss,
+                    Tensor* output);
+  std::map<Shape, std::unique_ptr<Streams>> streams_;
+  int last_streams_ = 1;
+  std::string streams_note_;
   // The session whose resident copies are newer than the dense tensors, and the
   // parameters whose holder it is.
   runtime::Session* holder_ = nullptr;

@@ -167,6 +167,7 @@ StatusOr<bool> BuildTrainingGraph::Run(ir::Graph& g) {
   if (output_gradients_) {
     for (const auto& [p, gr] : grads) g.AddOutput("grad:" + g.value(p).name, gr);
   }
+  if (!apply_updates_) return true;
   RETURN_IF_ERROR(adam_ ? AppendAdamUpdate(g, grads, *adam_) : AppendSgdUpdate(g, grads, sgd_));
   return true;
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,15 @@ class BuildTrainingGraph final : public Pass {
   // The same with Adam updates (AppendAdamUpdate) instead of SGD.
   BuildTrainingGraph(std::string loss_output, AdamOptions adam, bool output_gradients = false)
       : loss_output_(std::move(loss_output)), adam_(adam), output_gradients_(output_gradients) {}
+  // Forward, loss and backward only: every parameter's gradient (before rescaling) becomes
+  // the output "grad:<parameter>" and nothing is updated (data-parallel training streams
+  // sum the streams' gradients and update in a separate graph; graph::TrainStep).
+  static std::unique_ptr<BuildTrainingGraph> GradientsOnly(std::string loss_output) {
+    auto pass = std::make_unique<BuildTrainingGraph>(std::move(loss_output), SgdOptions{}, true);
+    pass->apply_updates_ = false;
+    return pass;
+  }
+
   std::string_view Name() const override { return "autodiff"; }
   // Errors: NotFound if the graph has no output `loss_output`; errors of AppendBackward.
   StatusOr<bool> Run(ir::Graph& graph) override;
@@ -75,6 +85,7 @@ class BuildTrainingGraph final : public Pass {
   SgdOptions sgd_;
   std::optional<AdamOptions> adam_;
   bool output_gradients_;
+  bool apply_updates_ = true;
 };
 
 }  // namespace kiln::passes

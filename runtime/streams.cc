@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <string>
 
 namespace kiln::runtime {
@@ -11,6 +12,20 @@ ThreadLimit::ThreadLimit(int threads) : previous_(omp_get_max_threads()) { omp_s
 ThreadLimit::~ThreadLimit() { omp_set_num_threads(previous_); }
 
 int MaxThreads() { return omp_get_max_threads(); }
+
+Status RunConcurrently(int count, const std::function<Status(int)>& fn) {
+  std::vector<Status> status(static_cast<size_t>(std::max(count, 0)));
+  if (count == 1) {
+    status[0] = fn(0);
+  } else if (count > 1) {
+#pragma omp parallel for num_threads(count) schedule(static, 1)
+    for (int k = 0; k < count; ++k) status[static_cast<size_t>(k)] = fn(k);
+  }
+  for (Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  return OkStatus();
+}
 
 namespace {
 
@@ -103,8 +118,7 @@ Status BatchStreams::Run(const std::vector<const Tensor*>& inputs, const std::ve
     if (!t) return InvalidArgument("output '" + s.name + "' is null");
     if (t->empty() || t->dtype() != s.dtype || t->shape() != whole(s)) *t = Tensor(s.dtype, whole(s));
   }
-  std::vector<Status> status(parts_.size());
-  auto run_part = [&](size_t k) {
+  auto run_part = [&](size_t k) -> Status {
     std::vector<void*> in, out;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorSpec& s = first.inputs()[i];
@@ -114,23 +128,13 @@ Status BatchStreams::Run(const std::vector<const Tensor*>& inputs, const std::ve
       const TensorSpec& s = first.outputs()[i];
       out.push_back(static_cast<uint8_t*>(outputs[i]->data()) + first_row_[k] * RowBytes(s));
     }
-    status[k] = parts_[k]->RunWithAddresses(in, out);
+    Status s = parts_[k]->RunWithAddresses(in, out);
+    if (s.ok()) return s;
+    int64_t rows = parts_[k]->executable().outputs()[0].shape[0];
+    return s.WithContext("stream " + std::to_string(k) + " (rows " + std::to_string(first_row_[k]) + ".." +
+                         std::to_string(first_row_[k] + rows - 1) + ")");
   };
-  auto num = static_cast<int>(parts_.size());
-  if (num == 1) {
-    run_part(0);
-  } else {
-#pragma omp parallel for num_threads(num) schedule(static, 1)
-    for (int k = 0; k < num; ++k) run_part(static_cast<size_t>(k));
-  }
-  for (size_t k = 0; k < parts_.size(); ++k) {
-    if (!status[k].ok()) {
-      int64_t rows = parts_[k]->executable().outputs()[0].shape[0];
-      return status[k].WithContext("stream " + std::to_string(k) + " (rows " + std::to_string(first_row_[k]) + ".." +
-                                   std::to_string(first_row_[k] + rows - 1) + ")");
-    }
-  }
-  return OkStatus();
+  return RunConcurrently(static_cast<int>(parts_.size()), [&](int k) { return run_part(static_cast<size_t>(k)); });
 }
 
 }  // namespace kiln::runtime

@@ -17,6 +17,7 @@
 // parts' primitives are best created for one thread (ThreadLimit).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,10 @@ class ThreadLimit {
 
 // The number of threads an OpenMP parallel region would use now (omp_get_max_threads).
 int MaxThreads();
+
+// Runs fn(0), ..., fn(count - 1) at once, one OpenMP thread each (sequentially when
+// count == 1). Returns the error of the lowest k that failed, else OK.
+Status RunConcurrently(int count, const std::function<Status(int)>& fn);
 
 class BatchStreams {
  public:

@@ -433,6 +433,96 @@ TEST_CASE("Predictor streams fall back to one session for a network that mixes s
   for (int64_t i = 0; i < y1.num_elements(); ++i) CHECK(y1.f32()[i] == y2.f32()[i]);
 }
 
+TEST_CASE("TrainStep streams: summed sub-batch gradients train like the whole batch", "[graph][lenet][streams]") {
+  std::string optimizer = GENERATE(std::string("sgd"), std::string("adam"));
+  INFO(optimizer);
+  struct Run {
+    std::shared_ptr<nn::Sequential> net;
+    std::unique_ptr<Trainer> trainer;
+    std::unique_ptr<TrainStep> step;
+  };
+  auto make = [&](int streams) {
+    Run r;
+    Seed(33);
+    r.net = examples::MakeLeNet();
+    REQUIRE(r.net->Initialize(Xavier()).ok());
+    {
+      Predictor p(*r.net);  // finish the deferred initialization while the generator is seeded alike
+      Tensor x(DType::kF32, {1, 1, 28, 28}), y;
+      REQUIRE(p.Forward(x, &y).ok());
+    }
+    std::map<std::string, double> opts{{"learning_rate", optimizer == "sgd" ? 0.2 : 0.01}, {"wd", 1e-3}};
+    if (optimizer == "sgd") opts["momentum"] = 0.9;
+    r.trainer = std::make_unique<Trainer>(*r.net, optimizer, opts);
+    CompileOptions options;
+    options.streams = streams;
+    r.step = std::make_unique<TrainStep>(*r.net, SoftmaxCrossEntropyLoss(), *r.trainer, options);
+    return r;
+  };
+  Run one = make(1), two = make(2);
+  auto step = [](Run& r, int64_t n, int salt) {
+    Tensor x(DType::kF32, {n, 1, 28, 28}), y(DType::kS32, {n}), loss, out;
+    for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>((i * 17 + salt) % 31) / 31.f;
+    for (int64_t i = 0; i < n; ++i) y.s32()[i] = static_cast<int32_t>((i * 7 + salt) % 10);
+    REQUIRE(r.step->Run(x, y, n, &loss, &out).ok());
+    return std::make_pair(loss, out);
+  };
+  // Batches of 8 (4 + 4 rows) and 7 (4 + 3: two part sizes).
+  for (int i = 0; i < 4; ++i) {
+    int64_t n = i == 2 ? 7 : 8;
+    auto [l1, o1] = step(one, n, i);
+    auto [l2, o2] = step(two, n, i);
+    INFO("step " << i << ": " << two.step->streams_note());
+    CHECK(two.step->last_streams() == 2);
+    CHECK(one.step->last_streams() == 1);
+    REQUIRE(l2.shape() == l1.shape());
+    REQUIRE(o2.shape() == o1.shape());
+    for (int64_t j = 0; j < l1.num_elements(); ++j) REQUIRE(std::abs(l1.f32()[j] - l2.f32()[j]) <= 1e-4f);
+    for (int64_t j = 0; j < o1.num_elements(); ++j) REQUIRE(std::abs(o1.f32()[j] - o2.f32()[j]) <= 1e-4f);
+  }
+  auto pa = one.net->CollectParams(), pb = two.net->CollectParams();
+  double moved = 0;
+  for (size_t k = 0; k < pa.size(); ++k) {
+    Tensor* a = *pa[k].second->Data();
+    Tensor* b = *pb[k].second->Data();
+    for (int64_t i = 0; i < a->num_elements(); ++i) {
+      INFO(pa[k].first << "[" << i << "]");
+      REQUIRE(std::abs(a->f32()[i] - b->f32()[i]) <= 1e-4f * std::max(1.f, std::abs(a->f32()[i])));
+    }
+  }
+  // The steps moved the weights (a test that would pass on untouched parameters is none).
+  Seed(33);
+  auto fresh = examples::MakeLeNet();
+  REQUIRE(fresh->Initialize(Xavier()).ok());
+  Predictor p(*fresh);
+  Tensor x(DType::kF32, {1, 1, 28, 28}), y;
+  REQUIRE(p.Forward(x, &y).ok());
+  auto pf = fresh->CollectParams();
+  for (size_t k = 0; k < pf.size(); ++k) {
+    Tensor* a = *pb[k].second->Data();
+    Tensor* f = *pf[k].second->Data();
+    for (int64_t i = 0; i < a->num_elements(); ++i) moved = std::max(moved, double(std::abs(a->f32()[i] - f->f32()[i])));
+  }
+  CHECK(moved > 1e-3);
+  CHECK(one.trainer->num_update() == 4);
+  CHECK(two.trainer->num_update() == 4);
+}
+
+TEST_CASE("TrainStep streams fall back to one session when the loss mixes samples", "[graph][streams]") {
+  BatchMeanNet net;
+  REQUIRE(net.Initialize(Xavier()).ok());
+  Trainer trainer(net, "sgd", {{"learning_rate", 0.1}});
+  CompileOptions two;
+  two.streams = 2;
+  TrainStep step(net, SoftmaxCrossEntropyLoss(), trainer, two);
+  Tensor x(DType::kF32, {6, 4}), y(DType::kS32, {6}), loss, out;
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>(i % 5) - 2.f;
+  for (int64_t i = 0; i < 6; ++i) y.s32()[i] = static_cast<int32_t>(i % 3);
+  REQUIRE(step.Run(x, y, 6, &loss, &out).ok());
+  CHECK(step.last_streams() == 1);
+  CHECK_THAT(step.streams_note(), Catch::Contains("not batch separable") && Catch::Contains("reduce_mean"));
+}
+
 TEST_CASE("a label out of range stops the compiled step with the node named", "[graph][codegen]") {
   auto net = examples::MakeLeNet();
   REQUIRE(net->Initialize(Xavier()).ok());
