@@ -28,8 +28,12 @@ run() {  # label, kiln args, pytorch args
     $kb $2 --opt 2 --frozen | head -1
     if [[ "$2" != *"--batch 1 "* ]]; then $kb $2 --opt 2 --frozen --streams 2 | head -1; fi
   fi
-  # Training with weights reordered every step (no resident parameters), for comparison.
-  if [[ "$2" == *"--mode train"* ]]; then $kb $2 --opt 2 --no-resident | head -1; fi
+  # Training with weights reordered every step (no resident parameters), for comparison, and
+  # data parallel over two streams (one core each).
+  if [[ "$2" == *"--mode train"* ]]; then
+    $kb $2 --opt 2 --no-resident | head -1
+    $kb $2 --opt 2 --streams 2 | head -1
+  fi
   /usr/bin/python3 bench/pytorch_bench.py $3 --threads 2
 }
 run "lenet train 256" "--model lenet --mode train --batch 256 --iters 50" "--model lenet --mode train --batch 256 --iters 50"

@@ -22,6 +22,7 @@
 #include "graph/idx.h"
 #include "graph/trainer.h"
 #include "runtime/model.h"
+#include "runtime/streams.h"
 
 namespace {
 
@@ -111,7 +112,12 @@ int main(int argc, char** argv) {
                  "where to export the trained network as a kiln artifact (batch 1; \"\" = skip)");
   app.add_option("--picture", picture_path, "PNG of the first six test images with true and predicted labels");
   app.add_option("--plot", plot_path, "PNG of the loss and accuracy per epoch");
+  int streams = 0;
+  app.add_option("--streams", streams,
+                 "run each batch as this many concurrent sub-batches, one core each (CompileOptions::streams; "
+                 "0 = one per OpenMP thread, 1 = off)");
   CLI11_PARSE(app, argc, argv);
+  if (streams <= 0) streams = runtime::MaxThreads();
 
   Seed(seed);
   auto train_set = LoadIdxDataset(data_dir, /*train=*/true);
@@ -130,10 +136,13 @@ int main(int argc, char** argv) {
   auto net = examples::MakeLeNet();
   if (Status s = net->Initialize(Xavier()); !s.ok()) Die(s, "initialize");
   Trainer trainer(*net, "sgd", {{"learning_rate", lr}});
-  TrainStep step(*net, SoftmaxCrossEntropyLoss(), trainer);
-  Predictor predictor(*net);
+  CompileOptions compile;
+  compile.streams = streams;
+  TrainStep step(*net, SoftmaxCrossEntropyLoss(), trainer, compile);
+  Predictor predictor(*net, compile);
 
-  std::printf("LeNet-5, Xavier init, SGD lr %.3g, batch %lld, %d epochs\n", lr, static_cast<long long>(batch_size), epochs);
+  std::printf("LeNet-5, Xavier init, SGD lr %.3g, batch %lld, %d epochs, %d stream%s\n", lr,
+              static_cast<long long>(batch_size), epochs, streams, streams == 1 ? "" : "s");
   Batch batch;
   Tensor loss, out;
   double best_test = 0, last_test = 0;
