@@ -18,6 +18,8 @@ using runtime::TensorRef;
 namespace {
 
 constexpr int64_t kAlignmentBytes = 64;
+// Largest parameter (bytes) whose optimizer update GroupUpdates may delay into a group.
+constexpr int64_t kGroupMaxBytes = 256 * 1024;
 
 TensorRef Ref(BufferKind kind, int32_t index, int64_t offset, const ir::TensorType& t) {
   TensorRef r;
@@ -250,7 +252,12 @@ Status Lowering::LowerNode(const ir::Node& n) {
 }
 
 void Lowering::GroupUpdates() {
-  auto groupable = [](const StepDesc& d) { return d.kind == "sgd_update" || d.kind == "adam_update"; };
+  // Only small updates are grouped: delaying an update keeps its gradient alive, and the
+  // step saved (a few microseconds) is not worth holding a large gradient longer (the
+  // schedule_updates pass puts each update right after its gradient to free it early).
+  auto groupable = [](const StepDesc& d) {
+    return (d.kind == "sgd_update" || d.kind == "adam_update") && d.inputs[0].size_bytes() <= kGroupMaxBytes;
+  };
   // Updates group when kind, attributes and the hyper-parameter operands (lr, rescale_grad:
   // inputs 2, 3 of sgd_update, 4, 5 of adam_update) agree.
   auto key = [](const StepDesc& d) {

@@ -47,7 +47,9 @@ struct LowerOptions {
   // dense form before any blocked reader stays dense-homed as without this option.
   bool resident_params = false;
   // Consecutive optimizer updates (sgd_update, adam_update) with the same attributes and
-  // hyper-parameter inputs become one "<kind>_group" step (runtime::SplitGroup).
+  // hyper-parameter inputs become one "<kind>_group" step (runtime::SplitGroup). Updates of
+  // parameters up to 256 KiB may be delayed past independent steps to join a group; larger
+  // ones stay where the schedule put them (their gradients die sooner).
   bool group_updates = false;
 };
 

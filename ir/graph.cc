@@ -238,6 +238,21 @@ void Graph::RebuildIndex() {
   for (size_t i = 0; i < nodes_.size(); ++i) schedule_index_[nodes_[i].id] = static_cast<int>(i);
 }
 
+void Graph::PermuteSchedule(const std::vector<size_t>& order) {
+  KILN_CHECK(order.size() == nodes_.size(), "PermuteSchedule: order has " + std::to_string(order.size()) +
+                                                " positions, the schedule " + std::to_string(nodes_.size()));
+  std::vector<bool> seen(nodes_.size(), false);
+  std::vector<Node> reordered;
+  reordered.reserve(nodes_.size());
+  for (size_t i : order) {
+    KILN_CHECK(i < nodes_.size() && !seen[i], "PermuteSchedule: order is not a permutation");
+    seen[i] = true;
+    reordered.push_back(std::move(nodes_[i]));
+  }
+  nodes_ = std::move(reordered);
+  RebuildIndex();
+}
+
 int Graph::RemoveDeadNodes() {
   std::set<ValueId> live;
   for (const auto& [name, v] : outputs_) live.insert(v);

@@ -150,6 +150,11 @@ class Graph {
   // `base` if unused, else base_1, base_2, ...
   std::string UniqueName(const std::string& base) const;
 
+  // Reorders the schedule to nodes()[order[0]], nodes()[order[1]], ...; `order` must be a
+  // permutation of the positions (KILN_CHECK). The caller keeps every value defined before
+  // its readers and no parameter read after its update (the verifier checks both).
+  void PermuteSchedule(const std::vector<size_t>& order);
+
   // Removes nodes whose outputs are not needed by any output or update (dead-code
   // elimination of the schedule). Returns the number of nodes removed.
   int RemoveDeadNodes();

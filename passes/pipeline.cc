@@ -2,6 +2,7 @@
 
 #include "passes/elementwise_fusion.h"
 #include "passes/fusion.h"
+#include "passes/schedule.h"
 #include "passes/simplify.h"
 
 namespace kiln::passes {
@@ -16,6 +17,7 @@ void AddOptimizationPasses(PassManager& pm, int level) {
     pm.Add(std::make_unique<FuseSum>());
     pm.Add(std::make_unique<FuseActivation>());
     pm.Add(std::make_unique<DeadCodeElimination>());
+    pm.Add(std::make_unique<ScheduleUpdatesEarly>());
   }
 }
 

@@ -2,9 +2,9 @@
 // have been added to a training graph).
 //   -O0  dce                                   (nothing that changes the math)
 //   -O1  constant_folding, cse, dce
-//   -O2  -O1, then fuse_sum, fuse_activation, dce (default; the lowering also picks oneDNN
-//                                               blocked layouts and plans memory at -O2:
-//                                               codegen::LowerOptionsFor)
+//   -O2  -O1, then fuse_sum, fuse_activation, dce, schedule_updates (default; the lowering
+//                                               also picks oneDNN blocked layouts and plans
+//                                               memory at -O2: codegen::LowerOptionsFor)
 #pragma once
 
 #include <string>

@@ -194,7 +194,7 @@ TEST_CASE("fuse_elementwise at -O2 keeps the LeNet training step equal", "[passe
   CHECK(after.nodes().size() == o2.nodes().size());
   // Default options: the -O2 pipeline is unchanged.
   CHECK(OptimizationPassNames(2) == std::vector<std::string>{"constant_folding", "cse", "dce", "fuse_sum",
-                                                             "fuse_activation", "dce"});
+                                                             "fuse_activation", "dce", "schedule_updates"});
   CheckEquivalent(before, after, 3, 2e-3);
 }
 
