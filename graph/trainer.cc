@@ -167,6 +167,35 @@ Status TrainStep::Compile(const Shape& data_shape) {
   return OkStatus();
 }
 
+// The sessions of a batch of `n` rows split over `k` streams (row counts differ by at most
+// one, larger parts first). `compile(rows)` builds the first session of each row count, with
+// primitives created for one thread (each stream runs on one); parts with a row count seen
+// before share its executable (Session::NewSession). Empty when `compile` returns null (the
+// graph cannot be split). Errors: compile's.
+namespace {
+
+using CompilePart = std::function<StatusOr<std::unique_ptr<runtime::Session>>(int64_t rows)>;
+StatusOr<std::vector<std::unique_ptr<runtime::Session>>> CompileStreamParts(int64_t n, int64_t k,
+                                                                           const CompilePart& compile) {
+  runtime::ThreadLimit one_thread(1);
+  std::map<int64_t, runtime::Session*> by_rows;
+  std::vector<std::unique_ptr<runtime::Session>> parts;
+  for (int64_t part = 0; part < k; ++part) {
+    int64_t rows = n / k + (part < n % k ? 1 : 0);
+    if (auto it = by_rows.find(rows); it != by_rows.end()) {
+      parts.push_back(it->second->NewSession());
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto session, compile(rows));
+    if (!session) return std::vector<std::unique_ptr<runtime::Session>>();
+    by_rows[rows] = session.get();
+    parts.push_back(std::move(session));
+  }
+  return parts;
+}
+
+}  // namespace
+
 // Data-parallel training streams for one input shape: each part computes the gradients of
 // its rows on one thread; the update session sums the parts' gradients and runs the
 // optimizer once.
@@ -185,40 +214,34 @@ StatusOr<std::unique_ptr<TrainStep::Streams>> TrainStep::CompileStreams(const Sh
   RETURN_IF_ERROR(trainer_.status());
   net_.CollectParams();
   auto st = std::make_unique<Streams>();
-  int64_t n = shape[0], k = options_.streams;
-  std::map<int64_t, runtime::Session*> by_rows;
-  {
-    // Primitives for one thread: each stream runs on one.
-    runtime::ThreadLimit one_thread(1);
-    for (int64_t part = 0; part < k; ++part) {
-      int64_t rows = n / k + (part < n % k ? 1 : 0);
-      st->first_row.push_back(part == 0 ? 0 : st->first_row.back() + st->parts.back()->executable().inputs()[0].shape[0]);
-      if (auto it = by_rows.find(rows); it != by_rows.end()) {
-        st->parts.push_back(it->second->NewSession());
-        continue;
-      }
-      Shape sub = shape;
-      sub[0] = rows;
-      Tracer t("train_step");
-      t.SetShapeLog(options_.shape_log);
-      Sym data = t.Input("data", DType::kF32, sub);
-      Sym label = t.Input("label", DType::kS32, {rows});
-      ASSIGN_OR_RETURN(Sym out, net_.Forward(data));
-      ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
-      t.graph().AddOutput("loss", loss.id);
-      t.graph().AddOutput("output", out.id);
-      auto graph = t.TakeGraph();
-      // Summing the parts' gradients equals the whole batch's gradient only when the
-      // forward pass and the loss treat every sample on its own.
-      if (Status sep = passes::CheckBatchSeparable(*graph); !sep.ok()) {
-        streams_note_ = sep.message();
-        return std::unique_ptr<Streams>();
-      }
-      ASSIGN_OR_RETURN(auto session, CompileAndBind(std::move(graph), net_, &trainer_, options_, &graph_text_, &stats_,
-                                                    /*require_batch_separable=*/false, Autodiff::kGradientsOnly));
-      by_rows[rows] = session.get();
-      st->parts.push_back(std::move(session));
+  int64_t k = options_.streams;
+  auto compile = [&](int64_t rows) -> StatusOr<std::unique_ptr<runtime::Session>> {
+    Shape sub = shape;
+    sub[0] = rows;
+    Tracer t("train_step");
+    t.SetShapeLog(options_.shape_log);
+    Sym data = t.Input("data", DType::kF32, sub);
+    Sym label = t.Input("label", DType::kS32, {rows});
+    ASSIGN_OR_RETURN(Sym out, net_.Forward(data));
+    ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
+    t.graph().AddOutput("loss", loss.id);
+    t.graph().AddOutput("output", out.id);
+    auto graph = t.TakeGraph();
+    // Summing the parts' gradients equals the whole batch's gradient only when the forward
+    // pass and the loss treat every sample on its own.
+    if (Status sep = passes::CheckBatchSeparable(*graph); !sep.ok()) {
+      streams_note_ = sep.message();
+      return std::unique_ptr<runtime::Session>();
     }
+    return CompileAndBind(std::move(graph), net_, &trainer_, options_, &graph_text_, &stats_,
+                          /*require_batch_separable=*/false, Autodiff::kGradientsOnly);
+  };
+  ASSIGN_OR_RETURN(st->parts, CompileStreamParts(shape[0], k, compile));
+  if (st->parts.empty()) return std::unique_ptr<Streams>();
+  int64_t row = 0;
+  for (const auto& p : st->parts) {
+    st->first_row.push_back(row);
+    row += p->executable().inputs()[0].shape[0];
   }
   // Output indices, and the gradient tensors of every part.
   const runtime::Executable& part = st->parts[0]->executable();
@@ -400,17 +423,7 @@ const Tensor* TrainStep::Gradient(const std::string& name) const {
 }
 
 StatusOr<std::unique_ptr<runtime::BatchStreams>> Predictor::CompileStreams(const Shape& shape) {
-  int64_t n = shape[0], k = options_.streams;
-  // Primitives for one thread: each stream runs on one.
-  runtime::ThreadLimit one_thread(1);
-  std::map<int64_t, runtime::Session*> by_rows;
-  std::vector<std::unique_ptr<runtime::Session>> parts;
-  for (int64_t part = 0; part < k; ++part) {
-    int64_t rows = n / k + (part < n % k ? 1 : 0);
-    if (auto it = by_rows.find(rows); it != by_rows.end()) {
-      parts.push_back(it->second->NewSession());
-      continue;
-    }
+  auto compile = [&](int64_t rows) -> StatusOr<std::unique_ptr<runtime::Session>> {
     Shape sub = shape;
     sub[0] = rows;
     Tracer t("forward");
@@ -423,12 +436,12 @@ StatusOr<std::unique_ptr<runtime::BatchStreams>> Predictor::CompileStreams(const
     if (!session.ok() && session.status().code() == StatusCode::kFailedPrecondition &&
         session.status().message().rfind("not batch separable", 0) == 0) {
       streams_note_ = session.status().message();
-      return std::unique_ptr<runtime::BatchStreams>();
+      return std::unique_ptr<runtime::Session>();
     }
-    RETURN_IF_ERROR(session.status());
-    by_rows[rows] = session->get();
-    parts.push_back(std::move(session).value());
-  }
+    return session;
+  };
+  ASSIGN_OR_RETURN(auto parts, CompileStreamParts(shape[0], options_.streams, compile));
+  if (parts.empty()) return std::unique_ptr<runtime::BatchStreams>();
   return runtime::BatchStreams::Create(std::move(parts));
 }
 

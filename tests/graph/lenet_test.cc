@@ -126,6 +126,32 @@ TEST_CASE("compiled LeNet training step matches the reference interpreter", "[gr
   CHECK(compared > 40000);
 }
 
+// A LeNet with its trainer and TrainStep, initialized the same way for every `seed` (the
+// deferred initialization is finished at once, while the generator is seeded), so that two
+// runs with different CompileOptions can be compared step by step.
+struct TrainRun {
+  std::shared_ptr<nn::Sequential> net;
+  std::unique_ptr<Trainer> trainer;
+  std::unique_ptr<TrainStep> step;
+};
+
+TrainRun MakeTrainRun(const std::string& optimizer, uint64_t seed, const CompileOptions& options) {
+  TrainRun r;
+  Seed(seed);
+  r.net = examples::MakeLeNet();
+  REQUIRE(r.net->Initialize(Xavier()).ok());
+  {
+    Predictor p(*r.net);
+    Tensor x(DType::kF32, {1, 1, 28, 28}), y;
+    REQUIRE(p.Forward(x, &y).ok());
+  }
+  std::map<std::string, double> opts{{"learning_rate", optimizer == "sgd" ? 0.2 : 0.01}, {"wd", 1e-3}};
+  if (optimizer == "sgd") opts["momentum"] = 0.9;
+  r.trainer = std::make_unique<Trainer>(*r.net, optimizer, opts);
+  r.step = std::make_unique<TrainStep>(*r.net, SoftmaxCrossEntropyLoss(), *r.trainer, options);
+  return r;
+}
+
 TEST_CASE("resident parameters: -O2 training reorders weights once, updates them in place, writes them back",
           "[graph][lenet][codegen][layouts]") {
   int64_t batch = 4;
@@ -259,31 +285,10 @@ TEST_CASE("TrainStep with resident parameters matches TrainStep without, across 
           "[graph][lenet][layouts]") {
   std::string optimizer = GENERATE(std::string("sgd"), std::string("adam"));
   INFO(optimizer);
-  struct Run {
-    std::shared_ptr<nn::Sequential> net;
-    std::unique_ptr<Trainer> trainer;
-    std::unique_ptr<TrainStep> step;
-  };
-  auto make = [&](bool resident) {
-    Run r;
-    Seed(21);
-    r.net = examples::MakeLeNet();
-    REQUIRE(r.net->Initialize(Xavier()).ok());
-    {
-      // Finish the deferred initialization now, while the generator is seeded alike.
-      Predictor p(*r.net);
-      Tensor x(DType::kF32, {1, 1, 28, 28}), y;
-      REQUIRE(p.Forward(x, &y).ok());
-    }
-    std::map<std::string, double> opts{{"learning_rate", optimizer == "sgd" ? 0.2 : 0.01}, {"wd", 1e-3}};
-    if (optimizer == "sgd") opts["momentum"] = 0.9;
-    r.trainer = std::make_unique<Trainer>(*r.net, optimizer, opts);
-    CompileOptions options;
-    options.resident_params = resident;
-    r.step = std::make_unique<TrainStep>(*r.net, SoftmaxCrossEntropyLoss(), *r.trainer, options);
-    return r;
-  };
-  Run a = make(true), b = make(false);
+  using Run = TrainRun;
+  CompileOptions resident, dense;
+  dense.resident_params = false;
+  Run a = MakeTrainRun(optimizer, 21, resident), b = MakeTrainRun(optimizer, 21, dense);
   auto batch_of = [](int64_t n, int salt) {
     std::pair<Tensor, Tensor> d{Tensor(DType::kF32, {n, 1, 28, 28}), Tensor(DType::kS32, {n})};
     for (int64_t i = 0; i < d.first.num_elements(); ++i) d.first.f32()[i] = static_cast<float>((i * 31 + salt) % 23) / 23.f;
@@ -436,30 +441,10 @@ TEST_CASE("Predictor streams fall back to one session for a network that mixes s
 TEST_CASE("TrainStep streams: summed sub-batch gradients train like the whole batch", "[graph][lenet][streams]") {
   std::string optimizer = GENERATE(std::string("sgd"), std::string("adam"));
   INFO(optimizer);
-  struct Run {
-    std::shared_ptr<nn::Sequential> net;
-    std::unique_ptr<Trainer> trainer;
-    std::unique_ptr<TrainStep> step;
-  };
-  auto make = [&](int streams) {
-    Run r;
-    Seed(33);
-    r.net = examples::MakeLeNet();
-    REQUIRE(r.net->Initialize(Xavier()).ok());
-    {
-      Predictor p(*r.net);  // finish the deferred initialization while the generator is seeded alike
-      Tensor x(DType::kF32, {1, 1, 28, 28}), y;
-      REQUIRE(p.Forward(x, &y).ok());
-    }
-    std::map<std::string, double> opts{{"learning_rate", optimizer == "sgd" ? 0.2 : 0.01}, {"wd", 1e-3}};
-    if (optimizer == "sgd") opts["momentum"] = 0.9;
-    r.trainer = std::make_unique<Trainer>(*r.net, optimizer, opts);
-    CompileOptions options;
-    options.streams = streams;
-    r.step = std::make_unique<TrainStep>(*r.net, SoftmaxCrossEntropyLoss(), *r.trainer, options);
-    return r;
-  };
-  Run one = make(1), two = make(2);
+  using Run = TrainRun;
+  CompileOptions one_stream, two_streams;
+  two_streams.streams = 2;
+  Run one = MakeTrainRun(optimizer, 33, one_stream), two = MakeTrainRun(optimizer, 33, two_streams);
   auto step = [](Run& r, int64_t n, int salt) {
     Tensor x(DType::kF32, {n, 1, 28, 28}), y(DType::kS32, {n}), loss, out;
     for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>((i * 17 + salt) % 31) / 31.f;
