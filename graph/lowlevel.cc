@@ -63,6 +63,7 @@ Status Update(Sym param, Sym new_value) {
 StatusOr<CompiledGraph> CompiledGraph::Compile(Tracer& tracer, nn::Block& params, const CompileOptions& options) {
   CompiledGraph c;
   ASSIGN_OR_RETURN(c.session_, CompileGraph(tracer.TakeGraph(), params, options, &c.text_));
+  for (auto& [name, p] : params.CollectParams()) c.params_.push_back(p);
   return c;
 }
 
@@ -90,6 +91,8 @@ Status CompiledGraph::Run(const std::map<std::string, const Tensor*>& inputs,
     for (const auto& spec : exe.outputs()) known = known || spec.name == name;
     if (!known) return InvalidArgument("CompiledGraph::Run: the graph has no output '" + name + "'");
   }
+  // A TrainStep holding newer values of these parameters writes them back first.
+  for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
   return session_->Run(in, out);
 }
 

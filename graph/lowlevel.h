@@ -75,7 +75,8 @@ class CompiledGraph {
 
   // Runs the graph once. `inputs` must give every graph input by name (dtype and shape as
   // traced); `outputs` receives the named outputs it lists (others are computed and
-  // dropped). Parameters with an Update change in place.
+  // dropped). Parameters with an Update change in place. The parameters are synced first
+  // (Parameter::Sync: a TrainStep holding newer values writes them back).
   // Errors: InvalidArgument for a missing or unknown input name, an unknown output name, or
   // a shape/dtype mismatch (naming the input and both shapes); runtime errors from steps.
   Status Run(const std::map<std::string, const Tensor*>& inputs, const std::map<std::string, Tensor*>& outputs);
@@ -88,6 +89,7 @@ class CompiledGraph {
   std::unique_ptr<runtime::Session> session_;
   std::string text_;
   std::map<std::string, Tensor> scratch_outputs_;
+  std::vector<Parameter*> params_;  // bound by the session
 };
 
 }  // namespace kiln::graph

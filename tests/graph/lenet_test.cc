@@ -8,6 +8,7 @@
 #include "codegen/cpu/kernels_cpu.h"
 #include "codegen/lower.h"
 #include "examples/lenet_model.h"
+#include "graph/lowlevel.h"
 #include "graph/trainer.h"
 #include "ir/interpreter.h"
 #include "passes/autodiff.h"
@@ -436,6 +437,34 @@ TEST_CASE("Predictor streams fall back to one session for a network that mixes s
   CHECK(p2.last_streams() == 1);
   CHECK_THAT(p2.streams_note(), Catch::Contains("not batch separable") && Catch::Contains("reduce_mean"));
   for (int64_t i = 0; i < y1.num_elements(); ++i) CHECK(y1.f32()[i] == y2.f32()[i]);
+}
+
+TEST_CASE("a low-level CompiledGraph sees the weights a resident TrainStep holds", "[graph][lenet][layouts]") {
+  TrainRun r = MakeTrainRun("sgd", 44, CompileOptions{});
+  Tensor x(DType::kF32, {4, 1, 28, 28}), y(DType::kS32, {4}), loss, out;
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.f32()[i] = static_cast<float>((i * 7) % 13) / 13.f;
+  for (int64_t i = 0; i < 4; ++i) y.s32()[i] = static_cast<int32_t>(i);
+  Tracer t("forward");
+  Sym data = t.Input("data", DType::kF32, x.shape());
+  auto logits = r.net->Forward(data);
+  REQUIRE(logits.ok());
+  t.graph().AddOutput("logits", logits->id);
+  auto compiled = CompiledGraph::Compile(t, *r.net);
+  REQUIRE(compiled.ok());
+  Tensor before, after;
+  REQUIRE(compiled->Run({{"data", &x}}, {{"logits", &before}}).ok());
+  for (int i = 0; i < 3; ++i) REQUIRE(r.step->Run(x, y, 4, &loss, &out).ok());
+  REQUIRE(r.step->last_session()->resident_newer());
+  REQUIRE(compiled->Run({{"data", &x}}, {{"logits", &after}}).ok());
+  Tensor want;
+  Predictor p(*r.net);
+  REQUIRE(p.Forward(x, &want).ok());
+  double moved = 0;
+  for (int64_t i = 0; i < want.num_elements(); ++i) {
+    CHECK(std::abs(after.f32()[i] - want.f32()[i]) <= 1e-5f);
+    moved = std::max(moved, static_cast<double>(std::abs(after.f32()[i] - before.f32()[i])));
+  }
+  CHECK(moved > 1e-3);
 }
 
 TEST_CASE("TrainStep streams: summed sub-batch gradients train like the whole batch", "[graph][lenet][streams]") {
