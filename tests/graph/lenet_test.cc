@@ -54,6 +54,27 @@ Traced TraceLeNet(int64_t batch, uint32_t seed) {
   return r;
 }
 
+// TraceLeNet plus autodiff and the SGD update (momentum 0.9, wd 1e-3): env also holds lr,
+// rescale_grad = 1/batch and random momentum state (drawn from `state_seed`).
+Traced TraceLeNetTraining(int64_t batch, uint32_t seed, double lr, uint32_t state_seed) {
+  Traced t = TraceLeNet(batch, seed);
+  passes::PassManager pm;
+  pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", passes::SgdOptions{0.9, 1e-3, -1}));
+  pm.Add(std::make_unique<passes::DeadCodeElimination>());
+  REQUIRE(pm.Run(*t.graph).ok());
+  const ir::Graph& g = *t.graph;
+  ir::ValueId lr_id = *g.FindValue("lr"), rescale = *g.FindValue("rescale_grad");
+  t.env[lr_id] = ir::RefTensor(Shape{});
+  t.env[lr_id][0] = lr;
+  t.env[rescale] = ir::RefTensor(Shape{});
+  t.env[rescale][0] = 1.0 / static_cast<double>(batch);
+  std::mt19937 rng(state_seed);
+  for (ir::ValueId s : g.ValuesOfKind(ir::ValueKind::kState)) {
+    t.env[s] = testing::RandomRef(g.value(s).type.shape, rng, -0.01, 0.01);
+  }
+  return t;
+}
+
 TEST_CASE("LeNet training-graph gradients match finite differences", "[graph][lenet][grad]") {
   Traced t = TraceLeNet(/*batch=*/3, /*seed=*/7);
   ir::Graph g = *t.graph;
@@ -70,23 +91,9 @@ TEST_CASE("LeNet training-graph gradients match finite differences", "[graph][le
 
 TEST_CASE("compiled LeNet training step matches the reference interpreter", "[graph][lenet][codegen]") {
   int64_t batch = GENERATE(1, 5);
-  Traced t = TraceLeNet(batch, 11);
-  ir::Graph g = *t.graph;
-  passes::PassManager pm;
-  pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", passes::SgdOptions{0.9, 1e-3, -1}));
-  pm.Add(std::make_unique<passes::DeadCodeElimination>());
-  REQUIRE(pm.Run(g).ok());
-
-  // Hyper-parameters and momentum state.
-  ir::ValueId lr = *g.FindValue("lr"), rescale = *g.FindValue("rescale_grad");
-  t.env[lr] = ir::RefTensor(Shape{});
-  t.env[lr][0] = 0.5;  // large, so a wrong gradient moves the weights visibly
-  t.env[rescale] = ir::RefTensor(Shape{});
-  t.env[rescale][0] = 1.0 / static_cast<double>(batch);
-  std::mt19937 rng(5);
-  for (ir::ValueId s : g.ValuesOfKind(ir::ValueKind::kState)) {
-    t.env[s] = testing::RandomRef(g.value(s).type.shape, rng, -0.01, 0.01);
-  }
+  // lr 0.5: large, so a wrong gradient moves the weights visibly.
+  Traced t = TraceLeNetTraining(batch, 11, /*lr=*/0.5, /*state_seed=*/5);
+  const ir::Graph& g = *t.graph;
 
   auto exe = codegen::Lower(g, codegen::cpu::CpuSteps());
   REQUIRE(exe.ok());
@@ -156,21 +163,8 @@ TrainRun MakeTrainRun(const std::string& optimizer, uint64_t seed, const Compile
 TEST_CASE("resident parameters: -O2 training reorders weights once, updates them in place, writes them back",
           "[graph][lenet][codegen][layouts]") {
   int64_t batch = 4;
-  Traced t = TraceLeNet(batch, 13);
-  ir::Graph g = *t.graph;
-  passes::PassManager pm;
-  pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", passes::SgdOptions{0.9, 1e-3, -1}));
-  pm.Add(std::make_unique<passes::DeadCodeElimination>());
-  REQUIRE(pm.Run(g).ok());
-  ir::ValueId lr = *g.FindValue("lr"), rescale = *g.FindValue("rescale_grad");
-  t.env[lr] = ir::RefTensor(Shape{});
-  t.env[lr][0] = 0.3;
-  t.env[rescale] = ir::RefTensor(Shape{});
-  t.env[rescale][0] = 1.0 / static_cast<double>(batch);
-  std::mt19937 rng(9);
-  for (ir::ValueId s : g.ValuesOfKind(ir::ValueKind::kState)) {
-    t.env[s] = testing::RandomRef(g.value(s).type.shape, rng, -0.01, 0.01);
-  }
+  Traced t = TraceLeNetTraining(batch, 13, /*lr=*/0.3, /*state_seed=*/9);
+  const ir::Graph& g = *t.graph;
 
   codegen::LowerOptions options;
   options.blocked_layouts = options.plan_memory = options.group_updates = true;
