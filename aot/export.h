@@ -36,8 +36,9 @@ struct ExportResult {
 
 // The artifact contents for output = net(data) with data f32 `input_shape` (NCHW for
 // images; the first dim is the batch the artifact is compiled for). The graph is traced and
-// compiled exactly as Predictor::Forward does, so the loaded artifact gives bit-identical
-// outputs. Input "data", output "output". `weights` receives copies of the parameters the
+// compiled exactly as Predictor::Forward does (compiler::Compile with the same request, no
+// executable: the artifact holds the StepProgram, its memory report and the target's ISA),
+// so the loaded artifact gives bit-identical outputs. Input "data", output "output". `weights` receives copies of the parameters the
 // contents point to (it must outlive the contents). Errors: FailedPrecondition for an
 // uninitialized parameter; shape errors naming node, op and shapes; lowering errors.
 StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, const Shape& input_shape,
@@ -49,11 +50,5 @@ StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, cons
 // Errors: as CompileForExport; InvalidArgument on an I/O failure naming the path.
 StatusOr<ExportResult> ExportArtifact(graph::nn::Block& net, const Shape& input_shape, const std::string& path,
                                       const ExportOptions& options = {});
-
-// Memory figures from the steps alone: arena_bytes as given; naive_bytes = the sum of the
-// distinct arena tensors (and scratch slices), each in its own buffer; lower_bound_bytes =
-// the largest sum of arena tensors live at one step (live from the step that writes a
-// tensor to its last reader; a tensor is identified by its (offset, bytes) slice).
-runtime::MemoryReport MemoryReportFromSteps(const std::vector<runtime::StepDesc>& steps, int64_t arena_bytes);
 
 }  // namespace kiln::aot

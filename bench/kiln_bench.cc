@@ -19,7 +19,6 @@
 
 #include "bench/models.h"
 #include "codegen/llvm/kernel_llvm.h"
-#include "codegen/llvm/llvm_steps.h"
 #include "graph/nn.h"
 #include "graph/trainer.h"
 
@@ -89,7 +88,7 @@ int Main(int argc, char** argv) {
   options.fuse_elementwise = fuse_elementwise;
   options.resident_params = !no_resident;
   options.streams = streams;
-  if (fuse_elementwise || llvm) options.step_factory = &codegen::llvm_gen::LlvmCpuSteps();
+  options.llvm_kernels = llvm;  // the CPU target then lowers with its LLVM JIT steps
   graph::Trainer trainer = optimizer == "adam"
                                ? graph::Trainer(*net, "adam", {{"learning_rate", 0.001}})
                                : graph::Trainer(*net, "sgd", {{"learning_rate", 0.01}, {"momentum", 0.9}});
@@ -142,7 +141,7 @@ int Main(int argc, char** argv) {
     std::printf("  streams: %d%s%s\n", mode == "infer" ? infer->last_streams() : train->last_streams(),
                 note.empty() ? "" : ": ", note.c_str());
   }
-  if (options.step_factory) {
+  if (options.fuse_elementwise || options.llvm_kernels) {
     auto k = codegen::llvm_gen::CpuKernelCache::Global().stats();
     std::printf("  llvm kernels: %lld compiled in %.3f s, %lld cache hits, hit rate %.1f%%, optimizer %s\n",
                 static_cast<long long>(k.misses), k.compile_seconds, static_cast<long long>(k.hits), 100 * k.HitRate(),

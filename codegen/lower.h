@@ -1,28 +1,39 @@
-// Lowering: a verified IR graph becomes a runtime::Executable (DESIGN.md codegen/).
+// Lowering: a verified IR graph becomes a runtime::StepProgram (plain data, printable) and
+// then an Executable (DESIGN.md codegen/). The lowering is a pipeline of step-level passes,
+// each in its own file with a before/after test (tests/codegen/lowering_passes_test.cc):
 //
-// Each node becomes one step built by a backend's StepFactory (oneDNN primitives are
-// created here, at compile time, never per run). Values get buffers: graph inputs, outputs,
-// parameters/state and constants are bound buffers; intermediates are slices of one arena
-// (64-byte aligned). Updates of parameters are done in place when the producing op allows
-// it (sgd_update writes the weight it reads), else by a copy step at the end. Reshape is
-// free: its output aliases its input.
+//   select_steps   (codegen/select_steps.h)   IR -> dense program, one step per node
+//   assign_layouts (codegen/assign_layouts.h) target layouts, reorders, prepack, residency
+//   group_updates  (codegen/group_updates.h)  optimizer updates as one step per optimizer
+//   plan_buffers   (codegen/plan_buffers.h)   liveness, in-place reuse, offsets, report
 //
-// LowerOptions (the -O2 pipeline turns both on):
-//  - blocked_layouts: the backend picks each step's operand layouts (StepFactory::
+// Instantiate (runtime/step_program.h) then builds the steps with the target's
+// StepFactory (oneDNN primitives are created then, at compile time, never per run).
+//
+// LowerOptions (the -O2 pipeline turns blocked_layouts, plan_memory, group_updates on,
+// and resident_params for training):
+//  - blocked_layouts: the target picks each step's operand layouts (StepFactory::
 //    ChooseLayouts, e.g. oneDNN's nChw16c for convolutions); a "reorder" step is inserted
-//    where a consumer needs another layout than its producer wrote (one per value and
-//    layout), and graph inputs, outputs and parameters stay dense row-major.
-//  - plan_memory: liveness over the step schedule; outputs of ops marked inplace_on_input0
-//    reuse their input's buffer when that input dies at the step; offsets by best fit
-//    (codegen/memory_plan.h). Off: every buffer gets its own slice.
+//    where a consumer needs another layout than its producer wrote, and graph inputs,
+//    outputs and parameters stay dense row-major.
+//  - plan_memory: liveness over the step schedule; outputs of kinds that may reuse their
+//    input (runtime/step_kinds.h) reuse input 0's buffer when it dies at the step; offsets
+//    by best fit (codegen/memory_plan.h). Off: every buffer gets its own slice.
 #pragma once
 
 #include <memory>
 
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "codegen/memory_plan.h"
+#include "codegen/select_steps.h"
 #include "ir/graph.h"
 #include "runtime/executable.h"
 #include "runtime/step.h"
+#include "runtime/step_program.h"
 
 namespace kiln::codegen {
 
@@ -51,6 +62,11 @@ struct LowerOptions {
   // parameters up to 256 KiB may be delayed past independent steps to join a group; larger
   // ones stay where the schedule put them (their gradients die sooner).
   bool group_updates = false;
+  // Called after every lowering pass with its name and the program (e.g. kiln_opt
+  // --print-program-after); the program is planned only after "plan_buffers".
+  std::function<void(std::string_view pass, const runtime::StepProgram& program)> after_pass;
+  // Recorded in the program (StepProgram::target), e.g. "cpu".
+  std::string target = "cpu";
 };
 
 struct LowerStats {
@@ -60,16 +76,23 @@ struct LowerStats {
   MemoryReport memory;         // arena vs naive vs lower bound (bytes)
 };
 
-// Lowers `graph` with `factory` (e.g. codegen::cpu::CpuSteps()). Inputs follow the order
-// the graph declares them; outputs the order of graph.outputs(); parameters and state are
-// bound by name. Errors: the verifier's error; Unimplemented naming the node and op the
-// backend cannot run; errors from the factory with the node named.
+// The lowering passes in pipeline order: select_steps, assign_layouts, group_updates (when
+// enabled), plan_buffers.
+std::vector<std::string> LoweringPassNames(const LowerOptions& options = {});
+
+// Runs the lowering pipeline: `graph` to a planned StepProgram, with `factory` (the
+// target's steps, e.g. backends::cpu::CpuSteps()) answering layout and scratch queries.
+// Inputs follow the order the graph declares them; outputs the order of graph.outputs();
+// parameters and state are bound by name. `stats` gets the report (no compile time).
+// Errors: the verifier's error; the target's errors naming the step ("choosing layouts
+// for conv2d "conv0": ...").
+StatusOr<runtime::StepProgram> LowerToProgram(const ir::Graph& graph, const runtime::StepFactory& factory,
+                                              const LowerOptions& options = {}, LowerStats* stats = nullptr);
+
+// LowerToProgram, then runtime::Instantiate with the same factory. Errors: as
+// LowerToProgram; Unimplemented naming the node and kind the target cannot run; other
+// factory errors with the step named.
 StatusOr<std::shared_ptr<runtime::Executable>> Lower(const ir::Graph& graph, const runtime::StepFactory& factory,
                                                      LowerStats* stats = nullptr, const LowerOptions& options = {});
-
-// The StepDesc of one node with the given operand buffers (attribute conventions in
-// codegen/cpu/kernels_cpu.h: ints/floats/strings copied from the IR attributes).
-runtime::StepDesc MakeStepDesc(const ir::Node& node, std::vector<runtime::TensorRef> inputs,
-                               std::vector<runtime::TensorRef> outputs);
 
 }  // namespace kiln::codegen

@@ -15,20 +15,7 @@ bool LiveTogether(const BufferLifetime& a, const BufferLifetime& b) {
   return a.first_step <= b.last_step && b.first_step <= a.last_step;
 }
 
-std::string Mb(int64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f MB", static_cast<double>(bytes) / 1e6);
-  return buf;
-}
-
 }  // namespace
-
-std::string MemoryReport::ToString() const {
-  return "arena " + Mb(arena_bytes) + " (naive " + Mb(naive_bytes) + ", lower bound " + Mb(lower_bound_bytes) + "), " +
-         std::to_string(num_buffers) + " buffers, " + std::to_string(num_in_place) + " in place, " +
-         std::to_string(num_reorders) + " reorders" +
-         (resident_bytes > 0 ? ", " + Mb(resident_bytes) + " resident parameters" : std::string());
-}
 
 MemoryPlan PlanMemory(const std::vector<BufferLifetime>& buffers, int64_t alignment) {
   MemoryPlan plan;

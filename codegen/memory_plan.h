@@ -8,7 +8,7 @@
 // in, else above them — the "greedy by size" strategy of TensorFlow Lite's arena planner
 // (Pisarchyk & Lee, "Efficient Memory Management for Deep Neural Net Inference", 2020).
 // In-place reuse (an output sharing its input's buffer) is decided before planning, by
-// merging the two buffers' lifetimes (codegen/lower.cc).
+// merging the two buffers' lifetimes (codegen/plan_buffers.cc).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "runtime/step_program.h"
 
 namespace kiln::codegen {
 
@@ -30,24 +31,8 @@ struct MemoryPlan {
   int64_t arena_bytes = 0;       // peak: max over buffers of offset + aligned size
 };
 
-// Numbers for one graph (bytes, each buffer rounded up to the alignment).
-struct MemoryReport {
-  int64_t arena_bytes = 0;        // the planned arena (peak) of the run's tensors
-  int64_t naive_bytes = 0;        // every buffer its own slot: the sum of all sizes
-  int64_t lower_bound_bytes = 0;  // max over steps of the bytes live at that step
-  int num_buffers = 0;
-  int num_in_place = 0;  // outputs that reuse their input's buffer
-  int num_reorders = 0;  // layout conversion steps the lowering inserted
-  // Parameters kept in the steps' layouts for the session's lifetime, placed after the
-  // planned arena (the session allocates arena_bytes + resident_bytes, aligned): prepacked
-  // constant weights (LowerOptions::constant_params) and resident training parameters and
-  // optimizer state (LowerOptions::resident_params). They are second copies of the dense
-  // bound tensors and not counted in arena, naive or lower bound.
-  int64_t resident_bytes = 0;
-  // "arena 1.2 MB (naive 4.5 MB, lower bound 1.1 MB), 42 buffers, 3 in place, 2 reorders"
-  // (", 0.5 MB resident parameters" when there are any).
-  std::string ToString() const;
-};
+// The one memory report (runtime/step_program.h); plan_buffers fills it.
+using MemoryReport = runtime::MemoryReport;
 
 // Places every buffer. `alignment` must be a power of two. Never fails.
 MemoryPlan PlanMemory(const std::vector<BufferLifetime>& buffers, int64_t alignment = 64);

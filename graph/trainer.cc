@@ -4,12 +4,9 @@
 #include <cstdio>
 #include <limits>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "compiler/compile.h"
 #include "ir/builder.h"
-#include "ir/text.h"
 #include "passes/batch_separable.h"
-#include "passes/pass.h"
-#include "passes/pipeline.h"
 
 namespace kiln::graph {
 
@@ -72,53 +69,69 @@ Tensor* Trainer::State(const std::string& name, const Shape& shape) {
 
 namespace {
 
-// Compiles `graph` through the pass pipeline and the CPU lowering, then opens a session
-// bound to the network's parameters (and the trainer's state).
 // What autodiff adds to a traced forward graph before the optimization passes.
 enum class Autodiff {
   kNone,           // inference, or a graph that carries its own updates
   kTrain,          // backward and the trainer's optimizer update in place
   kGradientsOnly,  // backward; the gradients become outputs "grad:<param>" (training streams)
+  kStreamUpdate,   // a graph of parameters: the streams' gradients summed, the update applied
 };
 
+// The compiler request of CompileOptions (compiler/compile.h), for a graph compiled with
+// (`trainer` non-null) or without a trainer.
+compiler::CompileRequest MakeRequest(const CompileOptions& options, Trainer* trainer, Autodiff autodiff,
+                                     bool require_batch_separable) {
+  compiler::CompileRequest req;
+  switch (autodiff) {
+    case Autodiff::kNone: req.mode = compiler::Mode::kInference; break;
+    case Autodiff::kTrain: req.mode = compiler::Mode::kTraining; break;
+    case Autodiff::kGradientsOnly: req.mode = compiler::Mode::kGradientsOnly; break;
+    case Autodiff::kStreamUpdate: req.mode = compiler::Mode::kStreamUpdate; break;
+  }
+  req.streams = options.streams;
+  if (trainer != nullptr) {
+    req.optimizer = trainer->optimizer() == "adam" ? compiler::Optimizer::Adam(trainer->adam())
+                                                   : compiler::Optimizer::Sgd(trainer->sgd());
+  }
+  req.output_gradients = options.output_gradients;
+  req.opt_level = options.opt_level;
+  req.target = options.target;
+  req.fuse_elementwise = options.fuse_elementwise;
+  req.llvm_kernels = options.llvm_kernels;
+  req.constant_params = options.constant_params && trainer == nullptr;
+  req.resident_params = options.resident_params && trainer != nullptr;
+  req.require_batch_separable = require_batch_separable;
+  req.dump_ir_after = options.dump_ir_after;
+  req.dump = options.dump;
+  req.after_pass = options.after_pass;
+  req.after_lowering_pass = options.after_lowering_pass;
+  return req;
+}
+
+// Compiles `graph` through the compiler driver, then opens a session bound to the
+// network's parameters (and the trainer's state).
 StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::Graph> graph, nn::Block& net,
                                                            Trainer* trainer, const CompileOptions& options,
                                                            std::string* text, codegen::LowerStats* stats,
                                                            bool require_batch_separable = false,
                                                            Autodiff autodiff = Autodiff::kNone) {
-  passes::PassManager pm(passes::PassManagerOptions{options.dump_ir_after, options.dump, options.after_pass});
-  if (autodiff == Autodiff::kGradientsOnly) {
-    pm.Add(passes::BuildTrainingGraph::GradientsOnly("loss"));
-  } else if (autodiff == Autodiff::kTrain) {
-    if (trainer->optimizer() == "adam") {
-      pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->adam(), options.output_gradients));
-    } else {
-      pm.Add(std::make_unique<passes::BuildTrainingGraph>("loss", trainer->sgd(), options.output_gradients));
-    }
-  }
-  passes::OptimizationOptions opt_options;
-  opt_options.fuse_elementwise = options.fuse_elementwise;
-  passes::AddOptimizationPasses(pm, options.opt_level, opt_options);
-  RETURN_IF_ERROR(pm.Run(*graph));
-  if (require_batch_separable) RETURN_IF_ERROR(passes::CheckBatchSeparable(*graph));
-  *text = ir::PrintGraph(*graph);
-  codegen::LowerOptions lower;
-  lower.blocked_layouts = options.opt_level >= 2;
-  lower.plan_memory = options.opt_level >= 2;
-  lower.constant_params = options.constant_params && trainer == nullptr;
-  lower.group_updates = options.opt_level >= 2;
-  lower.resident_params = options.resident_params && trainer != nullptr && options.opt_level >= 2;
-  const runtime::StepFactory& factory = options.step_factory ? *options.step_factory : codegen::cpu::CpuSteps();
-  ASSIGN_OR_RETURN(auto exe, codegen::Lower(*graph, factory, stats, lower));
+  ASSIGN_OR_RETURN(compiler::CompiledModule m,
+                   compiler::Compile(std::move(graph), MakeRequest(options, trainer, autodiff, require_batch_separable)));
+  *text = std::move(m.ir_text);
+  *stats = m.stats;
   std::map<std::string, Tensor*> bindings;
   for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();
-  for (const auto& spec : exe->params()) {
+  for (const auto& spec : m.executable->params()) {
     if (!bindings.count(spec.name) && trainer) bindings[spec.name] = trainer->State(spec.name, spec.shape);
   }
-  return runtime::Session::Create(exe, bindings);
+  return runtime::Session::Create(m.executable, bindings);
 }
 
 }  // namespace
+
+compiler::CompileRequest InferenceRequest(const CompileOptions& options) {
+  return MakeRequest(options, /*trainer=*/nullptr, Autodiff::kNone, /*require_batch_separable=*/false);
+}
 
 StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Graph> graph, nn::Block& params,
                                                          const CompileOptions& options, std::string* text,
@@ -262,34 +275,20 @@ StatusOr<std::unique_ptr<TrainStep::Streams>> TrainStep::CompileStreams(const Sh
     for (size_t i : st->grad_output) g.emplace_back(DType::kF32, p->executable().outputs()[i].shape);
     st->grads.push_back(std::move(g));
   }
-  // The update graph: grad = sum over parts; the trainer's optimizer update in place.
+  // The update graph: the parameters; the data_parallel_update pass (compiler Mode::
+  // kStreamUpdate) adds the K gradient inputs of each, their sum and the optimizer update.
   auto g = std::make_unique<ir::Graph>("update");
-  ir::Builder b(*g);
-  std::map<ir::ValueId, ir::ValueId> grads;
   std::map<std::string, std::pair<int64_t, size_t>> grad_inputs;  // input name -> (part, parameter)
   for (size_t j = 0; j < names.size(); ++j) {
     const Shape& ps = part.outputs()[st->grad_output[j]].shape;
     std::string layout = ps.size() == 4 ? "OIHW" : ps.size() == 2 ? "OI" : ps.size() == 1 ? "C" : "";
-    ir::TensorType type{DType::kF32, ps, layout};
-    ir::ValueId param = g->AddParameter(names[j], type);
-    ir::ValueId sum = -1;
-    for (int64_t pk = 0; pk < k; ++pk) {
-      std::string input = "grad" + std::to_string(pk) + ":" + names[j];
-      grad_inputs[input] = {pk, j};
-      ir::ValueId gk = g->AddInput(input, type);
-      if (pk == 0) {
-        sum = gk;
-      } else {
-        ASSIGN_OR_RETURN(sum, b.Emit1("add", {sum, gk}, {}, names[j] + "_grad_sum"));
-      }
-    }
-    grads[param] = sum;
+    g->AddParameter(names[j], ir::TensorType{DType::kF32, ps, layout});
+    for (int64_t pk = 0; pk < k; ++pk) grad_inputs["grad" + std::to_string(pk) + ":" + names[j]] = {pk, j};
   }
-  RETURN_IF_ERROR(trainer_.optimizer() == "adam" ? passes::AppendAdamUpdate(*g, grads, trainer_.adam())
-                                                 : passes::AppendSgdUpdate(*g, grads, trainer_.sgd()));
   std::string update_text;
   codegen::LowerStats update_stats;
-  ASSIGN_OR_RETURN(st->update, CompileAndBind(std::move(g), net_, &trainer_, options_, &update_text, &update_stats));
+  ASSIGN_OR_RETURN(st->update, CompileAndBind(std::move(g), net_, &trainer_, options_, &update_text, &update_stats,
+                                              /*require_batch_separable=*/false, Autodiff::kStreamUpdate));
   for (const auto& spec : st->update->executable().inputs()) {
     if (spec.name == "lr") {
       st->update_inputs.push_back(&st->lr);

@@ -12,6 +12,7 @@
 
 #include "base/tensor.h"
 #include "codegen/lower.h"
+#include "compiler/compile.h"
 #include "graph/nn.h"
 #include "passes/autodiff.h"
 #include "runtime/executable.h"
@@ -87,12 +88,17 @@ struct CompileOptions {
   // Optimization level (passes/pipeline.h): 0 none, 1 simplification, 2 (default) also
   // fusion, oneDNN-chosen layouts and memory planning.
   int opt_level = 2;
-  // At -O2, also run the elementwise-fusion pass (passes::OptimizationOptions); the graph then
-  // has fused_elementwise nodes, which need step_factory = LLVM's (codegen/llvm/llvm_steps.h
-  // LlvmCpuSteps()); with the default factory the lowering fails naming the node.
+  // At -O2, also fuse elementwise chains into generated kernels: the target adds the
+  // elementwise-fusion pass and lowers the fused_elementwise nodes with its LLVM JIT steps
+  // (compiler/target.h; codegen/llvm/llvm_steps.h).
   bool fuse_elementwise = false;
-  // The step factory to lower with; null: codegen::cpu::CpuSteps() (oneDNN and native loops).
-  const runtime::StepFactory* step_factory = nullptr;
+  // Lower the optimizer updates to LLVM-generated kernels too (compiler/target.h).
+  bool llvm_kernels = false;
+  // The target to compile for (compiler/target.h): "cpu".
+  std::string target = "cpu";
+  // Called after every lowering pass with the step program (codegen/lower.h), e.g.
+  // kiln_opt --print-program-after.
+  std::function<void(std::string_view pass, const runtime::StepProgram& program)> after_lowering_pass;
   // TrainStep at -O2: parameters and optimizer state stay between steps in the layouts the
   // steps chose (codegen::LowerOptions::resident_params), so weights are reordered once,
   // not every step. The TrainStep holds them (Parameter::SetHolder, Trainer::SetHolder) and
@@ -221,6 +227,11 @@ class Predictor {
 StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Graph> graph, nn::Block& params,
                                                          const CompileOptions& options = {}, std::string* text = nullptr,
                                                          codegen::LowerStats* stats = nullptr);
+
+// The compiler request (compiler/compile.h) Predictor and CompileGraph compile with: mode
+// inference, the options' level, target, dumps and constant parameters. aot/export uses it
+// so that an artifact is bit-identical to Predictor::Forward.
+compiler::CompileRequest InferenceRequest(const CompileOptions& options);
 
 // mx.metric.Accuracy: micro-averaged accuracy of argmax(pred, axis=1) against labels.
 class Accuracy {

@@ -16,6 +16,7 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
       ir::ValueId d = act.inputs[0], y = act.inputs[1];
       const ir::Node* p = g.Producer(d);
       if (p == nullptr || p->op != "pool2d_backward" || p->inputs[1] != y) continue;
+      if (!Supports("pool2d_backward", "relu")) continue;
       if (!p->attrs.GetString("activation", "").empty()) continue;
       if (pinned.count(d) || users[static_cast<size_t>(d)].size() != 1) continue;
       g.mutable_nodes()[static_cast<size_t>(g.ScheduleIndex(p->id))].attrs.Set("activation", std::string("relu"));
@@ -27,6 +28,7 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
     ir::ValueId x = act.inputs[0];
     const ir::Node* p = g.Producer(x);
     if (p == nullptr || (p->op != "conv2d" && p->op != "dense")) continue;
+    if (!Supports(p->op, act.op)) continue;
     if (!p->attrs.GetString("activation", "").empty()) continue;
     if (pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
     ir::ValueId y = act.outputs[0];
@@ -55,6 +57,7 @@ StatusOr<bool> FuseSum::Run(ir::Graph& g) {
       ir::ValueId x = add.inputs[static_cast<size_t>(side)], r = add.inputs[static_cast<size_t>(1 - side)];
       const ir::Node* conv = g.Producer(x);
       if (conv == nullptr || conv->op != "conv2d" || conv->inputs.size() != 3) continue;
+      if (!Supports("conv2d", "sum")) continue;
       if (!conv->attrs.GetString("activation", "").empty()) continue;
       if (x == r || pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
       if (g.value(r).type.shape != g.value(x).type.shape || g.value(r).type.dtype != DType::kF32) continue;

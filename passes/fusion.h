@@ -22,8 +22,16 @@ namespace kiln::passes {
 // (diff_src masked by y > 0 while it is written; one pass over the tensor instead of two).
 class FuseActivation final : public Pass {
  public:
+  // Fuses only what `target` supports as a post-op (null: the CPU target's set).
+  explicit FuseActivation(const TargetCapabilities* target = nullptr) : target_(target) {}
   std::string_view Name() const override { return "fuse_activation"; }
   StatusOr<bool> Run(ir::Graph& graph) override;
+
+ private:
+  bool Supports(std::string_view op, std::string_view post_op) const {
+    return target_ == nullptr || target_->SupportsPostOp(op, post_op);
+  }
+  const TargetCapabilities* target_;
 };
 
 // Fuses an add that follows a convolution into it as a oneDNN sum post-op:
@@ -36,8 +44,15 @@ class FuseActivation final : public Pass {
 // eltwise). Must run after autodiff.
 class FuseSum final : public Pass {
  public:
+  explicit FuseSum(const TargetCapabilities* target = nullptr) : target_(target) {}
   std::string_view Name() const override { return "fuse_sum"; }
   StatusOr<bool> Run(ir::Graph& graph) override;
+
+ private:
+  bool Supports(std::string_view op, std::string_view post_op) const {
+    return target_ == nullptr || target_->SupportsPostOp(op, post_op);
+  }
+  const TargetCapabilities* target_;
 };
 
 }  // namespace kiln::passes

@@ -19,6 +19,22 @@
 
 namespace kiln::passes {
 
+// What passes may ask of the target they compile for (the compile-side target,
+// compiler/target.h, implements it): passes ask instead of assuming a library. A pass
+// given no target assumes the CPU target's answers.
+class TargetCapabilities {
+ public:
+  virtual ~TargetCapabilities() = default;
+  // The target's name ("cpu").
+  virtual std::string_view TargetName() const = 0;
+  // True when `op` ("conv2d", "dense", "pool2d_backward") can apply `post_op` ("relu",
+  // "sigmoid", "tanh" as an activation attribute; "sum" as conv2d's residual input) in
+  // the same step, e.g. as a oneDNN post-op.
+  virtual bool SupportsPostOp(std::string_view op, std::string_view post_op) const = 0;
+  // True when the target has a step for IR op `op` (e.g. "fused_elementwise" needs LLVM).
+  virtual bool SupportsOp(std::string_view op) const = 0;
+};
+
 class Pass {
  public:
   virtual ~Pass() = default;

@@ -7,22 +7,28 @@
 
 namespace kiln::passes {
 
-void AddOptimizationPasses(PassManager& pm, int level) {
+namespace {
+
+void AddLevelPasses(PassManager& pm, int level, const TargetCapabilities* target) {
   if (level >= 1) {
     pm.Add(std::make_unique<ConstantFolding>());
     pm.Add(std::make_unique<CommonSubexpressionElimination>());
   }
   pm.Add(std::make_unique<DeadCodeElimination>());
   if (level >= 2) {
-    pm.Add(std::make_unique<FuseSum>());
-    pm.Add(std::make_unique<FuseActivation>());
+    pm.Add(std::make_unique<FuseSum>(target));
+    pm.Add(std::make_unique<FuseActivation>(target));
     pm.Add(std::make_unique<DeadCodeElimination>());
     pm.Add(std::make_unique<ScheduleUpdatesEarly>());
   }
 }
 
+}  // namespace
+
+void AddOptimizationPasses(PassManager& pm, int level) { AddLevelPasses(pm, level, nullptr); }
+
 void AddOptimizationPasses(PassManager& pm, int level, const OptimizationOptions& options) {
-  AddOptimizationPasses(pm, level);
+  AddLevelPasses(pm, level, options.target);
   if (level >= 2 && options.fuse_elementwise) {
     pm.Add(std::make_unique<ElementwiseFusion>());
     pm.Add(std::make_unique<DeadCodeElimination>());

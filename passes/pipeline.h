@@ -23,6 +23,9 @@ struct OptimizationOptions {
   // The graph then has fused_elementwise nodes, which need the LLVM step factory
   // (codegen/llvm/llvm_steps.h: LlvmCpuSteps()) to lower.
   bool fuse_elementwise = false;
+  // The target the graph is compiled for: fusion passes ask it which post-ops it has
+  // (null: the CPU target's set). Must outlive the pass manager.
+  const TargetCapabilities* target = nullptr;
 };
 void AddOptimizationPasses(PassManager& pm, int level, const OptimizationOptions& options);
 

@@ -84,17 +84,23 @@ flatbuffers::Offset<fb::TensorData> PackTensor(Builder& b, const TensorSpec& spe
 
 }  // namespace
 
-StatusOr<std::string> SerializeArtifact(const ArtifactContents& c) {
-  if (c.weights.size() != c.params.size()) {
+StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
+  const StepProgram& c = contents.program;
+  if (!c.planned) return FailedPrecondition("artifact: the program \"" + c.name + "\" has no buffer plan");
+  if (!c.writeback_steps.empty()) {
+    return FailedPrecondition("artifact: resident training parameters (write-back steps) are not stored in artifacts");
+  }
+  const std::vector<const Tensor*>& weights_in = contents.weights;
+  if (weights_in.size() != c.params.size()) {
     return InvalidArgument("artifact: " + std::to_string(c.params.size()) + " parameters but " +
-                           std::to_string(c.weights.size()) + " weight tensors");
+                           std::to_string(weights_in.size()) + " weight tensors");
   }
   Builder b(1 << 20);
   // Large byte vectors first (FlatBuffers builds back to front; order does not
   // matter for correctness, only for locality).
   std::vector<flatbuffers::Offset<fb::TensorData>> weights;
   for (size_t i = 0; i < c.params.size(); ++i) {
-    const Tensor* t = c.weights[i];
+    const Tensor* t = weights_in[i];
     const TensorSpec& s = c.params[i];
     if (!t || t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) {
       return InvalidArgument(
@@ -110,7 +116,7 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& c) {
     constants.push_back(PackTensor(b, {"const" + std::to_string(i), t.dtype(), t.shape()}, t));
   }
   std::vector<flatbuffers::Offset<fb::Blob>> kernels;
-  for (const NamedBlob& k : c.kernels) {
+  for (const NamedBlob& k : contents.kernels) {
     auto data = AlignedBytes(b, k.bytes.data(), k.bytes.size());
     kernels.push_back(fb::CreateBlob(b, b.CreateString(k.name), b.CreateString(k.target), data));
   }
@@ -140,21 +146,24 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& c) {
   auto steps_v = pack_steps(c.steps);
   auto prepack_v = pack_steps(c.prepack_steps);
   std::vector<flatbuffers::Offset<fb::KeyValue>> metadata;
-  for (const auto& [k, v] : c.metadata) metadata.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
+  for (const auto& [k, v] : contents.metadata) metadata.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
   const MemoryReport& m = c.memory;
-  auto memory =
-      fb::CreateMemoryReport(b, m.arena_bytes, m.naive_bytes, m.lower_bound_bytes, m.weight_bytes, m.constant_bytes);
-  auto name = b.CreateString(c.model_name);
+  auto memory = fb::CreateMemoryReport(b, m.arena_bytes, m.naive_bytes, m.lower_bound_bytes, m.weight_bytes,
+                                       m.constant_bytes, m.num_buffers, m.num_in_place, m.num_reorders,
+                                       m.resident_bytes);
+  auto name = b.CreateString(contents.model_name);
   auto inputs = PackSpecs(b, c.inputs);
   auto outputs = PackSpecs(b, c.outputs);
   auto params = PackSpecs(b, c.params);
   auto weights_v = b.CreateVector(weights);
   auto constants_v = b.CreateVector(constants);
   auto kernels_v = b.CreateVector(kernels);
-  auto text = b.CreateString(c.graph_text);
+  auto text = b.CreateString(contents.graph_text);
+  auto target = b.CreateString(c.target.empty() ? std::string("cpu") : c.target);
+  auto isa = b.CreateString(contents.isa);
   auto metadata_v = b.CreateVector(metadata);
   auto root = fb::CreateArtifact(b, kArtifactFormatVersion, name, inputs, outputs, params, steps_v, c.arena_bytes,
-                                 memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v);
+                                 memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v, target, isa);
   fb::FinishArtifactBuffer(b, root);
   const uint8_t* payload = b.GetBufferPointer();
   size_t size = b.GetSize();
@@ -430,6 +439,11 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
                          "; this runtime reads version " + std::to_string(kArtifactFormatVersion));
   }
   v.model_name = Str(a->model_name());
+  if (a->target()) {
+    v.target = Str(a->target());
+    if (v.target.empty()) return InvalidArgument("artifact: the target name is empty");
+  }
+  v.isa = Str(a->isa());
   ASSIGN_OR_RETURN(v.inputs, ReadSpecs(a->inputs(), "input", limits));
   ASSIGN_OR_RETURN(v.outputs, ReadSpecs(a->outputs(), "output", limits));
   ASSIGN_OR_RETURN(v.params, ReadSpecs(a->params(), "parameter", limits));
@@ -440,7 +454,15 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
                            std::to_string(limits.max_arena_bytes) + "]");
   }
   if (const fb::MemoryReport* m = a->memory()) {
-    v.memory = {m->arena_bytes(), m->naive_bytes(), m->lower_bound_bytes(), m->weight_bytes(), m->constant_bytes()};
+    v.memory.arena_bytes = m->arena_bytes();
+    v.memory.naive_bytes = m->naive_bytes();
+    v.memory.lower_bound_bytes = m->lower_bound_bytes();
+    v.memory.weight_bytes = m->weight_bytes();
+    v.memory.constant_bytes = m->constant_bytes();
+    v.memory.num_buffers = m->num_buffers();
+    v.memory.num_in_place = m->num_in_place();
+    v.memory.num_reorders = m->num_reorders();
+    v.memory.resident_bytes = m->resident_bytes();
   }
 
   // Weights: one per parameter, same spec.

@@ -28,21 +28,13 @@
 #include "base/tensor.h"
 #include "runtime/executable.h"
 #include "runtime/step.h"
+#include "runtime/step_program.h"
 
 namespace kiln::runtime {
 
 inline constexpr uint32_t kArtifactFormatVersion = 1;
 inline constexpr int64_t kArtifactHeaderBytes = 64;
 inline constexpr char kArtifactMagic[8] = {'K', 'I', 'L', 'N', 'A', 'O', 'T', '\0'};
-
-// Memory figures in bytes; 0 = not reported (see artifact.fbs MemoryReport).
-struct MemoryReport {
-  int64_t arena_bytes = 0;        // the planned arena
-  int64_t naive_bytes = 0;        // every arena tensor in its own buffer
-  int64_t lower_bound_bytes = 0;  // the largest set of arena tensors live at one step
-  int64_t weight_bytes = 0;
-  int64_t constant_bytes = 0;
-};
 
 // A named blob of generated machine code (an object file or a function's bytes).
 struct NamedBlob {
@@ -51,18 +43,17 @@ struct NamedBlob {
   std::string bytes;
 };
 
-// What the writer stores.
+// What the writer stores: a planned StepProgram (signatures, steps, prepack steps, arena
+// size, memory report, constants, target) and what goes with it.
 struct ArtifactContents {
   std::string model_name;
-  std::vector<TensorSpec> inputs, outputs, params;
-  std::vector<StepDesc> steps;
-  std::vector<StepDesc> prepack_steps;  // Executable::prepack_steps(), run once per session
-  int64_t arena_bytes = 0;
-  MemoryReport memory;
-  // One tensor per `params` entry, same order, dtype and shape (not owned).
+  // Must be planned and have no write-back steps (resident training parameters are not
+  // stored in artifacts).
+  StepProgram program;
+  // The ISA the program's steps were built for (runtime::Target::isa()).
+  std::string isa;
+  // One tensor per program.params entry, same order, dtype and shape (not owned).
   std::vector<const Tensor*> weights;
-  // The executable's constants, in BufferKind::kConstant index order.
-  std::vector<Tensor> constants;
   std::vector<NamedBlob> kernels;
   std::string graph_text;
   std::map<std::string, std::string> metadata;
@@ -70,7 +61,8 @@ struct ArtifactContents {
 
 // Serializes `contents` into the bytes of an artifact file (header + payload).
 // Errors: InvalidArgument when a weight is missing or disagrees with its spec (naming it),
-// or when the payload would exceed FlatBuffers' 2 GiB limit.
+// or when the payload would exceed FlatBuffers' 2 GiB limit; FailedPrecondition for an
+// unplanned program or one with write-back steps.
 StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents);
 
 // Writes the artifact to `path` atomically ("<path>.tmp.<pid>", flushed, renamed).
@@ -89,6 +81,8 @@ struct ArtifactLimits {
 struct ArtifactView {
   uint32_t format_version = 0;
   std::string model_name;
+  std::string target = "cpu";  // runtime/target.h name
+  std::string isa;             // "" = not recorded
   std::vector<TensorSpec> inputs, outputs, params;
   std::vector<StepDesc> steps;
   std::vector<StepDesc> prepack_steps;

@@ -43,7 +43,9 @@ std::string Executable::DescribeSteps() const {
 Session::Session(std::shared_ptr<const Executable> exe, std::vector<void*> params)
     : exe_(std::move(exe)),
       params_(std::move(params)),
-      arena_(static_cast<uint8_t*>(AlignedAlloc(exe_->arena_bytes())), AlignedFree) {
+      arena_(static_cast<uint8_t*>(exe_->target() ? exe_->target()->AllocateArena(exe_->arena_bytes())
+                                                  : AlignedAlloc(exe_->arena_bytes())),
+             ArenaDeleter{exe_->target()}) {
   for (const Tensor& t : exe_->constants()) constants_.push_back(t.data());
   step_seconds_.assign(exe_->steps().size(), 0.0);
 }
@@ -123,6 +125,7 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
   }
   if (!prepacked_) RETURN_IF_ERROR(Repack());
   ExecContext ctx;
+  ctx.device = exe_->device();
   ctx.arena = arena_.get();
   ctx.inputs = inputs.data();
   ctx.outputs = outputs.data();
@@ -145,6 +148,7 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
 Status Session::WriteBack() {
   if (!resident_newer_ || !prepacked_) return OkStatus();
   ExecContext ctx;
+  ctx.device = exe_->device();
   ctx.arena = arena_.get();
   ctx.params = params_.data();
   ctx.constants = constants_.data();
@@ -155,6 +159,7 @@ Status Session::WriteBack() {
 
 Status Session::Repack() {
   ExecContext ctx;
+  ctx.device = exe_->device();
   ctx.arena = arena_.get();
   ctx.params = params_.data();
   ctx.constants = constants_.data();

@@ -14,6 +14,7 @@
 #include "base/tensor.h"
 #include "runtime/parameter_store.h"
 #include "runtime/step.h"
+#include "runtime/target.h"
 
 namespace kiln::runtime {
 
@@ -59,6 +60,12 @@ class Executable {
   const std::vector<std::unique_ptr<Step>>& writeback_steps() const { return writeback_steps_; }
   void SetWritebackSteps(std::vector<std::unique_ptr<Step>> steps) { writeback_steps_ = std::move(steps); }
 
+  // The target whose steps these are (runtime/target.h): sessions allocate their arena on
+  // its device. Null: host memory (executables built directly from a StepFactory).
+  const Target* target() const { return target_; }
+  void SetTarget(const Target* target) { target_ = target; }
+  Device device() const { return target_ ? target_->device() : Device::kHost; }
+
  private:
   std::vector<TensorSpec> inputs_, outputs_, params_;
   std::vector<Tensor> constants_;
@@ -66,6 +73,7 @@ class Executable {
   std::vector<std::unique_ptr<Step>> prepack_steps_;
   std::vector<std::unique_ptr<Step>> writeback_steps_;
   int64_t arena_bytes_;
+  const Target* target_ = nullptr;
 };
 
 class Session {
@@ -125,7 +133,18 @@ class Session {
   Session(std::shared_ptr<const Executable> exe, std::vector<void*> params);
   std::shared_ptr<const Executable> exe_;
   std::vector<void*> params_;
-  std::unique_ptr<uint8_t, void (*)(void*)> arena_;
+  // Frees the arena on the executable's target (host memory without one).
+  struct ArenaDeleter {
+    const Target* target = nullptr;
+    void operator()(uint8_t* p) const {
+      if (target) {
+        target->FreeArena(p);
+      } else {
+        AlignedFree(p);
+      }
+    }
+  };
+  std::unique_ptr<uint8_t, ArenaDeleter> arena_;
   std::vector<const void*> constants_;
   bool profiling_ = false;
   bool prepacked_ = false;

@@ -9,7 +9,8 @@
 #include <cstring>
 #include <new>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "runtime/step_program.h"
+#include "runtime/target.h"
 
 namespace kiln::runtime {
 
@@ -63,11 +64,25 @@ StatusOr<std::shared_ptr<const Model>> Model::FromBytes(const void* data, size_t
 StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory, const uint8_t* data, size_t size,
                                                     const LoadOptions& options) {
   ASSIGN_OR_RETURN(ArtifactView view, ParseArtifact(data, size, options.limits));
-  const StepFactory& factory = options.factory ? *options.factory : codegen::cpu::CpuSteps();
+  // The runtime takes the target explicitly, or finds the one the artifact names among the
+  // targets linked into this program; either way it must be the artifact's.
+  const Target* target = options.target;
+  if (target == nullptr) {
+    ASSIGN_OR_RETURN(target, FindTarget(view.target));
+  } else if (target->name() != view.target) {
+    return FailedPrecondition("artifact was compiled for target '" + view.target + "', but the runtime was given '" +
+                              std::string(target->name()) + "'");
+  }
+  if (!view.isa.empty()) {
+    Status isa = target->CheckIsa(view.isa);
+    if (!isa.ok()) return isa.WithContext("artifact '" + view.model_name + "'");
+  }
 
   std::shared_ptr<Model> model(new Model());
   ModelInfo& info = model->info_;
   info.name = view.model_name;
+  info.target = view.target;
+  info.isa = view.isa;
   info.format_version = view.format_version;
   info.file_bytes = view.file_bytes;
   info.arena_bytes = view.arena_bytes;
@@ -103,23 +118,21 @@ StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory
     constants.push_back(std::move(t));
   }
 
-  std::vector<std::unique_ptr<Step>> steps;
-  for (size_t i = 0; i < view.steps.size(); ++i) {
-    const StepDesc& d = view.steps[i];
-    auto step = factory.Create(d);
-    if (!step.ok()) return step.status().WithContext("artifact step " + std::to_string(i) + " (" + d.Where() + ")");
-    steps.push_back(std::move(step).value());
-  }
-  std::vector<std::unique_ptr<Step>> prepack;
-  for (size_t i = 0; i < view.prepack_steps.size(); ++i) {
-    const StepDesc& d = view.prepack_steps[i];
-    auto step = factory.Create(d);
-    if (!step.ok()) return step.status().WithContext("artifact prepack step " + std::to_string(i) + " (" + d.Where() + ")");
-    prepack.push_back(std::move(step).value());
-  }
-  auto* exe = new Executable(view.inputs, view.outputs, view.params, std::move(constants), std::move(steps),
-                             std::max<int64_t>(view.arena_bytes, 64));
-  exe->SetPrepackSteps(std::move(prepack));
+  StepProgram program;
+  program.name = view.model_name;
+  program.target = view.target;
+  program.inputs = view.inputs;
+  program.outputs = view.outputs;
+  program.params = view.params;
+  program.constants = std::move(constants);
+  program.steps = view.steps;
+  program.prepack_steps = view.prepack_steps;
+  program.arena_bytes = std::max<int64_t>(view.arena_bytes, 64);
+  program.memory = view.memory;
+  program.planned = true;
+  auto built = Instantiate(program, *target);
+  if (!built.ok()) return built.status().WithContext("artifact for target '" + view.target + "'");
+  Executable* exe = new Executable(std::move(**built));
   // The executable's deleter owns the file memory and the weight copies, so sessions (which
   // hold the executable) keep the weights alive.
   model->exe_ = std::shared_ptr<const Executable>(exe, [memory, copies](const Executable* e) { delete e; });

@@ -1,6 +1,6 @@
 // The deployable runtime: load a kiln artifact (runtime/artifact.h) and run it, without the
-// compiler. Links runtime/, the CPU step implementations (codegen/cpu:kernels_cpu) and
-// oneDNN only: no ir/, passes/, graph/ or LLVM (tests/runtime/runtime_deps_test.cc checks).
+// compiler. Links runtime/ and the targets the program links (backends/cpu for "cpu": its
+// steps and oneDNN) only: no ir/, passes/, graph/ or LLVM (tests/runtime/runtime_deps_test.cc).
 //
 // Embedding it in a service:
 //
@@ -14,7 +14,8 @@
 //   kiln::Tensor logits;                                          // resized to outputs()[0]
 //   kiln::Status s = (*session)->Run({&image}, {&logits});
 //
-// Bazel: deps = ["//runtime:model"]. Threads: a Session is not thread-safe; give each thread
+// Bazel: deps = ["//runtime:model", "//backends/cpu:kernels_cpu"] (the backend registers
+// target "cpu" when linked). Threads: a Session is not thread-safe; give each thread
 // its own (NewSession is cheap: one arena allocation). oneDNN primitives inside the steps run
 // on oneDNN's OpenMP pool (OMP_NUM_THREADS).
 #pragma once
@@ -29,12 +30,14 @@
 #include "runtime/artifact.h"
 #include "runtime/executable.h"
 #include "runtime/step.h"
+#include "runtime/target.h"
 
 namespace kiln::runtime {
 
 struct LoadOptions {
-  // Backend that rebuilds the steps; null = codegen::cpu::CpuSteps() (oneDNN).
-  const StepFactory* factory = nullptr;
+  // The target that rebuilds the steps; null = the target the artifact names, found among
+  // the targets linked into the program (runtime::FindTarget).
+  const Target* target = nullptr;
   // Limits for the untrusted file (arena size, tensor sizes, checksum check).
   ArtifactLimits limits;
 };
@@ -42,6 +45,8 @@ struct LoadOptions {
 // What an artifact says about itself, for `kiln inspect` and server metadata.
 struct ModelInfo {
   std::string name;
+  std::string target;  // the target the artifact was compiled for ("cpu")
+  std::string isa;     // and its ISA ("avx512_core_bf16"; "" when not recorded)
   uint32_t format_version = 0;
   int64_t file_bytes = 0;
   int64_t arena_bytes = 0;
@@ -61,11 +66,14 @@ class Model {
  public:
   // Memory-maps `path` (MAP_PRIVATE), validates it (ParseArtifact: header, CRC-32,
   // FlatBuffers verifier, every field and operand) and rebuilds every step with the factory
-  // (oneDNN primitives are created here, once). Weights are used in place from the map when
-  // 64-byte aligned, else copied into aligned buffers.
+  // (oneDNN primitives are created here, once) through runtime::Instantiate. Weights are
+  // used in place from the map when 64-byte aligned, else copied into aligned buffers.
   // Errors: NotFound (no such file); InvalidArgument (not an artifact, inconsistent
   // content, naming the field or the step and operand); DataLoss (truncated or corrupted);
-  // Unimplemented (another format version, or a step kind the backend cannot run).
+  // Unimplemented (another format version, or a step kind the backend cannot run);
+  // NotFound when the artifact's target is not linked into the program;
+  // FailedPrecondition when the target given is another, or this machine lacks the ISA
+  // the artifact was compiled for.
   static StatusOr<std::shared_ptr<const Model>> Load(const std::string& path, const LoadOptions& options = {});
 
   // The same from bytes in memory (copied into an aligned buffer). Errors as Load.

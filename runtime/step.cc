@@ -4,6 +4,14 @@
 
 namespace kiln::runtime {
 
+const char* DeviceName(Device device) {
+  switch (device) {
+    case Device::kHost: return "host";
+    case Device::kCuda: return "cuda";
+  }
+  return "?";
+}
+
 const char* BufferKindName(BufferKind kind) {
   switch (kind) {
     case BufferKind::kArena: return "arena";

@@ -16,6 +16,15 @@
 
 namespace kiln::runtime {
 
+// The memory a buffer lives in: host memory, or a device's (a GPU's global memory). Every
+// buffer of one executable lives on its target's device (runtime/target.h); inputs and
+// outputs of Session::Run are host tensors, copied at the edges by a device target.
+enum class Device : uint8_t {
+  kHost = 0,
+  kCuda = 1,
+};
+const char* DeviceName(Device device);
+
 // Where a tensor's bytes live.
 enum class BufferKind : uint8_t {
   kArena = 0,     // offset into the session's arena
@@ -67,6 +76,7 @@ struct StepDesc {
 
 // Addresses of every buffer a run may touch. Built by the Session for each run.
 struct ExecContext {
+  Device device = Device::kHost;  // where every address below points
   uint8_t* arena = nullptr;
   void* const* inputs = nullptr;
   void* const* outputs = nullptr;
@@ -102,7 +112,7 @@ class Step {
 bool IsGroupKind(const std::string& kind);
 StatusOr<std::vector<StepDesc>> SplitGroup(const StepDesc& group);
 
-// Builds a Step from its description (a backend such as codegen/cpu implements this).
+// Builds a Step from its description (a backend such as backends/cpu implements this).
 class StepFactory {
  public:
   virtual ~StepFactory() = default;

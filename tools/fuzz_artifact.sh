@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the artifact loader with libFuzzer (Debian's clang + libclang-rt-dev) for a bounded
 # time: builds tools/fuzz/artifact_fuzz.cc with the loader sources (runtime/, base/, the CPU
-# steps in codegen/cpu/) using clang++ -fsanitize=fuzzer,address,undefined, seeds the corpus
+# steps in backends/cpu/) using clang++ -fsanitize=fuzzer,address,undefined, seeds the corpus
 # with artifacts written by `kiln compile`, and runs it.
 #
 #   bash tools/fuzz_artifact.sh [SECONDS]     (default 30)
@@ -17,10 +17,11 @@ CXX="${CXX:-clang++}"
 
 flatc --cpp --scoped-enums -o "$out/gen/runtime" runtime/artifact.fbs
 srcs=(tools/fuzz/artifact_fuzz.cc base/*.cc runtime/artifact.cc runtime/model.cc runtime/executable.cc
-      runtime/step.cc runtime/parameter_store.cc codegen/cpu/*.cc)
+      runtime/step.cc runtime/step_kinds.cc runtime/step_program.cc runtime/target.cc runtime/parameter_store.cc
+      backends/cpu/*.cc)
 bin="$out/artifact_fuzz"
 # Rebuild only when a source changed.
-if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" runtime/*.h codegen/cpu/*.h base/*.h runtime/artifact.fbs -newer "$bin" 2>/dev/null)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" runtime/*.h backends/cpu/*.h base/*.h runtime/artifact.fbs -newer "$bin" 2>/dev/null)" ]; then
   echo "fuzz: building $bin with $CXX"
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I. -I"$out/gen" "${srcs[@]}" -ldnnl -l:libgomp.so.1 -lz -o "$bin"

@@ -1,10 +1,12 @@
 // kiln_opt: compile a benchmark model at an optimization level and show what the compiler
-// did: the IR after any pass, Graphviz DOT of any stage (IR after a pass, or the lowered
-// steps with layouts and arena offsets), and the memory report.
+// did: the IR after any pass, the step program after any lowering pass, Graphviz DOT of any
+// stage (IR after a pass, or the lowered steps with layouts and arena offsets), and the
+// memory report.
 //
 //   bazel run -c opt //tools:kiln_opt -- --model lenet --mode train --batch 256 -O 2 --report
 //   bazel run -c opt //tools:kiln_opt -- --model lenet --mode infer --dump-ir-after fuse_activation
 //   bazel run -c opt //tools:kiln_opt -- --model vgg11 --mode train --batch 64 --image 32 --dot /tmp/vgg.dot
+//   bazel run -c opt //tools:kiln_opt -- --model lenet --mode infer --batch 2 --print-program-after all
 //
 // The report (also CompileOptions / LowerStats::memory in the API): peak arena bytes, the
 // naive total (every tensor its own buffer) and the lower bound (largest set of tensors
@@ -26,7 +28,7 @@ namespace {
 
 int Main(int argc, char** argv) {
   CLI::App app{"kiln_opt: compile a model and show the IR, DOT and memory report"};
-  std::string model = "lenet", mode = "train", dump_after, dot_path, dot_stage = "steps";
+  std::string model = "lenet", mode = "train", dump_after, dot_path, dot_stage = "steps", program_after;
   int64_t batch = 64, image = 0, fc = 4096, channels = 0;
   int opt = 2;
   bool report = false;
@@ -42,6 +44,9 @@ int Main(int argc, char** argv) {
   app.add_option("--dot", dot_path, "write a Graphviz DOT file of --dot-stage");
   app.add_option("--dot-stage", dot_stage, "'steps' (the lowered executable) or a pass name (the IR after it)");
   app.add_flag("--report", report, "print the memory report");
+  app.add_option("--print-program-after", program_after,
+                 "print the step program after this lowering pass (select_steps, assign_layouts, group_updates, "
+                 "plan_buffers, or 'all') to stdout");
   CLI11_PARSE(app, argc, argv);
 
   graph::Seed(1);
@@ -54,7 +59,14 @@ int Main(int argc, char** argv) {
   options.opt_level = opt;
   options.dump_ir_after = dump_after;
   options.dump = &std::cout;
-  bool dot_written = false;
+  bool dot_written = false, program_printed = false;
+  if (!program_after.empty()) {
+    options.after_lowering_pass = [&](std::string_view pass, const runtime::StepProgram& p) {
+      if (program_after != "all" && pass != program_after) return;
+      std::cout << "--- step program after " << pass << " ---\n" << runtime::PrintStepProgram(p);
+      program_printed = true;
+    };
+  }
   if (!dot_path.empty() && dot_stage != "steps") {
     options.after_pass = [&](std::string_view pass, const ir::Graph& g) {
       if (pass != dot_stage || dot_written) return;
@@ -84,6 +96,12 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "\n");
       return 1;
     }
+  }
+  if (!program_after.empty() && !program_printed) {
+    std::fprintf(stderr, "no lowering pass named '%s' ran; lowering passes:", program_after.c_str());
+    for (const auto& p : codegen::LoweringPassNames({.group_updates = opt >= 2})) std::fprintf(stderr, " %s", p.c_str());
+    std::fprintf(stderr, "\n");
+    return 2;
   }
   if (report) {
     std::printf("%s %s %s -O%d: %d steps, compile %.3f s\n  %s\n", model.c_str(), mode.c_str(),

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "codegen/llvm/kernel_llvm.h"
 #include "ir/fused_expr.h"
 
@@ -128,7 +128,7 @@ class UpdateStep final : public runtime::Step {
 StatusOr<const CpuKernel*> UpdateKernel(const runtime::StepDesc& desc) {
   if (!IsUpdate(desc.kind)) return Bad(desc, "not an optimizer update kind");
   // The operand checks are the native kind's (the native step is created and discarded).
-  RETURN_IF_ERROR(cpu::CpuSteps().Create(desc).status());
+  RETURN_IF_ERROR(backends::cpu::CpuSteps().Create(desc).status());
   // f32 operands; tensor operands may share one blocked layout (the native kind checked that).
   for (const auto* refs : {&desc.inputs, &desc.outputs}) {
     for (const auto& ref : *refs) {
@@ -163,7 +163,7 @@ StatusOr<std::unique_ptr<runtime::Step>> LlvmCpuStepFactory::Create(const runtim
   // One step for the group; the members share one compiled kernel (same formula).
   if (runtime::IsGroupKind(desc.kind)) return runtime::CreateGroupStep(desc, *this);
   if (IsUpdate(desc.kind)) return CreateUpdate(desc);
-  if (desc.kind != "fused_elementwise") return cpu::CpuSteps().Create(desc);
+  if (desc.kind != "fused_elementwise") return backends::cpu::CpuSteps().Create(desc);
   auto it = desc.strings.find("expr");
   if (it == desc.strings.end()) return Bad(desc, "missing strings expr");
   if (desc.outputs.size() != 1) return Bad(desc, "takes one output, got " + std::to_string(desc.outputs.size()));
@@ -189,12 +189,12 @@ StatusOr<std::unique_ptr<runtime::Step>> LlvmCpuStepFactory::Create(const runtim
 
 StatusOr<int64_t> LlvmCpuStepFactory::ScratchBytes(const runtime::StepDesc& desc) const {
   if (runtime::IsGroupKind(desc.kind)) return runtime::GroupScratchBytes(desc, *this);
-  if (desc.kind != "fused_elementwise" && !IsUpdate(desc.kind)) return cpu::CpuSteps().ScratchBytes(desc);
+  if (desc.kind != "fused_elementwise" && !IsUpdate(desc.kind)) return backends::cpu::CpuSteps().ScratchBytes(desc);
   return int64_t{0};
 }
 
 StatusOr<runtime::StepFactory::Layouts> LlvmCpuStepFactory::ChooseLayouts(const runtime::StepDesc& desc) const {
-  if (desc.kind != "fused_elementwise") return cpu::CpuSteps().ChooseLayouts(desc);
+  if (desc.kind != "fused_elementwise") return backends::cpu::CpuSteps().ChooseLayouts(desc);
   return StepFactory::ChooseLayouts(desc);
 }
 

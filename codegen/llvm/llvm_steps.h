@@ -1,13 +1,13 @@
 // The compiler-side CPU StepFactory with LLVM-generated kernels: `fused_elementwise` steps
 // are JIT-compiled here (codegen/llvm/kernel_llvm.h) when the step is created, i.e. at graph
-// compile time; every other kind is delegated to codegen::cpu::CpuSteps() (oneDNN and native
-// loops). Lives in codegen/llvm so that the runtime-only target (codegen/cpu) never links LLVM.
+// compile time; every other kind is delegated to backends::cpu::CpuSteps() (oneDNN and native
+// loops). Lives in codegen/llvm so that the runtime-only target (backends/cpu) never links LLVM.
 //
 // fused_elementwise step: inputs src0..srcK-1 (dense f32, shapes as the expression's inputs),
 // one output (dense f32, NumElements(expr.OutputShape()) elements); strings expr = the kernel
 // IR text (ir/fused_expr.h). The output must not alias an input.
 //
-// sgd_update and adam_update steps (operands as codegen/cpu/kernels_cpu.h) become one
+// sgd_update and adam_update steps (operands as backends/cpu/kernels_cpu.h) become one
 // JIT-compiled multi-output kernel per update formula (CpuKernelCache::GetOrCompileMulti:
 // every output of an element computed in one vectorized loop, hyper-parameters baked in as
 // constants, lr and rescale_grad read at run time), replacing CpuSteps()' native loops.

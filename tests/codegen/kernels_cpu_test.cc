@@ -14,7 +14,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "tests/codegen/step_harness.h"
 
 namespace kiln::codegen_test {
@@ -211,7 +211,7 @@ TEST_CASE("max pool2d_backward in NHWC matches the reference", "[codegen][cpu][p
   if (relu) desc.strings["activation"] = "relu";
   desc.inputs = {ref(dy_off, dst_shape), ref(src_off, src_shape)};
   desc.outputs = {ref(dx_off, src_shape)};
-  auto step = codegen::cpu::CpuSteps().Create(desc);
+  auto step = backends::cpu::CpuSteps().Create(desc);
   INFO((step.ok() ? std::string() : step.status().ToString()));
   REQUIRE(step.ok());
   runtime::ExecContext ctx;
@@ -239,7 +239,7 @@ TEST_CASE("a layout that does not fit the operand's rank is InvalidArgument, not
   x.layout_bytes = 2 * 16 * 4 * 4 * 4;
   desc.inputs = {x};
   desc.outputs = {x};
-  auto step = codegen::cpu::CpuSteps().Create(desc);
+  auto step = backends::cpu::CpuSteps().Create(desc);
   REQUIRE_FALSE(step.ok());
   CHECK(step.status().code() == StatusCode::kInvalidArgument);
   CHECK_THAT(step.status().message(), Catch::Contains("relu \"act\"") && Catch::Contains("aBc16b") &&
@@ -250,7 +250,7 @@ TEST_CASE("a layout that does not fit the operand's rank is InvalidArgument, not
   y.layout_bytes = 2 * 16 * 4 * 4;
   desc.inputs = {y};
   desc.outputs = {y};
-  CHECK(codegen::cpu::CpuSteps().Create(desc).ok());
+  CHECK(backends::cpu::CpuSteps().Create(desc).ok());
 }
 
 TEST_CASE("max pool2d_backward: native in NCHW, 64-aligned scratch in blocked layouts", "[codegen][cpu][pool]") {
@@ -263,7 +263,7 @@ TEST_CASE("max pool2d_backward: native in NCHW, 64-aligned scratch in blocked la
                  TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 7}}};
   desc.outputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 7}}};
   // Dense NCHW: the native loop finds each window's maximum again; no scratch.
-  StatusOr<int64_t> dense = codegen::cpu::CpuSteps().ScratchBytes(desc);
+  StatusOr<int64_t> dense = backends::cpu::CpuSteps().ScratchBytes(desc);
   REQUIRE(dense.ok());
   CHECK(*dense == 0);
   // nChw16c: oneDNN reruns the forward pass for its workspace in the step's scratch.
@@ -271,14 +271,14 @@ TEST_CASE("max pool2d_backward: native in NCHW, 64-aligned scratch in blocked la
     r->layout = "aBcd16b";
     r->layout_bytes = r->dims[0] * 16 * r->dims[2] * r->dims[3] * 4;
   }
-  StatusOr<int64_t> bytes = codegen::cpu::CpuSteps().ScratchBytes(desc);
+  StatusOr<int64_t> bytes = backends::cpu::CpuSteps().ScratchBytes(desc);
   INFO((bytes.ok() ? std::string() : bytes.status().ToString()));
   REQUIRE(bytes.ok());
   // At least the dst copy (2*16*5*4 floats) plus a workspace.
   CHECK(*bytes > 2 * 16 * 5 * 4 * 4);
   CHECK(*bytes % 64 == 0);
   desc.strings["kind"] = "avg";
-  REQUIRE(codegen::cpu::CpuSteps().ScratchBytes(desc).ok());
+  REQUIRE(backends::cpu::CpuSteps().ScratchBytes(desc).ok());
 }
 
 TEST_CASE("dense and its backward ops match the reference", "[codegen][cpu][dense]") {
@@ -499,11 +499,11 @@ TEST_CASE("an unknown kind is Unimplemented", "[codegen][cpu]") {
   desc.node_name = "bn1";
   desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3}}};
   desc.outputs = {TensorRef{BufferKind::kArena, 0, 64, DType::kF32, {2, 3}}};
-  auto step = codegen::cpu::CpuSteps().Create(desc);
+  auto step = backends::cpu::CpuSteps().Create(desc);
   REQUIRE_FALSE(step.ok());
   CHECK(step.status().code() == StatusCode::kUnimplemented);
   CHECK_THAT(step.status().message(), Catch::Contains("batch_norm \"bn1\""));
-  CHECK(codegen::cpu::CpuSteps().ScratchBytes(desc).status().code() == StatusCode::kUnimplemented);
+  CHECK(backends::cpu::CpuSteps().ScratchBytes(desc).status().code() == StatusCode::kUnimplemented);
 }
 
 TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") {
@@ -514,7 +514,7 @@ TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") 
   desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3, 9, 9}}};
   desc.outputs = {TensorRef{BufferKind::kArena, 0, 4096, DType::kF32, {2, 4, 7, 7}}};
   SECTION("too few inputs") {
-    auto step = codegen::cpu::CpuSteps().Create(desc);
+    auto step = backends::cpu::CpuSteps().Create(desc);
     REQUIRE_FALSE(step.ok());
     CHECK(step.status().code() == StatusCode::kInvalidArgument);
     CHECK_THAT(step.status().message(), Catch::Contains("conv2d \"conv1\"") && Catch::Contains("2 to 4 inputs") &&
@@ -523,7 +523,7 @@ TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") 
   SECTION("dst shape does not follow the convolution") {
     desc.inputs.push_back(TensorRef{BufferKind::kArena, 0, 1024, DType::kF32, {4, 3, 3, 3}});
     desc.outputs[0].dims = {2, 4, 8, 7};
-    auto step = codegen::cpu::CpuSteps().Create(desc);
+    auto step = backends::cpu::CpuSteps().Create(desc);
     REQUIRE_FALSE(step.ok());
     CHECK(step.status().code() == StatusCode::kInvalidArgument);
     CHECK_THAT(step.status().message(), Catch::Contains("[2,4,7,7]") && Catch::Contains("dst arena+4096 f32[2,4,8,7]"));
@@ -532,7 +532,7 @@ TEST_CASE("bad operands are InvalidArgument with the shapes", "[codegen][cpu]") 
     desc.kind = "relu";
     desc.inputs[0].dtype = DType::kS32;
     desc.outputs[0].dims = desc.inputs[0].dims;
-    auto step = codegen::cpu::CpuSteps().Create(desc);
+    auto step = backends::cpu::CpuSteps().Create(desc);
     REQUIRE_FALSE(step.ok());
     CHECK(step.status().code() == StatusCode::kInvalidArgument);
     CHECK_THAT(step.status().message(), Catch::Contains("src must be f32"));
@@ -550,14 +550,14 @@ TEST_CASE("a step runs concurrently on distinct arenas", "[codegen][cpu][threads
   TensorRef dst{BufferKind::kArena, 0, wei.offset + Align64(wei.size_bytes()), DType::kF32, {4, 16, 16, 16}};
   desc.inputs = {src, wei};
   desc.outputs = {dst};
-  StatusOr<int64_t> scratch_bytes = codegen::cpu::CpuSteps().ScratchBytes(desc);
+  StatusOr<int64_t> scratch_bytes = backends::cpu::CpuSteps().ScratchBytes(desc);
   REQUIRE(scratch_bytes.ok());
   int64_t arena_bytes = dst.offset + Align64(dst.size_bytes());
   if (*scratch_bytes > 0) {
     desc.scratch.push_back(TensorRef{BufferKind::kArena, 0, arena_bytes, DType::kF32, {*scratch_bytes / 4}});
     arena_bytes += *scratch_bytes;
   }
-  auto step = codegen::cpu::CpuSteps().Create(desc);
+  auto step = backends::cpu::CpuSteps().Create(desc);
   REQUIRE(step.ok());
   constexpr int kThreads = 4;
   std::vector<Buffer> arenas;

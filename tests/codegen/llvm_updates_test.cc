@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "codegen/llvm/kernel_llvm.h"
 #include "codegen/llvm/llvm_steps.h"
 #include "tests/codegen/step_harness.h"
@@ -70,9 +70,9 @@ TEST_CASE("LLVM adam_update kernels match the reference", "[llvm][update][adam]"
 // dense update, and the padding must stay zero.
 TEST_CASE("sgd_update and adam_update run on blocked (resident) operands", "[llvm][update][layouts]") {
   const runtime::StepFactory* factory =
-      GENERATE(&codegen::cpu::CpuSteps(), &codegen::llvm_gen::LlvmCpuSteps());
+      GENERATE(&backends::cpu::CpuSteps(), &codegen::llvm_gen::LlvmCpuSteps());
   std::string kind = GENERATE(std::string("sgd_update"), std::string("adam_update"));
-  INFO(kind << (factory == &codegen::cpu::CpuSteps() ? " native" : " llvm"));
+  INFO(kind << (factory == &backends::cpu::CpuSteps() ? " native" : " llvm"));
   const Shape dims{6, 1, 5, 5};
   const int64_t n = NumElements(dims), blocked_bytes = 16 * 25 * 4;
   size_t num_tensors = kind == "sgd_update" ? 3 : 4;  // weight, grad, mom | weight, grad, mean, var
@@ -138,7 +138,7 @@ TEST_CASE("sgd_update and adam_update run on blocked (resident) operands", "[llv
     d.node_name = "r";
     d.inputs = {from};
     d.outputs = {to};
-    run(d, codegen::cpu::CpuSteps());
+    run(d, backends::cpu::CpuSteps());
   };
   for (size_t i = 0; i < num_tensors; ++i) reorder(dense[i], blocked[i]);
   run(update(blocked), *factory);  // in place, blocked

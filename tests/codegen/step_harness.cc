@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 
 namespace kiln::codegen_test {
 namespace {
@@ -69,7 +69,7 @@ std::vector<double> Read(const void* src, DType dtype, int64_t n) {
 // Creates the step for `desc` (dims and dtypes filled, buffers not yet), places the operands
 // as `opts` says, writes `inputs`, runs and reads the outputs back.
 StepRun CreateAndRun(StepDesc desc, const std::vector<std::vector<double>>& inputs, const Options& opts) {
-  const runtime::StepFactory& factory = opts.factory ? *opts.factory : codegen::cpu::CpuSteps();
+  const runtime::StepFactory& factory = opts.factory ? *opts.factory : backends::cpu::CpuSteps();
   StatusOr<int64_t> scratch_bytes = factory.ScratchBytes(desc);
   if (!scratch_bytes.ok()) return {scratch_bytes.status(), {}};
   int64_t arena_bytes = 0;

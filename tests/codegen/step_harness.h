@@ -38,7 +38,7 @@ struct Options {
   Placement placement = Placement::kArena;
   int num_in_place = 1;          // kInPlace: how many leading outputs alias inputs (sgd_update: 2 -> mom)
   bool provide_scratch = true;   // false: run without the arena scratch ScratchBytes asks for
-  const runtime::StepFactory* factory = nullptr;  // null: codegen::cpu::CpuSteps()
+  const runtime::StepFactory* factory = nullptr;  // null: backends::cpu::CpuSteps()
   // Fills input `i` (already sized); the default is uniform [-1, 1] for f32.
   std::function<void(size_t i, std::vector<double>& values, std::mt19937& rng)> fill;
 };

@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "codegen/lower.h"
 #include "examples/lenet_model.h"
 #include "graph/lowlevel.h"
@@ -95,7 +95,7 @@ TEST_CASE("compiled LeNet training step matches the reference interpreter", "[gr
   Traced t = TraceLeNetTraining(batch, 11, /*lr=*/0.5, /*state_seed=*/5);
   const ir::Graph& g = *t.graph;
 
-  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps());
+  auto exe = codegen::Lower(g, backends::cpu::CpuSteps());
   REQUIRE(exe.ok());
   std::map<std::string, Tensor> store;
   std::map<std::string, Tensor*> bindings;
@@ -170,7 +170,7 @@ TEST_CASE("resident parameters: -O2 training reorders weights once, updates them
   options.blocked_layouts = options.plan_memory = options.group_updates = true;
   options.resident_params = true;
   codegen::LowerStats stats;
-  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), &stats, options);
+  auto exe = codegen::Lower(g, backends::cpu::CpuSteps(), &stats, options);
   REQUIRE(exe.ok());
   INFO((*exe)->DescribeSteps());
   // Every resident value has one prepack and one write-back reorder; the convolution

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "examples/lenet_model.h"
 #include "graph/trainer.h"
 #include "ir/text.h"
@@ -51,7 +51,7 @@ StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args) {
 
 StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
                                  codegen::LowerStats* stats, const runtime::StepFactory* factory) {
-  ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, factory ? *factory : codegen::cpu::CpuSteps(), stats, options));
+  ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, factory ? *factory : backends::cpu::CpuSteps(), stats, options));
   std::map<std::string, Tensor> store;
   std::map<std::string, Tensor*> bindings;
   for (const auto& spec : exe->params()) {

@@ -25,7 +25,7 @@ Named RandomArguments(const ir::Graph& g, std::mt19937& rng, int classes = 10);
 StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args);
 
 // Lowers `g` with the CPU backend and `options`, runs one step. `stats` (optional) gets the
-// lowering statistics. `factory` (optional) replaces codegen::cpu::CpuSteps() (e.g. the
+// lowering statistics. `factory` (optional) replaces backends::cpu::CpuSteps() (e.g. the
 // LLVM step factory for graphs with fused_elementwise nodes).
 StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
                                  codegen::LowerStats* stats = nullptr, const runtime::StepFactory* factory = nullptr);

@@ -2,7 +2,7 @@
 // (reference interpreter on both graphs, and the compiled graph at -O0 and -O2 lowering).
 #include <catch2/catch.hpp>
 
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 #include "codegen/dot.h"
 #include "codegen/lower.h"
 #include "examples/lenet_model.h"
@@ -107,7 +107,7 @@ TEST_CASE("fusion in the LeNet training graph keeps what the backward pass needs
   // Grouped lowering: the 10 parameters' SGD updates are one step.
   codegen::LowerOptions grouped{true, true};
   grouped.group_updates = true;
-  auto exe = codegen::Lower(after, codegen::cpu::CpuSteps(), nullptr, grouped);
+  auto exe = codegen::Lower(after, backends::cpu::CpuSteps(), nullptr, grouped);
   REQUIRE(exe.ok());
   int groups = 0, singles = 0;
   for (const auto& step : (*exe)->steps()) {
@@ -196,7 +196,7 @@ TEST_CASE("DOT export shows fused nodes, layouts and arena offsets", "[passes][d
   std::string dot = codegen::GraphToDot(g);
   CHECK_THAT(dot, Catch::StartsWith("digraph") && Catch::Contains("conv2d + relu") &&
                       Catch::Contains("f32[2,6,24,24]NCHW") && Catch::Contains("output output"));
-  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), nullptr, codegen::LowerOptions{true, true});
+  auto exe = codegen::Lower(g, backends::cpu::CpuSteps(), nullptr, codegen::LowerOptions{true, true});
   REQUIRE(exe.ok());
   std::string steps = codegen::ExecutableToDot(**exe);
   INFO(steps);
@@ -343,8 +343,8 @@ TEST_CASE("schedule_updates frees gradients early: VGG-style training peak memor
   REQUIRE(pm_with.Run(with).ok());
   codegen::LowerOptions o{true, true};
   codegen::LowerStats s_without, s_with;
-  REQUIRE(codegen::Lower(without, codegen::cpu::CpuSteps(), &s_without, o).ok());
-  REQUIRE(codegen::Lower(with, codegen::cpu::CpuSteps(), &s_with, o).ok());
+  REQUIRE(codegen::Lower(without, backends::cpu::CpuSteps(), &s_without, o).ok());
+  REQUIRE(codegen::Lower(with, backends::cpu::CpuSteps(), &s_with, o).ok());
   INFO("without: " << s_without.memory.ToString() << "\nwith: " << s_with.memory.ToString());
   CHECK(s_with.memory.lower_bound_bytes < s_without.memory.lower_bound_bytes);
   CHECK(s_with.memory.arena_bytes < s_without.memory.arena_bytes);
@@ -368,7 +368,7 @@ TEST_CASE("the -O2 pipeline and lowering keep LeNet inference equal to -O0", "[p
   CheckEquivalent(before, after, 5);
   // At -O2 the convolutions run in a blocked layout chosen by oneDNN, with reorders around.
   codegen::LowerStats stats;
-  auto exe = codegen::Lower(after, codegen::cpu::CpuSteps(), &stats, codegen::LowerOptions{true, true});
+  auto exe = codegen::Lower(after, backends::cpu::CpuSteps(), &stats, codegen::LowerOptions{true, true});
   REQUIRE(exe.ok());
   INFO((*exe)->DescribeSteps());
   CHECK(stats.memory.num_reorders >= 1);
@@ -394,7 +394,7 @@ TEST_CASE("constant parameters: weight reorders run once per session and Repack 
   REQUIRE(plain.ok());
   codegen::LowerOptions frozen{true, true};
   frozen.constant_params = true;
-  auto exe = codegen::Lower(g, codegen::cpu::CpuSteps(), nullptr, frozen);
+  auto exe = codegen::Lower(g, backends::cpu::CpuSteps(), nullptr, frozen);
   REQUIRE(exe.ok());
   // LeNet's two convolution weights are reordered in prepack steps, not in the run.
   CHECK((*exe)->prepack_steps().size() == 2);

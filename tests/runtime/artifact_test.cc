@@ -4,6 +4,8 @@
 // give clear errors.
 #include <catch2/catch.hpp>
 
+#include "backends/cpu/cpu_target.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -228,7 +230,7 @@ TEST_CASE("wrong, truncated and corrupted artifacts give clear errors", "[runtim
         size_t at = 64 + rng() % (bad.size() - 64);
         bad[at] = static_cast<char>(rng());
       }
-      auto m = runtime::Model::FromBytes(bad.data(), bad.size(), {.factory = nullptr, .limits = no_crc});
+      auto m = runtime::Model::FromBytes(bad.data(), bad.size(), {.target = nullptr, .limits = no_crc});
       rejected += !m.ok();
     }
     // Most random corruptions are caught (some hit weight bytes, which are just numbers).
@@ -242,11 +244,12 @@ struct Tiny {
   runtime::ArtifactContents c;
   Tiny() {
     c.model_name = "tiny";
-    c.inputs = {{"data", DType::kF32, {4}}};
-    c.outputs = {{"output", DType::kF32, {4}}};
-    c.params = {{"w", DType::kF32, {4}}};
+    c.program.inputs = {{"data", DType::kF32, {4}}};
+    c.program.outputs = {{"output", DType::kF32, {4}}};
+    c.program.params = {{"w", DType::kF32, {4}}};
+    c.program.planned = true;
     c.weights = {&weight};
-    c.arena_bytes = 64;
+    c.program.arena_bytes = 64;
     runtime::StepDesc add;
     add.kind = "add";
     add.node_name = "add0";
@@ -258,7 +261,7 @@ struct Tiny {
     relu.node_name = "relu0";
     relu.inputs = add.outputs;
     relu.outputs = {{runtime::BufferKind::kOutput, 0, 0, DType::kF32, {4}, "", 0}};
-    c.steps = {add, relu};
+    c.program.steps = {add, relu};
     for (int i = 0; i < 4; ++i) weight.f32()[i] = static_cast<float>(i) - 1.5f;
   }
   Status Load() const {
@@ -284,43 +287,43 @@ TEST_CASE("every step operand is validated before any step is built", "[runtime]
     CHECK(y.f32()[3] == 2.5f);
   }
   SECTION("arena offset past the end") {
-    t.c.steps[0].outputs[0].offset = 64;
-    t.c.steps[1].inputs[0].offset = 64;
+    t.c.program.steps[0].outputs[0].offset = 64;
+    t.c.program.steps[1].inputs[0].offset = 64;
     Status s = t.Load();
     CHECK(s.code() == StatusCode::kInvalidArgument);
     CHECK_THAT(s.message(), Catch::Contains("step 0 (add \"add0\") output 0") && Catch::Contains("outside its buffer"));
   }
   SECTION("input index out of range") {
-    t.c.steps[0].inputs[0].index = 3;
+    t.c.program.steps[0].inputs[0].index = 3;
     Status s = t.Load();
     CHECK(s.code() == StatusCode::kInvalidArgument);
     CHECK_THAT(s.message(), Catch::Contains("refers to input 3 of 1"));
   }
   SECTION("parameter read with more elements than it has") {
-    t.c.steps[0].inputs[1].dims = {8};
+    t.c.program.steps[0].inputs[1].dims = {8};
     CHECK_THAT(t.Load().message(), Catch::Contains("outside its buffer"));
   }
   SECTION("dtype disagrees with the bound tensor") {
-    t.c.steps[0].inputs[0].dtype = DType::kS32;
+    t.c.program.steps[0].inputs[0].dtype = DType::kS32;
     CHECK_THAT(t.Load().message(), Catch::Contains("reads s32"));
   }
   SECTION("negative offset and negative dims") {
-    t.c.steps[0].inputs[0].offset = -4;
+    t.c.program.steps[0].inputs[0].offset = -4;
     CHECK_THAT(t.Load().message(), Catch::Contains("negative offset"));
-    t.c.steps[0].inputs[0].offset = 0;
-    t.c.steps[0].inputs[0].dims = {-4};
+    t.c.program.steps[0].inputs[0].offset = 0;
+    t.c.program.steps[0].inputs[0].dims = {-4};
     CHECK_THAT(t.Load().message(), Catch::Contains("negative dim"));
   }
   SECTION("huge arena") {
-    t.c.arena_bytes = int64_t{1} << 50;
+    t.c.program.arena_bytes = int64_t{1} << 50;
     CHECK_THAT(t.Load().message(), Catch::Contains("arena"));
   }
   SECTION("a step writing into an input") {
-    t.c.steps[1].outputs[0] = t.c.steps[0].inputs[0];
+    t.c.program.steps[1].outputs[0] = t.c.program.steps[0].inputs[0];
     CHECK_THAT(t.Load().message(), Catch::Contains("read-only"));
   }
   SECTION("unknown step kind") {
-    t.c.steps[1].kind = "frobnicate";
+    t.c.program.steps[1].kind = "frobnicate";
     Status s = t.Load();
     CHECK(s.code() == StatusCode::kUnimplemented);
     CHECK_THAT(s.message(), Catch::Contains("frobnicate"));
@@ -332,23 +335,72 @@ TEST_CASE("every step operand is validated before any step is built", "[runtime]
   }
 }
 
-TEST_CASE("memory report from the steps", "[runtime][artifact]") {
-  using runtime::BufferKind;
-  auto ref = [](int64_t offset, int64_t n) {
-    return runtime::TensorRef{BufferKind::kArena, 0, offset, DType::kF32, {n}, "", 0};
-  };
-  runtime::StepDesc a, b, c;
-  a.kind = b.kind = c.kind = "relu";
-  a.inputs = {{BufferKind::kInput, 0, 0, DType::kF32, {16}, "", 0}};
-  a.outputs = {ref(0, 16)};     // 64 bytes, live steps 0..1
-  b.inputs = {ref(0, 16)};
-  b.outputs = {ref(64, 16)};    // 64 bytes, live steps 1..2
-  c.inputs = {ref(64, 16)};
-  c.outputs = {{BufferKind::kOutput, 0, 0, DType::kF32, {16}, "", 0}};
-  auto m = aot::MemoryReportFromSteps({a, b, c}, 128);
-  CHECK(m.arena_bytes == 128);
-  CHECK(m.naive_bytes == 128);
-  CHECK(m.lower_bound_bytes == 128);  // both live at step 1
+TEST_CASE("an artifact records its target and ISA, and carries the lowering's memory report", "[runtime][artifact]") {
+  graph::Seed(9);
+  auto net = aot::MakeModel("lenet");
+  REQUIRE(net.ok());
+  REQUIRE((*net)->Initialize(graph::Xavier()).ok());
+  Tensor input = RandomTensor({3, 1, 28, 28}, 22), out;
+  graph::Predictor predictor(**net);
+  REQUIRE(predictor.Forward(input, &out).ok());
+  const runtime::MemoryReport& lowered = predictor.last_compile_stats().memory;
+  std::string path = TmpPath("lenet_target.kiln");
+  auto r = aot::ExportArtifact(**net, input.shape(), path, {.model_name = "lenet"});
+  REQUIRE(r.ok());
+  auto m = runtime::Model::Load(path);
+  REQUIRE(m.ok());
+  const runtime::ModelInfo& info = (*m)->info();
+  CHECK(info.target == "cpu");
+  CHECK(!info.isa.empty());
+  // One memory report: what plan_buffers computed is what the artifact stores.
+  CHECK(info.memory.arena_bytes == lowered.arena_bytes);
+  CHECK(info.memory.naive_bytes == lowered.naive_bytes);
+  CHECK(info.memory.lower_bound_bytes == lowered.lower_bound_bytes);
+  CHECK(info.memory.num_reorders == lowered.num_reorders);
+  CHECK(info.memory.num_buffers == lowered.num_buffers);
+  CHECK(info.memory.weight_bytes == r->memory.weight_bytes);
+  CHECK(info.memory.weight_bytes > 0);
+}
+
+TEST_CASE("loading refuses another target or a missing ISA with a clear error", "[runtime][artifact][errors]") {
+  Tiny t;
+  SECTION("an artifact for a target this program does not link") {
+    t.c.program.target = "cuda";
+    Status s = t.Load();
+    CHECK(s.code() == StatusCode::kNotFound);
+    CHECK_THAT(s.message(), Catch::Contains("no target 'cuda'") && Catch::Contains("cpu"));
+  }
+  SECTION("a runtime given another target than the artifact's") {
+    t.c.program.target = "cuda";
+    auto bytes = runtime::SerializeArtifact(t.c);
+    REQUIRE(bytes.ok());
+    runtime::LoadOptions options;
+    options.target = &backends::cpu::CpuTarget();
+    Status s = runtime::Model::FromBytes(bytes->data(), bytes->size(), options).status();
+    CHECK(s.code() == StatusCode::kFailedPrecondition);
+    CHECK_THAT(s.message(), Catch::Contains("compiled for target 'cuda'") && Catch::Contains("given 'cpu'"));
+  }
+  SECTION("an ISA this machine does not have") {
+    // AMX is a superset no AVX2 machine has; on an AMX machine the check passes instead.
+    t.c.isa = "avx512_core_amx";
+    Status s = t.Load();
+    if (backends::cpu::CpuTarget().isa() != "avx512_core_amx") {
+      CHECK(s.code() == StatusCode::kFailedPrecondition);
+      CHECK_THAT(s.message(), Catch::Contains("compiled for ISA avx512_core_amx"));
+    } else {
+      CHECK(s.ok());
+    }
+  }
+  SECTION("an ISA name nobody knows") {
+    t.c.isa = "z80";
+    Status s = t.Load();
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::Contains("unknown ISA 'z80'"));
+  }
+  SECTION("the artifact's own ISA loads") {
+    t.c.isa = backends::cpu::CpuTarget().isa();
+    CHECK(t.Load().ok());
+  }
 }
 
 }  // namespace

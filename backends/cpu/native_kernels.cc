@@ -6,9 +6,9 @@
 #include <cstring>
 #include <limits>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 class NativeStep final : public runtime::Step {
@@ -303,4 +303,4 @@ StatusOr<NativeFn> NativeAdamUpdate(const StepDesc& desc) {
   return NativeFn(AdamUpdateKernel);
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

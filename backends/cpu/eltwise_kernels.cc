@@ -9,9 +9,9 @@
 // the forward dst, not src. Elementwise kinds see the tensor as 1-D [num_elements]; oneDNN
 // eltwise supports src == dst (and diff_dst == diff_src), which covers the in-place case.
 // Source: oneDNN dev guide "Eltwise", "Softmax", "LogSoftmax".
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 using dnnl::algorithm;
@@ -128,4 +128,4 @@ StatusOr<std::optional<DnnlPlan>> PlanSoftmaxBackward(const StepDesc& desc) {
   return std::optional<DnnlPlan>(std::move(plan));
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

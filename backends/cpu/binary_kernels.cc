@@ -8,9 +8,9 @@
 // Source: oneDNN dev guide "Binary", "Reduction".
 #include <algorithm>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 using dnnl::algorithm;
@@ -116,4 +116,4 @@ StatusOr<NativeFn> NativeReduce(const StepDesc& desc) {
   return NativeFn(CopyKernel);
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

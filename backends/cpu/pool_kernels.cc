@@ -13,9 +13,9 @@
 #include <cstring>
 #include <vector>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 using dnnl::algorithm;
@@ -377,4 +377,4 @@ StatusOr<NativeFn> NativePool2dBackward(const StepDesc& desc) {
   return NativeFn(MaxPool2dBackwardKernel);
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

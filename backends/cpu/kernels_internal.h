@@ -1,4 +1,4 @@
-// Internal to codegen/cpu: the pieces the kernel files share. A kind is either planned as a
+// Internal to backends/cpu: the pieces the kernel files share. A kind is either planned as a
 // short list of oneDNN primitive calls (DnnlPlan, run by the generic DnnlStep) or run by a
 // native loop (NativeFn, run by NativeStep); some kinds pick per configuration.
 #pragma once
@@ -14,37 +14,29 @@
 
 #include "base/status.h"
 #include "runtime/step.h"
+#include "runtime/step_kinds.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 
 using runtime::StepDesc;
 using runtime::TensorRef;
 
 // ---- Operand checks and messages (kernels_cpu.cc) ----
 
-// The dtype an operand must have; kSameAsInput0 is for data movement (reshape, broadcast_to).
-enum class OperandDType { kF32, kS32, kSameAsInput0 };
-
-struct OperandSpec {
-  const char* name;
-  OperandDType dtype = OperandDType::kF32;
-};
-
 // One native loop: reads and writes the operands of `desc` through `ctx`.
 using NativeFn = Status (*)(const StepDesc& desc, const runtime::ExecContext& ctx);
 
 struct DnnlPlan;
 
-// Everything the factory knows about a kind. `plan` (null for native-only kinds) returns the
-// oneDNN calls, or nullopt when this configuration runs natively; `native` (null for
-// oneDNN-only kinds) validates the operands and returns the loop.
+// The kernels of a kind. `plan` (null for native-only kinds) returns the oneDNN calls, or
+// nullopt when this configuration runs natively; `native` (null for oneDNN-only kinds)
+// validates the operands and returns the loop. The kind's operands, attributes and layout
+// rule are its line of the step-kind table (`info`, runtime/step_kinds.h).
 struct KindSpec {
   const char* kind;
-  std::vector<OperandSpec> inputs;
-  std::vector<OperandSpec> outputs;
-  int min_inputs;  // trailing inputs past min_inputs are optional (bias, mom)
   StatusOr<std::optional<DnnlPlan>> (*plan)(const StepDesc& desc);
   StatusOr<NativeFn> (*native)(const StepDesc& desc);
+  const runtime::StepKindInfo* info = nullptr;  // filled from the table
 };
 
 // The spec of `kind`, or nullptr.
@@ -208,4 +200,4 @@ std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& 
 // `dims` with leading 1s up to `rank`.
 std::vector<int64_t> PadToRank(const std::vector<int64_t>& dims, size_t rank);
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

@@ -4,9 +4,9 @@
 // ints depth {D} (must equal dst's C); floats on_value (default 1), off_value (default 0).
 #include <algorithm>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 Status OneHotKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
@@ -34,4 +34,4 @@ StatusOr<NativeFn> NativeOneHot(const StepDesc& desc) {
   return NativeFn(OneHotKernel);
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

@@ -1,4 +1,4 @@
-// The CPU backend's step implementations: the runtime-side half of codegen/cpu. A compiled
+// The CPU backend's step implementations: the runtime-side half of backends/cpu. A compiled
 // artifact lists StepDescs; a runtime without the compiler rebuilds its steps with CpuSteps()
 // (STYLE.md section 1). Depends only on runtime/, base/ and oneDNN, never on ir/.
 //
@@ -83,7 +83,7 @@
 #include "base/status.h"
 #include "runtime/step.h"
 
-namespace kiln::codegen::cpu {
+namespace kiln::backends::cpu {
 
 // The CPU StepFactory: oneDNN primitives for conv/pool/dense/eltwise/softmax/binary/reduction,
 // native loops for the rest (see the list above).
@@ -117,4 +117,4 @@ class CpuStepFactory final : public runtime::StepFactory {
 // A process-wide CpuStepFactory.
 const runtime::StepFactory& CpuSteps();
 
-}  // namespace kiln::codegen::cpu
+}  // namespace kiln::backends::cpu

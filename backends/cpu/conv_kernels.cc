@@ -6,9 +6,9 @@
 // Backward kinds need a forward primitive descriptor as a hint (oneDNN picks matching
 // implementations with it); the hint is never executed.
 // Source: oneDNN dev guide "Convolution", "Inner Product".
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 using dnnl::algorithm;
@@ -249,4 +249,4 @@ StatusOr<std::optional<DnnlPlan>> PlanDenseBackwardWeights(const StepDesc& desc)
   return std::optional<DnnlPlan>(std::move(plan));
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

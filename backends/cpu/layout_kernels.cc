@@ -13,10 +13,10 @@
 #include <map>
 #include <mutex>
 
-#include "codegen/cpu/kernels_cpu.h"
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 using dnnl::algorithm;
@@ -325,15 +325,21 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     return DnnlError(desc, e, /*at_run=*/false);
   }
   Layouts l = StepFactory::DenseLayouts(desc);
-  if (kind == "sgd_update" || kind == "adam_update") {
+  const runtime::StepKindInfo* info = runtime::FindStepKind(kind);
+  if (info != nullptr && info->layout == runtime::LayoutRule::kFollowWeight && !desc.inputs.empty()) {
     // Elementwise over the weight's bytes: grad, state and outputs follow the weight's
     // layout (a resident blocked weight, codegen::LowerOptions::resident_params); the
-    // scalars lr and rescale_grad (inputs 2, 3 of sgd_update, 4, 5 of adam_update) stay.
+    // scalar inputs of the table (lr, rescale_grad) stay dense.
     const TensorRef& weight = desc.inputs[0];
-    size_t first_scalar = kind == "sgd_update" ? 2 : 4;
     int64_t bytes = weight.dense() ? 0 : weight.layout_bytes;
+    auto scalar = [&](size_t i) {
+      for (int s : info->scalar_inputs) {
+        if (static_cast<size_t>(s) == i) return true;
+      }
+      return false;
+    };
     for (size_t i = 0; i < l.inputs.size(); ++i) {
-      if (i == first_scalar || i == first_scalar + 1) continue;
+      if (scalar(i)) continue;
       l.inputs[i] = weight.layout;
       l.input_bytes[i] = bytes;
     }
@@ -343,9 +349,9 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     }
     return l;
   }
-  if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "relu_backward" || kind == "sigmoid_backward" ||
-      kind == "tanh_backward") {
-    // Elementwise: every operand in the layout of the data input (dst for the backward kinds).
+  if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSource && !desc.inputs.empty()) {
+    // Elementwise (pooling returned above): every operand in the layout of the data input
+    // (dst for the backward kinds).
     const TensorRef& data = desc.inputs.back();
     for (auto& in : l.inputs) in = data.layout;
     for (auto& b : l.input_bytes) b = data.dense() ? 0 : data.layout_bytes;
@@ -355,4 +361,4 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
   return l;
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

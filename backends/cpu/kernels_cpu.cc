@@ -1,10 +1,12 @@
 // CpuStepFactory: the kind table, operand checks and the dispatch between oneDNN plans and
 // native loops.
-#include "codegen/cpu/kernels_cpu.h"
+#include "backends/cpu/kernels_cpu.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
 // GCC 12 reports a false "may be used uninitialized" inside std::optional<DnnlPlan> moves
 // in Choose (GCC bug 80635).
@@ -12,82 +14,74 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-namespace kiln::codegen::cpu {
+namespace kiln::backends::cpu {
 namespace internal {
 namespace {
 
-constexpr OperandDType kF32 = OperandDType::kF32;
-constexpr OperandDType kS32 = OperandDType::kS32;
-constexpr OperandDType kAny = OperandDType::kSameAsInput0;
-
-// Operand names follow the IR op registry (ir/ops/*.cc), which this library may not link.
+// The kernels of every kind this backend runs; operands and attributes come from the
+// step-kind table (runtime/step_kinds.h), which every kind here must have a line in.
 const std::vector<KindSpec>& Kinds() {
-  static const auto* kinds = new std::vector<KindSpec>{
-      {"conv2d", {{"src"}, {"weights"}, {"bias"}, {"sum"}}, {{"dst"}}, 2, PlanConv2d, nullptr},
-      {"conv2d_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanConv2dBackwardData, nullptr},
-      {"conv2d_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
-       PlanConv2dBackwardWeights, nullptr},
-      {"pool2d", {{"src"}}, {{"dst"}, {"workspace"}}, 1, PlanPool2d, nullptr},
-      {"pool2d_backward", {{"diff_dst"}, {"src"}, {"workspace"}}, {{"diff_src"}}, 2, PlanPool2dBackward,
-       NativePool2dBackward},
-      {"dense", {{"src"}, {"weights"}, {"bias"}}, {{"dst"}}, 2, PlanDense, nullptr},
-      {"dense_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, PlanDenseBackwardData, nullptr},
-      {"dense_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
-       PlanDenseBackwardWeights, nullptr},
-      {"relu", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
-      {"sigmoid", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
-      {"tanh", {{"src"}}, {{"dst"}}, 1, PlanEltwise, nullptr},
-      {"relu_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
-      {"sigmoid_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
-      {"tanh_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanEltwiseBackward, nullptr},
-      {"add", {{"src0"}, {"src1"}}, {{"dst"}}, 2, PlanBinary, NativeBinary},
-      {"mul", {{"src0"}, {"src1"}}, {{"dst"}}, 2, PlanBinary, NativeBinary},
-      {"reduce_sum", {{"src"}}, {{"dst"}}, 1, PlanReduce, NativeReduce},
-      {"reduce_mean", {{"src"}}, {{"dst"}}, 1, PlanReduce, NativeReduce},
-      {"softmax", {{"src"}}, {{"dst"}}, 1, PlanSoftmax, nullptr},
-      {"log_softmax", {{"src"}}, {{"dst"}}, 1, PlanSoftmax, nullptr},
-      {"softmax_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanSoftmaxBackward, nullptr},
-      {"log_softmax_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, PlanSoftmaxBackward, nullptr},
-      {"broadcast_to", {{"src", kAny}}, {{"dst", kAny}}, 1, nullptr, NativeBroadcastTo},
-      {"reshape", {{"src", kAny}}, {{"dst", kAny}}, 1, nullptr, NativeReshape},
-      {"softmax_cross_entropy", {{"logits"}, {"label", kS32}}, {{"loss"}}, 2, nullptr, NativeSoftmaxCrossEntropy},
-      {"softmax_cross_entropy_backward", {{"diff_loss"}, {"logits"}, {"label", kS32}}, {{"diff_logits"}}, 3, nullptr,
-       NativeSoftmaxCrossEntropyBackward},
-      {"argmax", {{"src"}}, {{"dst", kS32}}, 1, nullptr, NativeArgmax},
-      {"fill", {}, {{"dst"}}, 0, nullptr, NativeFill},
-      {"one_hot", {{"indices", kS32}}, {{"dst"}}, 1, nullptr, NativeOneHot},
-      {"reorder", {{"src", kAny}}, {{"dst", kAny}}, 1, PlanReorder, nullptr},
-      {"sgd_update", {{"weight"}, {"grad"}, {"lr"}, {"rescale_grad"}, {"mom"}}, {{"weight_out"}, {"mom_out"}}, 4,
-       nullptr, NativeSgdUpdate},
-      {"adam_update", {{"weight"}, {"grad"}, {"mean"}, {"var"}, {"lr"}, {"rescale_grad"}},
-       {{"weight_out"}, {"mean_out"}, {"var_out"}}, 6, nullptr, NativeAdamUpdate},
-  };
+  static const auto* kinds = [] {
+    auto* k = new std::vector<KindSpec>{
+        {"conv2d", PlanConv2d, nullptr},
+        {"conv2d_backward_data", PlanConv2dBackwardData, nullptr},
+        {"conv2d_backward_weights", PlanConv2dBackwardWeights, nullptr},
+        {"pool2d", PlanPool2d, nullptr},
+        {"pool2d_backward", PlanPool2dBackward, NativePool2dBackward},
+        {"dense", PlanDense, nullptr},
+        {"dense_backward_data", PlanDenseBackwardData, nullptr},
+        {"dense_backward_weights", PlanDenseBackwardWeights, nullptr},
+        {"relu", PlanEltwise, nullptr},
+        {"sigmoid", PlanEltwise, nullptr},
+        {"tanh", PlanEltwise, nullptr},
+        {"relu_backward", PlanEltwiseBackward, nullptr},
+        {"sigmoid_backward", PlanEltwiseBackward, nullptr},
+        {"tanh_backward", PlanEltwiseBackward, nullptr},
+        {"add", PlanBinary, NativeBinary},
+        {"mul", PlanBinary, NativeBinary},
+        {"reduce_sum", PlanReduce, NativeReduce},
+        {"reduce_mean", PlanReduce, NativeReduce},
+        {"softmax", PlanSoftmax, nullptr},
+        {"log_softmax", PlanSoftmax, nullptr},
+        {"softmax_backward", PlanSoftmaxBackward, nullptr},
+        {"log_softmax_backward", PlanSoftmaxBackward, nullptr},
+        {"broadcast_to", nullptr, NativeBroadcastTo},
+        {"reshape", nullptr, NativeReshape},
+        {"softmax_cross_entropy", nullptr, NativeSoftmaxCrossEntropy},
+        {"softmax_cross_entropy_backward", nullptr, NativeSoftmaxCrossEntropyBackward},
+        {"argmax", nullptr, NativeArgmax},
+        {"fill", nullptr, NativeFill},
+        {"one_hot", nullptr, NativeOneHot},
+        {"reorder", PlanReorder, nullptr},
+        {"sgd_update", nullptr, NativeSgdUpdate},
+        {"adam_update", nullptr, NativeAdamUpdate},
+    };
+    for (KindSpec& spec : *k) {
+      spec.info = runtime::FindStepKind(spec.kind);
+      if (spec.info == nullptr) {
+        std::fprintf(stderr, "kiln: CPU kind %s has no line in runtime/step_kinds.cc\n", spec.kind);
+        std::abort();
+      }
+    }
+    return k;
+  }();
   return *kinds;
-}
-
-// How many outputs `desc` must have: the optional second output of the backward-weights
-// kinds follows with_bias; sgd_update has mom_out exactly when it has mom.
-size_t ExpectedOutputs(const KindSpec& spec, const StepDesc& desc) {
-  std::string_view kind = spec.kind;
-  if (kind == "conv2d_backward_weights" || kind == "dense_backward_weights") {
-    return GetInt(desc, "with_bias", 0) != 0 ? 2 : 1;
-  }
-  if (kind == "sgd_update") return desc.inputs.size() == 5 ? 2 : 1;
-  if (kind == "pool2d") return GetInt(desc, "with_workspace", 0) != 0 ? 2 : 1;
-  return spec.outputs.size();
 }
 
 std::string CountText(size_t lo, size_t hi) {
   return lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
 }
 
-Status CheckDTypes(const StepDesc& desc, const std::vector<OperandSpec>& specs, const std::vector<TensorRef>& refs) {
+Status CheckDTypes(const StepDesc& desc, const std::vector<runtime::OperandInfo>& specs,
+                   const std::vector<TensorRef>& refs) {
   for (size_t i = 0; i < refs.size(); ++i) {
     DType want = DType::kF32;
     switch (specs[i].dtype) {
-      case OperandDType::kF32: want = DType::kF32; break;
-      case OperandDType::kS32: want = DType::kS32; break;
-      case OperandDType::kSameAsInput0: want = desc.inputs.empty() ? refs[i].dtype : desc.inputs[0].dtype; break;
+      case runtime::OperandDType::kF32: want = DType::kF32; break;
+      case runtime::OperandDType::kS32: want = DType::kS32; break;
+      case runtime::OperandDType::kSameAsInput0:
+        want = desc.inputs.empty() ? refs[i].dtype : desc.inputs[0].dtype;
+        break;
     }
     if (refs[i].dtype != want) {
       return InvalidOperands(desc, std::string(specs[i].name) + " must be " + std::string(DTypeName(want)) + ", got " +
@@ -98,28 +92,19 @@ Status CheckDTypes(const StepDesc& desc, const std::vector<OperandSpec>& specs, 
 }
 
 Status CheckOperands(const KindSpec& spec, const StepDesc& desc) {
-  size_t max_in = spec.inputs.size(), min_in = static_cast<size_t>(spec.min_inputs);
+  const runtime::StepKindInfo& info = *spec.info;
+  size_t max_in = info.inputs.size(), min_in = static_cast<size_t>(info.min_inputs);
   if (desc.inputs.size() < min_in || desc.inputs.size() > max_in) {
     return InvalidOperands(desc, "takes " + CountText(min_in, max_in) + " inputs, got " +
                                      std::to_string(desc.inputs.size()));
   }
-  size_t want_out = ExpectedOutputs(spec, desc);
+  size_t want_out = runtime::ExpectedOutputs(info, desc);
   if (desc.outputs.size() != want_out) {
     return InvalidOperands(desc, "takes " + std::to_string(want_out) + " outputs, got " +
                                      std::to_string(desc.outputs.size()));
   }
-  RETURN_IF_ERROR(CheckDTypes(desc, spec.inputs, desc.inputs));
-  return CheckDTypes(desc, spec.outputs, desc.outputs);
-}
-
-// Kinds whose operands may be in blocked oneDNN layouts (ChooseCpuLayouts).
-bool AcceptsBlocked(std::string_view kind) {
-  for (const char* k : {"conv2d", "conv2d_backward_data", "conv2d_backward_weights", "pool2d", "pool2d_backward", "relu",
-                        "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward", "reorder",
-                        "sgd_update", "adam_update"}) {
-    if (kind == k) return true;
-  }
-  return false;
+  RETURN_IF_ERROR(CheckDTypes(desc, info.inputs, desc.inputs));
+  return CheckDTypes(desc, info.outputs, desc.outputs);
 }
 
 // What Create and ScratchBytes share: a oneDNN plan, or the native loop to run.
@@ -132,7 +117,7 @@ StatusOr<Choice> Choose(const StepDesc& desc) {
   const KindSpec* spec = FindKind(desc.kind);
   if (spec == nullptr) return Unimplemented(Describe(desc, "the CPU backend has no kernel for this kind"));
   RETURN_IF_ERROR(CheckOperands(*spec, desc));
-  RETURN_IF_ERROR(CheckLayouts(desc, AcceptsBlocked(desc.kind)));
+  RETURN_IF_ERROR(CheckLayouts(desc, runtime::AcceptsBlockedLayouts(desc.kind)));
   Choice choice;
   if (spec->plan != nullptr) {
     bool zero_volume = HasZeroVolume(desc);
@@ -167,7 +152,8 @@ const KindSpec* FindKind(std::string_view kind) {
 std::string Describe(const StepDesc& desc, const std::string& message) {
   const KindSpec* spec = FindKind(desc.kind);
   std::string operands;
-  auto list = [&](const std::vector<TensorRef>& refs, const std::vector<OperandSpec>* specs, const char* fallback) {
+  auto list = [&](const std::vector<TensorRef>& refs, const std::vector<runtime::OperandInfo>* specs,
+                  const char* fallback) {
     for (size_t i = 0; i < refs.size(); ++i) {
       if (!operands.empty()) operands += ", ";
       operands += specs != nullptr && i < specs->size() ? std::string((*specs)[i].name)
@@ -175,8 +161,8 @@ std::string Describe(const StepDesc& desc, const std::string& message) {
       operands += " " + refs[i].ToString();
     }
   };
-  list(desc.inputs, spec ? &spec->inputs : nullptr, "input");
-  list(desc.outputs, spec ? &spec->outputs : nullptr, "output");
+  list(desc.inputs, spec ? &spec->info->inputs : nullptr, "input");
+  list(desc.outputs, spec ? &spec->info->outputs : nullptr, "output");
   return desc.Where() + ": " + message + " (" + operands + ")";
 }
 
@@ -248,4 +234,4 @@ const runtime::StepFactory& CpuSteps() {
   return *factory;
 }
 
-}  // namespace kiln::codegen::cpu
+}  // namespace kiln::backends::cpu

@@ -10,9 +10,9 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 constexpr int64_t kAlignmentBytes = 64;
@@ -248,4 +248,4 @@ Status DnnlError(const StepDesc& desc, const dnnl::error& e, bool at_run) {
   }
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

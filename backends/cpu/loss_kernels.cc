@@ -11,9 +11,9 @@
 #include <cmath>
 #include <limits>
 
-#include "codegen/cpu/kernels_internal.h"
+#include "backends/cpu/kernels_internal.h"
 
-namespace kiln::codegen::cpu::internal {
+namespace kiln::backends::cpu::internal {
 namespace {
 
 Status CheckLabels(const StepDesc& desc, const int32_t* label, int64_t n, int64_t classes) {
@@ -113,4 +113,4 @@ StatusOr<NativeFn> NativeArgmax(const StepDesc& desc) {
   return NativeFn(ArgmaxKernel);
 }
 
-}  // namespace kiln::codegen::cpu::internal
+}  // namespace kiln::backends::cpu::internal

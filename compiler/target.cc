@@ -1,0 +1,105 @@
+#include "compiler/target.h"
+
+#include <map>
+#include <mutex>
+
+#include "backends/cpu/cpu_target.h"
+#include "backends/cpu/kernels_cpu.h"
+#include "codegen/llvm/llvm_steps.h"
+#include "passes/elementwise_fusion.h"
+#include "runtime/step_kinds.h"
+
+namespace kiln::compiler {
+namespace {
+
+std::mutex& RegistryMutex() {
+  static auto* m = new std::mutex();
+  return *m;
+}
+std::map<std::string, const Target*, std::less<>>& Registry() {
+  static auto* r = new std::map<std::string, const Target*, std::less<>>();
+  return *r;
+}
+
+class CpuCompileTargetImpl final : public Target {
+ public:
+  const runtime::Target& runtime_target() const override { return backends::cpu::CpuTarget(); }
+  bool SupportsPostOp(std::string_view op, std::string_view post_op) const override {
+    bool eltwise = post_op == "relu" || post_op == "sigmoid" || post_op == "tanh";
+    if (op == "conv2d") return eltwise || post_op == "sum";
+    if (op == "dense") return eltwise;
+    if (op == "pool2d_backward") return post_op == "relu";
+    return false;
+  }
+  bool SupportsOp(std::string_view op) const override {
+    // fused_elementwise runs as an LLVM JIT kernel (requested with fuse_elementwise).
+    return runtime::FindStepKind(op) != nullptr;
+  }
+  const runtime::StepFactory& Steps(const TargetRequest& r) const override {
+    // LLVM kernels where they win: the fused elementwise kernels the fusion pass creates, and
+    // the optimizer updates when asked (bench/llvm.md); everything else is oneDNN or native.
+    if (r.fuse_elementwise || r.llvm_kernels) return codegen::llvm_gen::LlvmCpuSteps();
+    return backends::cpu::CpuSteps();
+  }
+  codegen::LowerOptions DefaultLowerOptions(const TargetRequest& r) const override {
+    codegen::LowerOptions o;
+    o.blocked_layouts = r.opt_level >= 2;
+    o.plan_memory = r.opt_level >= 2;
+    o.group_updates = r.opt_level >= 2;
+    o.resident_params = r.opt_level >= 2;
+    o.target = "cpu";
+    return o;
+  }
+  void AddExtraPasses(passes::PassManager& pm, const TargetRequest& r) const override {
+    if (r.opt_level >= 2 && r.fuse_elementwise) {
+      pm.Add(std::make_unique<passes::ElementwiseFusion>());
+      pm.Add(std::make_unique<passes::DeadCodeElimination>());
+    }
+  }
+};
+
+const bool kCpuRegistered = RegisterCompileTarget(&CpuCompileTarget());
+
+}  // namespace
+
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kInference: return "inference";
+    case Mode::kTraining: return "training";
+    case Mode::kGradientsOnly: return "gradients-only";
+    case Mode::kStreamUpdate: return "stream-update";
+  }
+  return "?";
+}
+
+bool RegisterCompileTarget(const Target* target) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  return Registry().emplace(std::string(target->TargetName()), target).second;
+}
+
+StatusOr<const Target*> FindCompileTarget(std::string_view name) {
+  (void)kCpuRegistered;
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    auto it = Registry().find(name);
+    if (it != Registry().end()) return it->second;
+  }
+  std::string names;
+  for (const std::string& n : CompileTargetNames()) names += (names.empty() ? "" : ", ") + n;
+  return NotFound("no compile target '" + std::string(name) + "' (targets: " + names + ")");
+}
+
+std::vector<std::string> CompileTargetNames() {
+  (void)kCpuRegistered;
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  std::vector<std::string> names;
+  for (const auto& [n, t] : Registry()) names.push_back(n);
+  return names;
+}
+
+const Target& CpuCompileTarget() {
+  static const auto* target = new CpuCompileTargetImpl();
+  return *target;
+}
+
+}  // namespace kiln::compiler
