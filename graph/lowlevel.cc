@@ -91,8 +91,8 @@ Status CompiledGraph::Run(const std::map<std::string, const Tensor*>& inputs,
     for (const auto& spec : exe.outputs()) known = known || spec.name == name;
     if (!known) return InvalidArgument("CompiledGraph::Run: the graph has no output '" + name + "'");
   }
-  // A TrainStep holding newer values of these parameters writes them back first.
-  for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
+  // The session binds the parameters' entries: a TrainStep holding newer values of them
+  // writes them back first, by itself (runtime/parameter_store.h).
   return session_->Run(in, out);
 }
 

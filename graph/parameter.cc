@@ -94,24 +94,13 @@ Status Parameter::Initialize(const Initializer& global, bool force_reinit) {
   }
   Tensor t(DType::kF32, shape_);
   RETURN_IF_ERROR(init.Fill(name_, t, GlobalRng()));
-  if (initialized() && data_.shape() == shape_) {
-    std::memcpy(data_.data(), t.data(), static_cast<size_t>(t.size_bytes()));  // sessions keep this buffer bound
-  } else {
-    data_ = std::move(t);
-  }
+  if (entry_) return entry_->Write(std::move(t));  // same buffer when the shape agrees
+  entry_ = std::make_shared<runtime::ParamEntry>(std::move(t));
   return OkStatus();
 }
 
-Status Parameter::Sync() {
-  if (!release_) return OkStatus();
-  auto release = std::move(release_);
-  release_ = nullptr;
-  return release();
-}
-
 StatusOr<Tensor*> Parameter::Data() {
-  RETURN_IF_ERROR(Sync());
-  if (initialized()) return &data_;
+  if (initialized()) return entry_->Mutable();
   if (deferred_) {
     return FailedPrecondition("Parameter '" + name_ + "' " + ShapeToString(shape_) +
                               " has not been initialized yet because initialization was deferred. Actual "
@@ -127,12 +116,9 @@ Status Parameter::SetData(Tensor value) {
   Shape old = shape_;
   RETURN_IF_ERROR(SetShape(value.shape()));
   if (value.dtype() != DType::kF32) return InvalidArgument("parameter '" + name_ + "' must be f32");
-  if (!data_.empty()) {
-    std::memcpy(data_.data(), value.data(), static_cast<size_t>(value.size_bytes()));  // keep the buffer bound
-  } else {
-    data_ = std::move(value);
-  }
   deferred_.reset();
+  if (entry_) return entry_->Write(std::move(value));  // same buffer when the shape agrees
+  entry_ = std::make_shared<runtime::ParamEntry>(std::move(value));
   return OkStatus();
 }
 

@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "base/tensor.h"
+#include "runtime/parameter_store.h"
 
 namespace kiln::graph {
 
@@ -92,7 +93,7 @@ class Parameter {
   const std::string& local_name() const { return local_name_; }
   const Shape& shape() const { return shape_; }
   bool shape_known() const;
-  bool initialized() const { return !data_.empty(); }
+  bool initialized() const { return entry_ && !entry_->value().empty(); }
 
   // Fills in unknown dims from `shape` (called by layers during tracing); once the shape is
   // complete, finishes a deferred initialization. Errors: InvalidArgument when a known dim
@@ -104,34 +105,34 @@ class Parameter {
   // parameter is left alone unless `force_reinit`.
   Status Initialize(const Initializer& global, bool force_reinit = false);
 
-  // The value. Errors: FailedPrecondition, with Gluon's wording, when initialization was
-  // deferred and no forward pass has run yet, or Initialize was never called.
+  // The value, for reading or writing in place (runtime::ParamEntry::Mutable: a session
+  // holding a newer resident copy writes it back first, and sessions re-read the value
+  // before their next run). Errors: FailedPrecondition, with Gluon's wording, when
+  // initialization was deferred and no forward pass has run yet, or Initialize was never
+  // called; the holder's write-back error.
   StatusOr<Tensor*> Data();
-  // The value without checks and without Sync (null if not initialized): for binding the
-  // buffer's address, not for reading values.
-  Tensor* data_or_null() { return data_.empty() ? nullptr : &data_; }
+  // The value without checks and without syncing (null if not initialized): for binding
+  // the buffer's address, not for reading values.
+  Tensor* data_or_null() { return initialized() ? &entry_->value() : nullptr; }
+  // The entry that owns the value (runtime/parameter_store.h): dense value, version and
+  // residency; sessions bind it. Null until initialized.
+  const std::shared_ptr<runtime::ParamEntry>& entry() const { return entry_; }
   // Replaces the value; the shape must match the known dims. Errors: InvalidArgument; the
-  // holder's write-back error (see Sync).
+  // holder's write-back error.
   Status SetData(Tensor value);
 
-  // Residency. A compiled training step may keep this parameter in a backend layout
-  // between steps (TrainStep with resident parameters, codegen::LowerOptions::
-  // resident_params), so the dense value here is stale until written back. The step
-  // registers itself as the holder with `release`, which writes its copy back into this
-  // tensor and stops holding every parameter it holds. Data(), SetData(), Initialize() and
-  // Sync() call it first, so readers and writers always see and change the newest value;
-  // the step re-reads the dense values before its next run. Null clears the holder.
-  // Not thread-safe (as Gluon's parameters). Sync errors: the write-back's.
-  void SetHolder(std::function<Status()> release) { release_ = std::move(release); }
-  Status Sync();
+  // Writes a session's newer resident copy back into the dense value, if a compiled
+  // training step holds one (TrainStep with resident parameters); Data(), SetData() and
+  // Initialize() do it themselves. Not thread-safe (as Gluon's parameters).
+  // Errors: the write-back's.
+  Status Sync() { return entry_ ? entry_->Sync() : OkStatus(); }
 
  private:
   std::string local_name_, name_;
   Shape shape_;
   std::shared_ptr<Initializer> init_;
   std::shared_ptr<Initializer> deferred_;  // set while waiting for the shape
-  Tensor data_;
-  std::function<Status()> release_;
+  std::shared_ptr<runtime::ParamEntry> entry_;  // the one owner of the value
 };
 
 }  // namespace kiln::graph

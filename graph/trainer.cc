@@ -54,17 +54,21 @@ double Trainer::NextStepLearningRate() const {
 }
 
 Status Trainer::Sync() {
-  if (!release_) return OkStatus();
-  auto release = std::move(release_);
-  release_ = nullptr;
-  return release();
+  for (auto& [name, e] : state_) RETURN_IF_ERROR(e->Sync());
+  return OkStatus();
+}
+
+std::shared_ptr<runtime::ParamEntry> Trainer::StateEntry(const std::string& name, const Shape& shape) {
+  auto it = state_.find(name);
+  if (it == state_.end()) {
+    it = state_.emplace(name, std::make_shared<runtime::ParamEntry>(Tensor(DType::kF32, shape))).first;
+  }
+  return it->second;
 }
 
 Tensor* Trainer::State(const std::string& name, const Shape& shape) {
-  if (!Sync().ok()) return nullptr;
-  auto it = state_.find(name);
-  if (it == state_.end()) it = state_.emplace(name, Tensor(DType::kF32, shape)).first;
-  return &it->second;
+  auto t = StateEntry(name, shape)->Mutable();
+  return t.ok() ? *t : nullptr;
 }
 
 namespace {
@@ -119,12 +123,14 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
                    compiler::Compile(std::move(graph), MakeRequest(options, trainer, autodiff, require_batch_separable)));
   *text = std::move(m.ir_text);
   *stats = m.stats;
-  std::map<std::string, Tensor*> bindings;
-  for (auto& [name, p] : net.CollectParams()) bindings[name] = p->data_or_null();
+  // Sessions bind the entries that own the weights and the optimizer state, so they keep
+  // resident copies and dense values coherent by themselves (runtime/parameter_store.h).
+  std::map<std::string, std::shared_ptr<runtime::ParamEntry>> entries;
+  for (auto& [name, p] : net.CollectParams()) entries[name] = p->entry();
   for (const auto& spec : m.executable->params()) {
-    if (!bindings.count(spec.name) && trainer) bindings[spec.name] = trainer->State(spec.name, spec.shape);
+    if (!entries.count(spec.name) && trainer) entries[spec.name] = trainer->StateEntry(spec.name, spec.shape);
   }
-  return runtime::Session::Create(m.executable, bindings);
+  return runtime::Session::Create(m.executable, entries);
 }
 
 }  // namespace
@@ -146,21 +152,13 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Gra
 TrainStep::TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options)
     : net_(net), loss_(std::move(loss)), trainer_(trainer), options_(std::move(options)) {}
 
-TrainStep::~TrainStep() {
-  Status s = Release();
-  if (!s.ok()) std::fprintf(stderr, "TrainStep: writing resident parameters back failed: %s\n", s.ToString().c_str());
-}
+TrainStep::~TrainStep() = default;
 
 Status TrainStep::Release() {
-  if (holder_ == nullptr) return OkStatus();
-  runtime::Session* s = holder_;
-  holder_ = nullptr;
-  for (Parameter* p : held_) p->SetHolder(nullptr);
-  held_.clear();
-  trainer_.SetHolder(nullptr);
-  Status status = s->WriteBack();
-  s->Invalidate();  // the dense values may change before this session runs again
-  return status;
+  for (auto& [shape, s] : sessions_) {
+    if (s->holding()) RETURN_IF_ERROR(s->Release());
+  }
+  return OkStatus();
 }
 
 Status TrainStep::Compile(const Shape& data_shape) {
@@ -304,8 +302,9 @@ StatusOr<std::unique_ptr<TrainStep::Streams>> TrainStep::CompileStreams(const Sh
 
 Status TrainStep::RunStreams(Streams& st, const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss,
                              Tensor* output) {
-  // The parts read the dense parameters: a session holding resident copies writes them back.
-  RETURN_IF_ERROR(Release());
+  // The parts read the dense parameters: a session holding resident copies writes them
+  // back, once, before the parts run concurrently.
+  for (auto& p : st.parts) RETURN_IF_ERROR(p->SyncBindings());
   const runtime::Executable& part = st.parts[0]->executable();
   int64_t n = data.shape()[0];
   if (label.dtype() != DType::kS32 || label.shape() != Shape{n}) {
@@ -370,19 +369,6 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
   if (!sessions_.count(data.shape())) RETURN_IF_ERROR(Compile(data.shape()));
   runtime::Session* s = sessions_.at(data.shape()).get();
   last_ = s;
-  if (holder_ != s && !s->executable().writeback_steps().empty()) {
-    // Another session (shape) may hold newer values: write them back, then this session
-    // re-reads the dense values before it runs and holds them from now on.
-    RETURN_IF_ERROR(Release());
-    s->Invalidate();
-    auto release = [this]() { return Release(); };
-    for (auto& [name, p] : net_.CollectParams()) {
-      p->SetHolder(release);
-      held_.push_back(p);
-    }
-    trainer_.SetHolder(release);
-    holder_ = s;
-  }
   Tensor lr(DType::kF32, {}), rescale(DType::kF32, {});
   lr.f32()[0] = static_cast<float>(trainer_.NextStepLearningRate());
   rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
@@ -452,11 +438,8 @@ Status Predictor::Forward(const Tensor& data, Tensor* output) {
       streams_note_.clear();
       ASSIGN_OR_RETURN(auto streams, CompileStreams(data.shape()));
       st = streams_.emplace(data.shape(), std::move(streams)).first;
-      params_.clear();
-      for (auto& [name, p] : net_.CollectParams()) params_.push_back(p);
     }
     if (st->second) {
-      for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
       last_ = &st->second->part(0);
       last_streams_ = st->second->num_streams();
       return st->second->Run({&data}, {output});
@@ -473,10 +456,7 @@ Status Predictor::Forward(const Tensor& data, Tensor* output) {
     t.graph().AddOutput("output", out.id);
     ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, nullptr, options_, &graph_text_, &stats_));
     it = sessions_.emplace(data.shape(), std::move(session)).first;
-    params_.clear();
-    for (auto& [name, p] : net_.CollectParams()) params_.push_back(p);
   }
-  for (Parameter* p : params_) RETURN_IF_ERROR(p->Sync());
   last_ = it->second.get();
   return last_->Run({&data}, {output});
 }

@@ -50,12 +50,13 @@ class Trainer {
   // Records one completed step (TrainStep::Run calls it after a successful run).
   void CountStep() { ++num_update_; }
   nn::Block& net() { return net_; }
-  // Optimizer state tensor by name ("<param>.momentum"), created zero-filled on first use.
-  // Syncs first (see SetHolder); null when the holder's write-back fails.
+  // Optimizer state tensor by name ("<param>.momentum"), created zero-filled on first use,
+  // for reading or writing (runtime::ParamEntry::Mutable: a session holding a newer
+  // resident copy writes it back first); null when that write-back fails.
   Tensor* State(const std::string& name, const Shape& shape);
-  // Residency of the optimizer state, as Parameter::SetHolder: a TrainStep holding the
-  // state in its steps' layouts registers `release`; State() and Sync() call it first.
-  void SetHolder(std::function<Status()> release) { release_ = std::move(release); }
+  // The entry that owns the state tensor (created zero-filled on first use); sessions bind it.
+  std::shared_ptr<runtime::ParamEntry> StateEntry(const std::string& name, const Shape& shape);
+  // Writes back any session's newer resident copies of the state. Errors: the write-back's.
   Status Sync();
 
  private:
@@ -67,8 +68,7 @@ class Trainer {
   std::string optimizer_ = "sgd";
   passes::AdamOptions adam_;
   int64_t num_update_ = 0;
-  std::map<std::string, Tensor> state_;
-  std::function<Status()> release_;
+  std::map<std::string, std::shared_ptr<runtime::ParamEntry>> state_;
 };
 
 struct CompileOptions {
@@ -101,10 +101,10 @@ struct CompileOptions {
   std::function<void(std::string_view pass, const runtime::StepProgram& program)> after_lowering_pass;
   // TrainStep at -O2: parameters and optimizer state stay between steps in the layouts the
   // steps chose (codegen::LowerOptions::resident_params), so weights are reordered once,
-  // not every step. The TrainStep holds them (Parameter::SetHolder, Trainer::SetHolder) and
-  // writes them back whenever they are read or written through the API, a Predictor runs,
-  // or the TrainStep switches to another input shape. Off: every step reorders the weights
-  // from and back into their dense form.
+  // not every step. The step's session becomes the holder of their entries
+  // (runtime::ParamEntry): reading or writing them through the API, running a Predictor or
+  // a TrainStep of another input shape writes them back first, by itself. Off: every step
+  // reorders the weights from and back into their dense form.
   bool resident_params = true;
   // Throughput mode: a batch of N >= streams runs as `streams` sub-batches (sizes differ by
   // at most one) on as many sessions at once, one thread each (runtime/streams.h,
@@ -126,7 +126,7 @@ class TrainStep {
  public:
   // `net` and `trainer` must outlive the TrainStep.
   TrainStep(nn::Block& net, LossFn loss, Trainer& trainer, CompileOptions options = {});
-  // Writes held parameters back (Release); a failure is reported on stderr.
+  // The sessions write held parameters back (a failure is reported on stderr).
   ~TrainStep();
   TrainStep(const TrainStep&) = delete;
   TrainStep& operator=(const TrainStep&) = delete;
@@ -149,8 +149,8 @@ class TrainStep {
 
   // With resident parameters (CompileOptions::resident_params): writes the newest parameter
   // and optimizer-state values back into the network's and the trainer's tensors and stops
-  // holding them; the next Run re-reads them. Called by Parameter::Sync and Trainer::Sync,
-  // so callers rarely need it. Errors: from the write-back steps.
+  // holding them. Reading or writing a parameter or state entry does it by itself, so
+  // callers rarely need it. Errors: from the write-back steps.
   Status Release();
 
   // With CompileOptions::streams > 1: the streams the last Run used (1 when it ran as one
@@ -169,10 +169,6 @@ class TrainStep {
   std::map<Shape, std::unique_ptr<Streams>> streams_;
   int last_streams_ = 1;
   std::string streams_note_;
-  // The session whose resident copies are newer than the dense tensors, and the
-  // parameters whose holder it is.
-  runtime::Session* holder_ = nullptr;
-  std::vector<Parameter*> held_;
   nn::Block& net_;
   LossFn loss_;
   Trainer& trainer_;
@@ -188,8 +184,10 @@ class TrainStep {
 class Predictor {
  public:
   explicit Predictor(nn::Block& net, CompileOptions options = {}) : net_(net), options_(std::move(options)) {}
-  // output = net(data). Syncs the parameters first (a TrainStep holding them writes them
-  // back). Errors as TrainStep::Run; a holder's write-back error.
+  // output = net(data). The sessions bind the parameters' entries: a TrainStep holding
+  // newer resident copies writes them back first, and weights changed since the last
+  // Forward are re-read (also for constant_params). Errors as TrainStep::Run; a holder's
+  // write-back error.
   Status Forward(const Tensor& data, Tensor* output);
   const std::string& graph_text() const { return graph_text_; }
   // The session of the last Forward (null before the first).
@@ -209,7 +207,6 @@ class Predictor {
   CompileOptions options_;
   runtime::Session* last_ = nullptr;
   std::map<Shape, std::unique_ptr<runtime::Session>> sessions_;
-  std::vector<Parameter*> params_;  // the sessions read these (synced before each Forward)
   std::map<Shape, std::unique_ptr<runtime::BatchStreams>> streams_;
   int last_streams_ = 1;
   std::string streams_note_;

@@ -1,6 +1,7 @@
 #include "runtime/executable.h"
 
 #include <chrono>
+#include <cstdio>
 
 namespace kiln::runtime {
 
@@ -12,6 +13,7 @@ Executable::Executable(std::vector<TensorSpec> inputs, std::vector<TensorSpec> o
       constants_(std::move(constants)),
       steps_(std::move(steps)),
       arena_bytes_(arena_bytes) {}
+
 
 int Executable::InputIndex(const std::string& name) const {
   for (size_t i = 0; i < inputs_.size(); ++i) {
@@ -47,15 +49,73 @@ Session::Session(std::shared_ptr<const Executable> exe, std::vector<void*> param
                                                   : AlignedAlloc(exe_->arena_bytes())),
              ArenaDeleter{exe_->target()}) {
   for (const Tensor& t : exe_->constants()) constants_.push_back(t.data());
+  for (const auto& step : exe_->steps()) {
+    for (const TensorRef& r : step->desc().outputs) writes_params_ = writes_params_ || r.kind == BufferKind::kParam;
+  }
+  writes_params_ = writes_params_ || !exe_->writeback_steps().empty();
   step_seconds_.assign(exe_->steps().size(), 0.0);
 }
 
 StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Executable> exe, ParameterStore* store) {
-  std::map<std::string, Tensor*> bindings;
+  std::map<std::string, std::shared_ptr<ParamEntry>> entries;
   if (store) {
-    for (const TensorSpec& spec : exe->params()) bindings[spec.name] = store->Find(spec.name);
+    for (const TensorSpec& spec : exe->params()) {
+      if (auto e = store->entry(spec.name)) entries[spec.name] = e;
+    }
   }
-  return Create(std::move(exe), bindings);
+  return Create(std::move(exe), entries);
+}
+
+StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Executable> exe,
+                                                   const std::map<std::string, std::shared_ptr<ParamEntry>>& entries) {
+  std::map<std::string, Tensor*> bindings;
+  std::vector<std::shared_ptr<ParamEntry>> bound;
+  for (const TensorSpec& spec : exe->params()) {
+    auto it = entries.find(spec.name);
+    if (it == entries.end() || !it->second || it->second->value().empty()) continue;  // NotFound below
+    bindings[spec.name] = &it->second->value();
+    bound.push_back(it->second);
+  }
+  ASSIGN_OR_RETURN(auto session, Create(std::move(exe), bindings));
+  session->BindEntries(std::move(bound));
+  return session;
+}
+
+void Session::BindEntries(std::vector<std::shared_ptr<ParamEntry>> entries) {
+  entries_ = std::move(entries);
+  seen_versions_.assign(entries_.size(), 0);
+  for (size_t i = 0; i < entries_.size(); ++i) seen_versions_[i] = entries_[i]->version();
+}
+
+Session::~Session() {
+  if (!holding_) return;
+  Status s = Release();
+  if (!s.ok()) std::fprintf(stderr, "kiln: session: writing resident parameters back failed: %s\n", s.ToString().c_str());
+}
+
+Status Session::SyncBindings() {
+  if (entries_.empty()) return OkStatus();
+  for (const auto& e : entries_) {
+    if (e->holder() != nullptr && e->holder() != this) RETURN_IF_ERROR(e->holder()->Release());
+  }
+  bool stale = false;
+  for (size_t i = 0; i < entries_.size(); ++i) stale = stale || entries_[i]->version() != seen_versions_[i];
+  if (stale) {
+    // Someone wrote a dense value since this session last ran: re-read it (prepack). A
+    // holder released its copies before any write, so nothing newer is dropped.
+    Invalidate();
+    for (size_t i = 0; i < entries_.size(); ++i) seen_versions_[i] = entries_[i]->version();
+  }
+  return OkStatus();
+}
+
+Status Session::Release() {
+  Status s = WriteBack();
+  for (const auto& e : entries_) {
+    if (e->holder() == this) e->set_holder(nullptr);
+  }
+  holding_ = false;
+  return s;
 }
 
 StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Executable> exe,
@@ -123,7 +183,21 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
                            std::to_string(exe_->outputs().size()) + " output addresses, got " +
                            std::to_string(inputs.size()) + " and " + std::to_string(outputs.size()));
   }
+  RETURN_IF_ERROR(SyncBindings());
   if (!prepacked_) RETURN_IF_ERROR(Repack());
+  if (!entries_.empty() && writes_params_) {
+    // The run updates parameters in place (dense or resident): other sessions' copies of
+    // them become stale, this one's stay current.
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      entries_[i]->BumpVersion();
+      seen_versions_[i] = entries_[i]->version();
+    }
+  }
+  if (!entries_.empty() && !exe_->writeback_steps().empty()) {
+    // From now on the resident copies are newer than the dense values.
+    for (const auto& e : entries_) e->set_holder(this);
+    holding_ = true;
+  }
   ExecContext ctx;
   ctx.device = exe_->device();
   ctx.arena = arena_.get();

@@ -76,13 +76,23 @@ class Executable {
   const Target* target_ = nullptr;
 };
 
-class Session {
+class Session final : public ResidencyHolder {
  public:
-  // Binds every parameter the executable needs to the tensor of the same name in `store`
-  // (which must outlive the session). Errors: NotFound for a missing parameter,
-  // InvalidArgument for a dtype or shape mismatch (naming the parameter and both shapes).
+  // Binds every parameter the executable needs to the entry of the same name in `store`
+  // (runtime/parameter_store.h; the entries are shared, the store need not outlive the
+  // session). A session bound to entries keeps them coherent by itself: before each run
+  // it has another holder write back, and re-reads (prepacks) the dense values when an
+  // entry's version moved since it last ran; a run that updates parameters bumps their
+  // versions; with resident parameters the session becomes the entries' holder, so that
+  // reading or writing an entry writes the newest values back first.
+  // Errors: NotFound for a missing parameter, InvalidArgument for a dtype or shape
+  // mismatch (naming the parameter and both shapes).
   static StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Executable> exe, ParameterStore* store);
-  // The same with explicit bindings: parameter name -> tensor (which must outlive the session).
+  static StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Executable> exe,
+                                                   const std::map<std::string, std::shared_ptr<ParamEntry>>& entries);
+  // The same with explicit bindings: parameter name -> tensor (which must outlive the
+  // session). No coherence: the caller keeps resident copies and dense tensors in step
+  // (WriteBack, Invalidate).
   static StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Executable> exe,
                                                    const std::map<std::string, Tensor*>& bindings);
   // The same with the parameters' addresses, in executable().params() order, each holding a
@@ -107,8 +117,12 @@ class Session {
   // Another session of the same executable bound to the same parameter buffers, with its
   // own arena (and its own prepacked or resident copies), e.g. one per batch stream.
   std::unique_ptr<Session> NewSession() const {
-    return std::unique_ptr<Session>(new Session(exe_, params_));
+    auto s = std::unique_ptr<Session>(new Session(exe_, params_));
+    s->BindEntries(entries_);
+    return s;
   }
+  // Writes resident copies back (when this session holds entries); errors go to stderr.
+  ~Session() override;
   // Runs the executable's prepack steps again (Run does it before the first step): call it
   // after changing bound parameters of an executable compiled with constant parameters.
   // With resident parameters (Executable::writeback_steps) this drops updates not yet
@@ -125,14 +139,31 @@ class Session {
   void Invalidate() { prepacked_ = false; resident_newer_ = false; }
   // True while the resident copies hold updates the bound buffers do not have yet.
   bool resident_newer() const { return resident_newer_; }
+  // Sessions bound to entries: has another holder of them write back, and marks this
+  // session's prepacked and resident copies stale when an entry changed since its last
+  // run. Run does it first; call it before running several sessions of the same entries
+  // concurrently (runtime/streams.h), which must not update them. Errors: the holder's.
+  Status SyncBindings();
+  // ResidencyHolder: WriteBack, then stop holding the entries (the copies stay valid
+  // until an entry's version moves). Errors: from the write-back steps.
+  Status Release() override;
+  // True while this session is the holder of its entries.
+  bool holding() const { return holding_; }
   // When on, Run records the wall time of each step (seconds), summed over runs.
   void SetProfiling(bool on) { profiling_ = on; }
   const std::vector<double>& step_seconds() const { return step_seconds_; }
 
  private:
   Session(std::shared_ptr<const Executable> exe, std::vector<void*> params);
+  void BindEntries(std::vector<std::shared_ptr<ParamEntry>> entries);
   std::shared_ptr<const Executable> exe_;
   std::vector<void*> params_;
+  // Bound entries (params order; empty for raw bindings), and their versions as of this
+  // session's last prepack or run.
+  std::vector<std::shared_ptr<ParamEntry>> entries_;
+  std::vector<uint64_t> seen_versions_;
+  bool writes_params_ = false;  // some step writes a bound parameter (an update)
+  bool holding_ = false;
   // Frees the arena on the executable's target (host memory without one).
   struct ArenaDeleter {
     const Target* target = nullptr;

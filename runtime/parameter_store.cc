@@ -54,27 +54,69 @@ class Reader {
 
 }  // namespace
 
+StatusOr<const Tensor*> ParamEntry::Read() {
+  RETURN_IF_ERROR(Sync());
+  return &value_;
+}
+
+StatusOr<Tensor*> ParamEntry::Mutable() {
+  RETURN_IF_ERROR(Sync());
+  ++version_;
+  return &value_;
+}
+
+Status ParamEntry::Write(Tensor value) {
+  RETURN_IF_ERROR(Sync());
+  ++version_;
+  if (!value_.empty() && value_.dtype() == value.dtype() && value_.shape() == value.shape()) {
+    if (value.size_bytes() > 0) std::memcpy(value_.data(), value.data(), static_cast<size_t>(value.size_bytes()));
+  } else {
+    value_ = std::move(value);
+  }
+  return OkStatus();
+}
+
+Status ParamEntry::Sync() {
+  if (holder_ == nullptr) return OkStatus();
+  return holder_->Release();  // clears holder_ of every entry it holds
+}
+
+Status ParameterStore::Set(const std::string& name, Tensor value) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) {
+    entries_[name] = std::make_shared<ParamEntry>(std::move(value));
+    return OkStatus();
+  }
+  return it->second->Write(std::move(value));
+}
+
+std::shared_ptr<ParamEntry> ParameterStore::entry(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
 Tensor* ParameterStore::Find(const std::string& name) {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : &it->second;
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second->value();
 }
 
 const Tensor* ParameterStore::Find(const std::string& name) const {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : &it->second;
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second->value();
 }
 
 std::vector<std::string> ParameterStore::Names() const {
   std::vector<std::string> names;
-  for (const auto& [n, t] : tensors_) names.push_back(n);
+  for (const auto& [n, t] : entries_) names.push_back(n);
   return names;
 }
 
 Status ParameterStore::Save(const std::string& path, const std::vector<std::string>& names) const {
   std::vector<std::pair<std::string, const Tensor*>> entries;
   for (const std::string& k : names.empty() ? Names() : names) {
-    const Tensor* t = Find(k);
-    if (!t) return NotFound("cannot save parameter '" + k + "': not in the store");
+    std::shared_ptr<ParamEntry> e = entry(k);
+    if (!e) return NotFound("cannot save parameter '" + k + "': not in the store");
+    ASSIGN_OR_RETURN(const Tensor* t, e->Read());
     entries.emplace_back(k, t);
   }
   return WriteParamsFile(path, entries);
@@ -182,7 +224,7 @@ StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path) 
 Status ParameterStore::Load(const std::string& path, bool require_existing) {
   ASSIGN_OR_RETURN(auto loaded, ReadParamsFile(path));
   if (require_existing) {
-    for (const auto& [name, t] : tensors_) {
+    for (const auto& [name, t] : entries_) {
       if (!loaded.count(name)) {
         return InvalidArgument("parameter '" + name + "' is missing in file '" + path + "'");
       }
@@ -197,15 +239,7 @@ Status ParameterStore::Load(const std::string& path, bool require_existing) {
       }
     }
   }
-  for (auto& [name, t] : loaded) {
-    Tensor* cur = Find(name);
-    if (cur && cur->dtype() == t.dtype() && cur->shape() == t.shape()) {
-      // Copy into the existing buffer: sessions keep pointers to it.
-      std::memcpy(cur->data(), t.data(), static_cast<size_t>(t.size_bytes()));
-    } else {
-      tensors_[name] = std::move(t);
-    }
-  }
+  for (auto& [name, t] : loaded) RETURN_IF_ERROR(Set(name, std::move(t)));
   return OkStatus();
 }
 

@@ -98,6 +98,9 @@ Status BatchStreams::Run(const std::vector<const Tensor*>& inputs, const std::ve
                            std::to_string(first.outputs().size()) + " outputs, got " + std::to_string(inputs.size()) +
                            " and " + std::to_string(outputs.size()));
   }
+  // Other holders of the parts' parameters write back once, here, not from the
+  // concurrent parts (every part then only reads the entries).
+  for (const auto& p : parts_) RETURN_IF_ERROR(p->SyncBindings());
   auto whole = [&](const TensorSpec& s) {
     Shape shape = s.shape;
     shape[0] = batch_;
