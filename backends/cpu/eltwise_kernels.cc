@@ -20,7 +20,10 @@ namespace dn = dnnl;
 
 // The eltwise algorithm for an activation kind ("relu", or "relu_backward" when use_dst).
 algorithm EltwiseAlgorithm(std::string_view kind, bool use_dst) {
-  if (kind.substr(0, 4) == "relu") return use_dst ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu;
+  // leaky_relu is oneDNN's relu with alpha = the negative slope.
+  if (kind.substr(0, 4) == "relu" || kind.substr(0, 10) == "leaky_relu") {
+    return use_dst ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu;
+  }
   if (kind.substr(0, 7) == "sigmoid") {
     return use_dst ? algorithm::eltwise_logistic_use_dst_for_bwd : algorithm::eltwise_logistic;
   }
@@ -64,11 +67,19 @@ StatusOr<dn::memory::desc> EltwiseMd(const StepDesc& desc) {
   return MdOf(desc.inputs[0]);
 }
 
+// oneDNN's alpha: leaky_relu's negative slope (runtime/step_kinds.cc default 0.01), else 0.
+static float EltwiseAlpha(const StepDesc& desc) {
+  if (desc.kind.rfind("leaky_relu", 0) != 0) return 0.f;
+  return static_cast<float>(GetFloat(desc, "alpha", 0.01));
+}
+
 StatusOr<std::optional<DnnlPlan>> PlanEltwise(const StepDesc& desc) {
   RETURN_IF_ERROR(CheckSameDims(desc));
   ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
-  // relu with alpha 0 is max(x, 0); alpha and beta are unused by logistic and tanh.
-  dn::eltwise_forward::desc d(prop_kind::forward_inference, EltwiseAlgorithm(desc.kind, false), md, 0.f, 0.f);
+  // relu with alpha 0 is max(x, 0), leaky_relu's alpha its negative slope; alpha and beta
+  // are unused by logistic and tanh.
+  float alpha = EltwiseAlpha(desc);
+  dn::eltwise_forward::desc d(prop_kind::forward_inference, EltwiseAlgorithm(desc.kind, false), md, alpha, 0.f);
   dn::eltwise_forward::primitive_desc pd(d, UserScratchpad(), Engine());
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_SRC, md, In(0)}, {DNNL_ARG_DST, md, Out(0)}});
@@ -79,9 +90,10 @@ StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc) {
   RETURN_IF_ERROR(CheckSameDims(desc));
   ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
   algorithm alg = EltwiseAlgorithm(desc.kind, true);
-  dn::eltwise_forward::primitive_desc hint(dn::eltwise_forward::desc(prop_kind::forward_training, alg, md, 0.f, 0.f),
+  float alpha = EltwiseAlpha(desc);
+  dn::eltwise_forward::primitive_desc hint(dn::eltwise_forward::desc(prop_kind::forward_training, alg, md, alpha, 0.f),
                                            Engine());
-  dn::eltwise_backward::primitive_desc pd(dn::eltwise_backward::desc(alg, md, md, 0.f, 0.f), UserScratchpad(),
+  dn::eltwise_backward::primitive_desc pd(dn::eltwise_backward::desc(alg, md, md, alpha, 0.f), UserScratchpad(),
                                           Engine(), hint);
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_DIFF_DST, md, In(0)}, {DNNL_ARG_DST, md, In(1)}, {DNNL_ARG_DIFF_SRC, md, Out(0)}});

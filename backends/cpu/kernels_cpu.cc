@@ -34,6 +34,8 @@ const std::vector<KindSpec>& Kinds() {
         {"relu", PlanEltwise, nullptr},
         {"sigmoid", PlanEltwise, nullptr},
         {"tanh", PlanEltwise, nullptr},
+        {"leaky_relu", PlanEltwise, nullptr},
+        {"leaky_relu_backward", PlanEltwiseBackward, nullptr},
         {"relu_backward", PlanEltwiseBackward, nullptr},
         {"sigmoid_backward", PlanEltwiseBackward, nullptr},
         {"tanh_backward", PlanEltwiseBackward, nullptr},

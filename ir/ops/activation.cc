@@ -3,6 +3,11 @@
 //   relu:    dst = max(src, 0)          diff_src = diff_dst * (dst > 0)
 //   sigmoid: dst = 1 / (1 + exp(-src))  diff_src = diff_dst * dst * (1 - dst)
 //   tanh:    dst = tanh(src)            diff_src = diff_dst * (1 - dst^2)
+//   leaky_relu: dst = src > 0 ? src : alpha * src (float alpha; absent: 0.01, PyTorch's
+//            default negative_slope; Gluon's nn.LeakyReLU takes alpha explicitly)
+//            diff_src = diff_dst * (dst > 0 ? 1 : alpha), written with dst, which needs
+//            alpha > 0 (dst and src then have the same sign; oneDNN's
+//            eltwise_relu_use_dst_for_bwd has the same condition).
 // Source: oneDNN dev guide "Eltwise"; MXNet Activation (GLUON_SEMANTICS.md section 2).
 #include <cmath>
 
@@ -54,7 +59,53 @@ OpDef MakeActivationBackward(const std::string& name, BwdFn f) {
   return d;
 }
 
+double Alpha(const Node& n) { return n.attrs.GetFloat("alpha", 0.01); }
+
+OpDef MakeLeakyRelu() {
+  OpDef d = MakeActivation("leaky_relu", nullptr);
+  d.float_attrs = {"alpha"};
+  d.verify_attrs = [](const InferCtx& c) -> Status {
+    double alpha = Alpha(c.node());
+    if (!(alpha > 0)) return c.Error("alpha must be > 0 (the backward reads dst), got " + std::to_string(alpha));
+    return OkStatus();
+  };
+  d.grad = [](GradCtx& g) -> Status {
+    if (!g.NeedsGrad(0)) return OkStatus();
+    Attrs attrs;
+    attrs.Set("alpha", Alpha(g.node()));
+    ASSIGN_OR_RETURN(ValueId dx, g.Emit1("leaky_relu_backward", {g.OutputGrad(0), g.Output(0)}, attrs, "diff_src"));
+    g.SetInputGrad(0, dx);
+    return OkStatus();
+  };
+  d.reference = [](const Node& n, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
+    double alpha = Alpha(n);
+    for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = (*in[0])[i] > 0 ? (*in[0])[i] : alpha * (*in[0])[i];
+    return OkStatus();
+  };
+  return d;
+}
+
+OpDef MakeLeakyReluBackward() {
+  OpDef d = MakeActivationBackward("leaky_relu", nullptr);
+  d.float_attrs = {"alpha"};
+  d.reference = [](const Node& n, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
+    double alpha = Alpha(n);
+    for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = (*in[0])[i] * ((*in[1])[i] > 0 ? 1.0 : alpha);
+    return OkStatus();
+  };
+  return d;
+}
+
 }  // namespace
+
+const OpDef& LeakyReluDef() {
+  static const OpDef def = MakeLeakyRelu();
+  return def;
+}
+const OpDef& LeakyReluBackwardDef() {
+  static const OpDef def = MakeLeakyReluBackward();
+  return def;
+}
 
 const OpDef& ReluDef() {
   static const OpDef def = MakeActivation("relu", [](double x) { return x > 0 ? x : 0.0; });

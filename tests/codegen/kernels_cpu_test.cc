@@ -301,6 +301,19 @@ TEST_CASE("activations and their backward ops match the reference", "[codegen][c
   CheckAgainstReference(kind + "_backward", {}, {F32(shape), F32(shape)});
 }
 
+TEST_CASE("leaky_relu and its backward match the reference, in place too", "[codegen][cpu][eltwise]") {
+  double alpha = GENERATE(0.01, 0.3);
+  Shape shape = GENERATE(Shape{2, 3, 5, 7}, Shape{17});
+  INFO("alpha " << alpha << " " << ShapeToString(shape));
+  ir::Attrs attrs{{"alpha", alpha}};
+  CheckAgainstReference("leaky_relu", attrs, {F32(shape)});
+  CheckAgainstReference("leaky_relu_backward", attrs, {F32(shape), F32(shape)});
+  Options o;
+  o.placement = Placement::kInPlace;
+  CheckAgainstReference("leaky_relu", attrs, {F32(shape)}, o);
+  CheckAgainstReference("leaky_relu_backward", attrs, {F32(shape), F32(shape)}, o);
+}
+
 TEST_CASE("activations run in place", "[codegen][cpu][eltwise]") {
   std::string kind = GENERATE("relu", "sigmoid", "tanh");
   Options o;

@@ -69,6 +69,35 @@ TEST_CASE("activation gradients match finite differences", "[ops][eltwise][grad]
   CheckOpGradient(op, {{3, 5, 2, 3}}, {}, 6);
 }
 
+TEST_CASE("leaky_relu: reference, gradient and its alpha check", "[ops][eltwise][leaky_relu]") {
+  SECTION("hand-computed: alpha 0.5 on [-2, 3, 0]") {
+    Graph g("leaky");
+    Builder b(g);
+    ValueId x = g.AddInput("x", F32({3}, "C"));
+    auto y = b.Emit1("leaky_relu", {x}, Attrs{{"alpha", 0.5}}, "act");
+    REQUIRE(y.ok());
+    g.AddOutput("y", *y);
+    RefEnv env;
+    env[x] = RefTensor({3});
+    env[x].data = {-2.0, 3.0, 0.0};
+    REQUIRE(RunReference(g, env).ok());
+    CHECK(env.at(*y).data == std::vector<double>{-1.0, 3.0, 0.0});
+  }
+  SECTION("gradient by central differences (and the backward op's reference)") {
+    CheckOpGradient("leaky_relu", {{3, 5, 2, 3}}, Attrs{{"alpha", 0.2}}, 16);
+    CheckOpGradient("leaky_relu", {{7}}, Attrs{}, 17);  // default alpha 0.01
+  }
+  SECTION("alpha must be positive: the backward reads dst") {
+    Graph g("leaky");
+    Builder b(g);
+    ValueId x = g.AddInput("x", F32({2, 3}, "NC"));
+    auto y = b.Emit1("leaky_relu", {x}, Attrs{{"alpha", -0.1}}, "bad_act");
+    REQUIRE(!y.ok());
+    CHECK(y.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(y.status().message(), Catch::Contains("leaky_relu") && Catch::Contains("alpha must be > 0"));
+  }
+}
+
 TEST_CASE("broadcast add and mul gradients reduce to the input shapes", "[ops][binary][grad]") {
   std::string op = GENERATE("add", "mul");
   CheckOpGradient(op, {{4, 3, 2}, {4, 3, 2}}, {}, 7);
