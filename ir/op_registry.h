@@ -50,6 +50,30 @@ class InferCtx {
 
 class GradCtx;
 
+// How an op treats the batch axis (axis 0 of its batched inputs), for the batch
+// separability analysis (passes/batch_separable.h): whether the op computes every sample
+// on its own, so that a batch may run as sub-batches.
+enum class BatchRule : uint8_t {
+  kMixes,           // assumed to mix the samples (the default)
+  kPerSampleData,   // conv2d, pool2d, dense: input 0 batched, the others (weights, bias)
+                    // not, except a fused sum operand (input 3) of dst's shape
+  kRowWise,         // activations, one_hot, argmax, the loss: input 0 batched; other
+                    // batched inputs have the batch rows
+  kAlongAxis,       // softmax / log_softmax: separable when attribute axis is not 0
+  kAlongAxes,       // reductions: separable when no axis of attribute axes is 0
+  kBroadcasting,    // add, mul, broadcast_to, fused_elementwise: batched inputs have the
+                    // output's rank and batch
+  kReshape,         // reshape: when input and output keep the batch dim
+};
+
+// Appends statements of the fused-kernel IR (ir/fused_expr.h), e.g. "mul 0 1" or
+// "const 0.5", and returns each statement's index (ElementwiseFusion's builder).
+class ElementwiseEmitter {
+ public:
+  virtual ~ElementwiseEmitter() = default;
+  virtual int Emit(const std::string& statement) = 0;
+};
+
 struct OpDef {
   std::string name;
   std::vector<std::string> input_names;   // operand names (src, weights, bias, ...)
@@ -59,6 +83,11 @@ struct OpDef {
   std::vector<std::string> int_attrs, float_attrs, ints_attrs, string_attrs;
   // Output elementwise in its first input, same shape: may write over that input's buffer.
   bool inplace_on_input0 = false;
+  // IR traits the passes read: how the op treats the batch axis; and, for elementwise ops
+  // the elementwise-fusion pass may fuse, dst as fused-kernel statements from the
+  // operands' statement indices (in input order), returning dst's index. Null: not fusable.
+  BatchRule batch_rule = BatchRule::kMixes;
+  std::function<int(ElementwiseEmitter& e, const Node& node, const std::vector<int>& operands)> elementwise;
 
   std::function<Status(const InferCtx&)> verify_attrs;
   std::function<StatusOr<std::vector<TensorType>>(const InferCtx&)> infer_type;

@@ -3,18 +3,12 @@
 #include <string>
 #include <vector>
 
+#include "ir/op_registry.h"
 #include "ir/ops/op_util.h"
 
 namespace kiln::passes {
 
 namespace {
-
-bool In(const std::string& op, std::initializer_list<const char*> ops) {
-  for (const char* o : ops) {
-    if (op == o) return true;
-  }
-  return false;
-}
 
 std::string Describe(const ir::Graph& g, const ir::Node& n) {
   std::string s = n.op + " \"" + n.name + "\" (";
@@ -48,30 +42,33 @@ Status CheckBatchSeparable(const ir::Graph& g) {
     bool ok = false;
     const Shape& out = shape(n.outputs[0]);
     bool out_keeps_batch = !out.empty() && out[0] == batch;
-    if (In(n.op, {"conv2d", "pool2d", "dense"})) {
+    // The op's rule is a trait of its definition (ir::OpDef::batch_rule).
+    const ir::OpDef* def = ir::FindOp(n.op);
+    ir::BatchRule rule = def ? def->batch_rule : ir::BatchRule::kMixes;
+    if (rule == ir::BatchRule::kPerSampleData) {
       // src batched; weights and bias not; a fused sum operand (input 3) has dst's shape.
       ok = is_batched(n.inputs[0]) && out_keeps_batch;
       for (size_t i = 1; i < n.inputs.size(); ++i) {
         bool sum_operand = i == 3 && shape(n.inputs[i]) == out;
         ok = ok && (!is_batched(n.inputs[i]) || sum_operand);
       }
-    } else if (In(n.op, {"relu", "sigmoid", "tanh", "one_hot", "argmax", "softmax_cross_entropy"})) {
+    } else if (rule == ir::BatchRule::kRowWise) {
       ok = is_batched(n.inputs[0]) && out_keeps_batch;
       for (size_t i = 1; i < n.inputs.size(); ++i) ok = ok && (!is_batched(n.inputs[i]) || shape(n.inputs[i])[0] == batch);
-    } else if (In(n.op, {"softmax", "log_softmax"})) {
+    } else if (rule == ir::BatchRule::kAlongAxis) {
       auto rank = static_cast<int64_t>(shape(n.inputs[0]).size());
       ok = out_keeps_batch && ir::ops::NormalizeAxis(n.attrs.GetInt("axis", -1), rank) > 0;
-    } else if (In(n.op, {"reduce_sum", "reduce_mean"})) {
+    } else if (rule == ir::BatchRule::kAlongAxes) {
       auto rank = static_cast<int64_t>(shape(n.inputs[0]).size());
       std::vector<int64_t> axes = n.attrs.GetInts("axes");
       ok = !axes.empty() && out_keeps_batch;
       for (int64_t a : axes) ok = ok && ir::ops::NormalizeAxis(a, rank) > 0;
-    } else if (In(n.op, {"add", "mul", "fused_elementwise", "broadcast_to"})) {
+    } else if (rule == ir::BatchRule::kBroadcasting) {
       ok = out_keeps_batch;
       for (ir::ValueId v : n.inputs) {
         ok = ok && (!is_batched(v) || (shape(v).size() == out.size() && shape(v)[0] == batch));
       }
-    } else if (n.op == "reshape") {
+    } else if (rule == ir::BatchRule::kReshape) {
       ok = out_keeps_batch && shape(n.inputs[0])[0] == batch;
     }
     if (!ok) return FailedPrecondition("not batch separable: " + Describe(g, n) + " mixes the samples of the batch");

@@ -6,14 +6,15 @@
 #include <set>
 
 #include "ir/fused_expr.h"
+#include "ir/op_registry.h"
 
 namespace kiln::passes {
 namespace {
 
+// Fusable: the op defines its elementwise expression (ir::OpDef::elementwise).
 bool IsElementwise(const std::string& op) {
-  static const std::set<std::string> ops = {"add",     "mul",          "relu",        "sigmoid",          "tanh",
-                                            "relu_backward", "sigmoid_backward", "tanh_backward", "broadcast_to", "fill"};
-  return ops.count(op) != 0;
+  const ir::OpDef* def = ir::FindOp(op);
+  return def != nullptr && def->elementwise != nullptr;
 }
 bool IsReduce(const std::string& op) { return op == "reduce_sum" || op == "reduce_mean"; }
 
@@ -106,35 +107,17 @@ StatusOr<bool> ElementwiseFusion::Run(ir::Graph& g) {
                       (n.attrs.GetInt("keepdims") ? " keepdims" : "");
         continue;
       }
-      int r = -1;
-      if (n.op == "fill") {
-        char buf[40];
-        std::snprintf(buf, sizeof buf, "const %.17g", n.attrs.GetFloat("value"));
-        r = emit(buf);
-      } else if (n.op == "broadcast_to") {
-        r = operand(n.inputs[0]);
-      } else if (n.op == "add" || n.op == "mul") {
-        int a = operand(n.inputs[0]), b = operand(n.inputs[1]);
-        r = emit(n.op + " " + num(a) + " " + num(b));
-      } else if (n.op == "relu" || n.op == "sigmoid" || n.op == "tanh") {
-        r = emit(n.op + " " + num(operand(n.inputs[0])));
-      } else if (n.op == "relu_backward") {
-        int dy = operand(n.inputs[0]), y = operand(n.inputs[1]);
-        int zero = emit("const 0");
-        r = emit("select_gt " + num(y) + " " + num(zero) + " " + num(dy) + " " + num(zero));
-      } else if (n.op == "sigmoid_backward") {  // dy * y * (1 - y)
-        int dy = operand(n.inputs[0]), y = operand(n.inputs[1]);
-        int one = emit("const 1");
-        int omy = emit("sub " + num(one) + " " + num(y));
-        int t = emit("mul " + num(dy) + " " + num(y));
-        r = emit("mul " + num(t) + " " + num(omy));
-      } else if (n.op == "tanh_backward") {  // dy * (1 - y*y)
-        int dy = operand(n.inputs[0]), y = operand(n.inputs[1]);
-        int one = emit("const 1");
-        int yy = emit("mul " + num(y) + " " + num(y));
-        int omy = emit("sub " + num(one) + " " + num(yy));
-        r = emit("mul " + num(dy) + " " + num(omy));
+      // The op's own expression (ir::OpDef::elementwise) over its operands' statements.
+      struct Emitter final : ir::ElementwiseEmitter {
+        std::function<int(const std::string&)> emit;
+        int Emit(const std::string& statement) override { return emit(statement); }
+      } emitter;
+      emitter.emit = emit;
+      std::vector<int> args;
+      if (n.op != "fill") {
+        for (ir::ValueId v : n.inputs) args.push_back(operand(v));
       }
+      int r = ir::FindOp(n.op)->elementwise(emitter, n, args);
       index[n.outputs[0]] = r;
     }
     if (inputs.empty() || inputs.size() > 16) continue;

@@ -25,6 +25,12 @@ OpDef MakeActivation(const std::string& name, Fn f) {
   d.input_names = {"src"};
   d.output_names = {"dst"};
   d.inplace_on_input0 = true;
+  d.batch_rule = BatchRule::kRowWise;
+  if (name == "relu" || name == "sigmoid" || name == "tanh") {  // fused-kernel IR ops of the same name
+    d.elementwise = [name](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {
+      return e.Emit(name + " " + std::to_string(x[0]));
+    };
+  }
   d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
     RETURN_IF_ERROR(ops::CheckDType(c, 0, DType::kF32));
     return std::vector<TensorType>{c.input(0)};
@@ -119,17 +125,43 @@ const OpDef& TanhDef() {
   static const OpDef def = MakeActivation("tanh", [](double x) { return std::tanh(x); });
   return def;
 }
+// The backward activations as fused-kernel statements (operands: dy, y).
+std::string N(int i) { return std::to_string(i); }
 const OpDef& ReluBackwardDef() {
-  static const OpDef def = MakeActivationBackward("relu", [](double dy, double y) { return y > 0 ? dy : 0.0; });
+  static const OpDef def = [] {
+    OpDef d = MakeActivationBackward("relu", [](double dy, double y) { return y > 0 ? dy : 0.0; });
+    d.elementwise = [](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {  // y > 0 ? dy : 0
+      int zero = e.Emit("const 0");
+      return e.Emit("select_gt " + N(x[1]) + " " + N(zero) + " " + N(x[0]) + " " + N(zero));
+    };
+    return d;
+  }();
   return def;
 }
 const OpDef& SigmoidBackwardDef() {
-  static const OpDef def =
-      MakeActivationBackward("sigmoid", [](double dy, double y) { return dy * y * (1.0 - y); });
+  static const OpDef def = [] {
+    OpDef d = MakeActivationBackward("sigmoid", [](double dy, double y) { return dy * y * (1.0 - y); });
+    d.elementwise = [](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {  // dy * y * (1 - y)
+      int one = e.Emit("const 1");
+      int omy = e.Emit("sub " + N(one) + " " + N(x[1]));
+      int t = e.Emit("mul " + N(x[0]) + " " + N(x[1]));
+      return e.Emit("mul " + N(t) + " " + N(omy));
+    };
+    return d;
+  }();
   return def;
 }
 const OpDef& TanhBackwardDef() {
-  static const OpDef def = MakeActivationBackward("tanh", [](double dy, double y) { return dy * (1.0 - y * y); });
+  static const OpDef def = [] {
+    OpDef d = MakeActivationBackward("tanh", [](double dy, double y) { return dy * (1.0 - y * y); });
+    d.elementwise = [](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {  // dy * (1 - y*y)
+      int one = e.Emit("const 1");
+      int yy = e.Emit("mul " + N(x[1]) + " " + N(x[1]));
+      int omy = e.Emit("sub " + N(one) + " " + N(yy));
+      return e.Emit("mul " + N(x[0]) + " " + N(omy));
+    };
+    return d;
+  }();
   return def;
 }
 

@@ -13,6 +13,10 @@ OpDef MakeBinary(const std::string& name, double (*f)(double, double)) {
   d.name = name;
   d.input_names = {"src0", "src1"};
   d.output_names = {"dst"};
+  d.batch_rule = BatchRule::kBroadcasting;
+  d.elementwise = [name](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {
+    return e.Emit(name + " " + std::to_string(x[0]) + " " + std::to_string(x[1]));
+  };
   d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
     RETURN_IF_ERROR(ops::CheckDType(c, 0, DType::kF32));
     RETURN_IF_ERROR(ops::CheckDType(c, 1, DType::kF32));

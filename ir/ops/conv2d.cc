@@ -84,6 +84,7 @@ const OpDef& Conv2dDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "conv2d";
+    d.batch_rule = BatchRule::kPerSampleData;
     // sum: fused by passes/fusion.h (FuseSum), only after a bias: dst = act(conv + bias + sum).
     d.input_names = {"src", "weights", "bias", "sum"};
     d.output_names = {"dst"};

@@ -10,6 +10,7 @@ const OpDef& DenseDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "dense";
+    d.batch_rule = BatchRule::kPerSampleData;
     d.input_names = {"src", "weights", "bias"};
     d.output_names = {"dst"};
     d.min_inputs = 2;

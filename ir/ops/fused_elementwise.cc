@@ -15,6 +15,7 @@ const OpDef& FusedElementwiseDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "fused_elementwise";
+    d.batch_rule = BatchRule::kBroadcasting;
     for (int i = 0; i < 16; ++i) d.input_names.push_back("src" + std::to_string(i));
     d.output_names = {"dst"};
     d.min_inputs = 1;

@@ -6,6 +6,7 @@
 // Unlike MXNet's pick(mode='clip'), a label outside [0, C) is an error, not clamped.
 // softmax_cross_entropy_backward: diff_logits[n,c] = diff_loss[n] * (softmax[n,c] - [c == label[n]]).
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "ir/ops/op_util.h"
@@ -49,6 +50,7 @@ const OpDef& SoftmaxCrossEntropyDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "softmax_cross_entropy";
+    d.batch_rule = BatchRule::kRowWise;
     d.input_names = {"logits", "label"};
     d.output_names = {"loss"};
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
@@ -113,6 +115,7 @@ const OpDef& ArgmaxDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "argmax";
+    d.batch_rule = BatchRule::kRowWise;
     d.input_names = {"src"};
     d.output_names = {"dst"};
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
@@ -141,6 +144,11 @@ const OpDef& FillDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "fill";
+    d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>&) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "const %.17g", n.attrs.GetFloat("value"));
+      return e.Emit(buf);
+    };
     d.output_names = {"dst"};
     d.ints_attrs = {"shape"};
     d.float_attrs = {"value"};

@@ -18,6 +18,7 @@ const OpDef& OneHotDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "one_hot";
+    d.batch_rule = BatchRule::kRowWise;
     d.input_names = {"indices"};
     d.output_names = {"dst"};
     d.int_attrs = {"depth"};

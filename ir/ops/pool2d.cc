@@ -99,6 +99,7 @@ const OpDef& Pool2dDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "pool2d";
+    d.batch_rule = BatchRule::kPerSampleData;
     d.input_names = {"src"};
     d.output_names = {"dst"};
     FillPoolDef(d);

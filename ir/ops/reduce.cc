@@ -33,6 +33,7 @@ StatusOr<Shape> ReducedShape(const InferCtx& c, bool keepdims_as_one) {
 OpDef MakeReduce(const std::string& name, bool mean) {
   OpDef d;
   d.name = name;
+  d.batch_rule = BatchRule::kAlongAxes;
   d.input_names = {"src"};
   d.output_names = {"dst"};
   d.ints_attrs = {"axes"};
@@ -103,6 +104,9 @@ const OpDef& BroadcastToDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "broadcast_to";
+    d.batch_rule = BatchRule::kBroadcasting;
+    // Fused kernels broadcast operands to the iteration space themselves.
+    d.elementwise = [](ElementwiseEmitter&, const Node&, const std::vector<int>& x) { return x[0]; };
     d.input_names = {"src"};
     d.output_names = {"dst"};
     d.ints_attrs = {"shape"};

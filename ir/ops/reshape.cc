@@ -8,6 +8,7 @@ const OpDef& ReshapeDef() {
   static const OpDef def = [] {
     OpDef d;
     d.name = "reshape";
+    d.batch_rule = BatchRule::kReshape;
     d.input_names = {"src"};
     d.output_names = {"dst"};
     d.ints_attrs = {"shape"};

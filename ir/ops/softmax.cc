@@ -36,6 +36,7 @@ Status CheckAxis(const InferCtx& c) {
 OpDef MakeSoftmax(const std::string& name, bool log) {
   OpDef d;
   d.name = name;
+  d.batch_rule = BatchRule::kAlongAxis;
   d.input_names = {"src"};
   d.output_names = {"dst"};
   d.int_attrs = {"axis"};
