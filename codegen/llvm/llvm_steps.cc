@@ -5,6 +5,7 @@
 #include "backends/cpu/kernels_cpu.h"
 #include "codegen/llvm/kernel_llvm.h"
 #include "ir/fused_expr.h"
+#include "runtime/step_kinds.h"
 
 namespace kiln::codegen::llvm_gen {
 namespace {
@@ -104,6 +105,7 @@ std::vector<std::string> UpdateExprs(const runtime::StepDesc& desc) {
   return out;
 }
 
+// The update kinds UpdateExprs has formulas for (a subset of the table's is_update kinds).
 bool IsUpdate(const std::string& kind) { return kind == "sgd_update" || kind == "adam_update"; }
 
 class UpdateStep final : public runtime::Step {
@@ -136,10 +138,9 @@ StatusOr<const CpuKernel*> UpdateKernel(const runtime::StepDesc& desc) {
     }
   }
   std::vector<Shape> shapes(desc.inputs.size(), Shape{1});
-  // lr and rescale_grad: inputs 2, 3 of sgd_update, 4, 5 of adam_update.
-  size_t first_scalar = desc.kind == "sgd_update" ? 2 : 4;
+  // lr and rescale_grad: the kind's scalar inputs (runtime/step_kinds.h).
   std::vector<bool> scalar(desc.inputs.size(), false);
-  scalar[first_scalar] = scalar[first_scalar + 1] = true;
+  for (int i : runtime::FindStepKind(desc.kind)->scalar_inputs) scalar[static_cast<size_t>(i)] = true;
   std::vector<ir::fused::Expr> exprs;
   for (const std::string& text : UpdateExprs(desc)) {
     ASSIGN_OR_RETURN(auto e, ir::fused::ParseExpr(text, shapes));
