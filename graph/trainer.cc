@@ -347,8 +347,25 @@ Status TrainStep::RunStreams(Streams& st, const Tensor& data, const Tensor& labe
   return OkStatus();
 }
 
+// A batch must have rows: a graph of N = 0 has nothing to compute, and autodiff would fail on
+// it with an internal error far from the cause.
+static Status CheckRows(const char* who, const Tensor& data) {
+  if (data.shape().empty()) return InvalidArgument(std::string(who) + ": data must have a batch axis (N first)");
+  if (data.shape()[0] < 1) {
+    return InvalidArgument(std::string(who) + ": data " + std::string(DTypeName(data.dtype())) +
+                           ShapeToString(data.shape()) + " has no rows (N = 0); a batch needs N >= 1");
+  }
+  return OkStatus();
+}
+
 Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss, Tensor* output) {
-  if (data.shape().empty()) return InvalidArgument("TrainStep: data must have a batch axis");
+  RETURN_IF_ERROR(CheckRows("TrainStep", data));
+  // Gluon's trainer.step(batch_size) divides the gradients by it: 0 would make every weight
+  // NaN and a negative value would ascend the gradient.
+  if (batch_size < 1) {
+    return InvalidArgument("TrainStep: batch_size must be >= 1 (the gradients are divided by it), got " +
+                           std::to_string(batch_size));
+  }
   if (options_.streams > 1 && !options_.output_gradients && data.shape()[0] >= options_.streams) {
     auto it = streams_.find(data.shape());
     if (it == streams_.end()) {
@@ -431,6 +448,7 @@ StatusOr<std::unique_ptr<runtime::BatchStreams>> Predictor::CompileStreams(const
 }
 
 Status Predictor::Forward(const Tensor& data, Tensor* output) {
+  RETURN_IF_ERROR(CheckRows("Predictor", data));
   if (options_.streams > 1 && !data.shape().empty() && data.shape()[0] >= options_.streams) {
     auto st = streams_.find(data.shape());
     if (st == streams_.end()) {

@@ -134,8 +134,9 @@ class TrainStep {
   // Runs one step on data (f32 [N, ...], NCHW) and label (s32 [N]); `batch_size` scales the
   // gradients by 1/batch_size as Gluon's trainer.step(batch_size). Writes the per-sample
   // loss [N] and the network output (e.g. logits [N, C]) into `loss` and `output`.
-  // Errors: shape errors on the first call for a shape (naming node, op, shapes); runtime
-  // errors (e.g. a label out of range, naming the node).
+  // Errors: InvalidArgument for data without rows (N = 0) or batch_size < 1; shape errors
+  // on the first call for a shape (naming node, op, shapes); runtime errors (e.g. a label
+  // out of range, naming the node).
   Status Run(const Tensor& data, const Tensor& label, int64_t batch_size, Tensor* loss, Tensor* output);
 
   // The optimized IR of the training graph for the last compiled shape (text form).

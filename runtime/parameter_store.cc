@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -161,6 +162,10 @@ Status WriteParamsFile(const std::string& path, const std::vector<std::pair<std:
 }
 
 StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return InvalidArgument("parameter file '" + path + "' is a directory, not a .params file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot open parameter file '" + path + "'");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
