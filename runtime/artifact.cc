@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "base/atomic_file.h"
 #include "runtime/artifact_generated.h"
 
 namespace kiln::runtime {
@@ -181,18 +182,7 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
 
 Status WriteArtifact(const ArtifactContents& contents, const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, SerializeArtifact(contents));
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return InvalidArgument("cannot write artifact '" + path + "': cannot create " + tmp);
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return InvalidArgument("cannot write artifact '" + path + "' (I/O error)");
-  }
-  return OkStatus();
+  return WriteFileAtomically(path, bytes, "artifact");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/atomic_file.h"
+
 namespace kiln::runtime {
 namespace {
 
@@ -143,22 +145,7 @@ Status WriteParamsFile(const std::string& path, const std::vector<std::pair<std:
     Put<uint64_t>(out, k.size());
     out += k;
   }
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return InvalidArgument("cannot write '" + tmp + "': " + std::strerror(errno));
-  bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    return InvalidArgument("writing '" + tmp + "' failed: " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return InvalidArgument("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
-  }
-  return OkStatus();
+  return WriteFileAtomically(path, out, "parameter file");
 }
 
 StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path) {

@@ -5,6 +5,11 @@
 // between; every result is checked against the reference interpreter.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "backends/cpu/kernels_cpu.h"
 #include "codegen/lower.h"
 #include "ir/interpreter.h"
@@ -124,6 +129,36 @@ TEST_CASE("a destroyed holder writes its copy back", "[runtime][params]") {
   auto entry = f.store.entry("w");
   CHECK(entry->holder() == nullptr);
   f.CheckW(entry->value(), f.Step(f.args.at("w")));
+}
+
+TEST_CASE("saving parameters is atomic and clears temp files of killed writers", "[runtime][params][io]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("kiln_atomic_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string path = (dir / "net.params").string();
+  // A writer killed mid-save left its temp file (pid 2^22 + 1 is above Linux's pid_max
+  // default of 2^22, so no process has it); a live process's temp file (ours, pid 1's)
+  // must stay.
+  std::string stale = path + ".tmp.4194305", live = path + ".tmp.1", other = (dir / "other.tmp.4194305").string();
+  for (const std::string& f : {stale, live, other}) std::ofstream(f) << "partial";
+  runtime::ParameterStore store;
+  REQUIRE(store.Set("w", Tensor(DType::kF32, {3})).ok());
+  store.Find("w")->f32()[1] = 2.5f;
+  REQUIRE(store.Save(path).ok());
+  CHECK(!fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other));  // another file's temp files are not ours to remove
+  CHECK(!fs::exists(path + ".tmp." + std::to_string(::getpid())));
+  runtime::ParameterStore back;
+  REQUIRE(back.Set("w", Tensor(DType::kF32, {3})).ok());
+  REQUIRE(back.Load(path).ok());
+  CHECK(back.Find("w")->f32()[1] == 2.5f);
+  SECTION("an unwritable folder is an error naming the file, and leaves nothing behind") {
+    Status s = store.Save((dir / "no_such_folder" / "x.params").string());
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::Contains("parameter file") && Catch::Contains("x.params"));
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
