@@ -1,10 +1,8 @@
 #include "compiler/target.h"
 
-#include <map>
-#include <mutex>
-
 #include "backends/cpu/cpu_target.h"
 #include "backends/cpu/kernels_cpu.h"
+#include "base/registry.h"
 #include "codegen/llvm/llvm_steps.h"
 #include "passes/elementwise_fusion.h"
 #include "runtime/step_kinds.h"
@@ -12,12 +10,8 @@
 namespace kiln::compiler {
 namespace {
 
-std::mutex& RegistryMutex() {
-  static auto* m = new std::mutex();
-  return *m;
-}
-std::map<std::string, const Target*, std::less<>>& Registry() {
-  static auto* r = new std::map<std::string, const Target*, std::less<>>();
+NamedRegistry<Target>& Registry() {
+  static auto* r = new NamedRegistry<Target>();
   return *r;
 }
 
@@ -73,28 +67,18 @@ const char* ModeName(Mode mode) {
 }
 
 bool RegisterCompileTarget(const Target* target) {
-  std::lock_guard<std::mutex> lock(RegistryMutex());
-  return Registry().emplace(std::string(target->TargetName()), target).second;
+  return Registry().Register(std::string(target->TargetName()), target);
 }
 
 StatusOr<const Target*> FindCompileTarget(std::string_view name) {
   (void)kCpuRegistered;
-  {
-    std::lock_guard<std::mutex> lock(RegistryMutex());
-    auto it = Registry().find(name);
-    if (it != Registry().end()) return it->second;
-  }
-  std::string names;
-  for (const std::string& n : CompileTargetNames()) names += (names.empty() ? "" : ", ") + n;
-  return NotFound("no compile target '" + std::string(name) + "' (targets: " + names + ")");
+  if (const Target* t = Registry().Find(name)) return t;
+  return NotFound("no compile target '" + std::string(name) + "' (targets: " + Registry().NamesText() + ")");
 }
 
 std::vector<std::string> CompileTargetNames() {
   (void)kCpuRegistered;
-  std::lock_guard<std::mutex> lock(RegistryMutex());
-  std::vector<std::string> names;
-  for (const auto& [n, t] : Registry()) names.push_back(n);
-  return names;
+  return Registry().Names();
 }
 
 const Target& CpuCompileTarget() {
