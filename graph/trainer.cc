@@ -130,7 +130,9 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileAndBind(std::unique_ptr<ir::G
   for (const auto& spec : m.executable->params()) {
     if (!entries.count(spec.name) && trainer) entries[spec.name] = trainer->StateEntry(spec.name, spec.shape);
   }
-  return runtime::Session::Create(m.executable, entries);
+  ASSIGN_OR_RETURN(auto session, runtime::Session::Create(m.executable, entries));
+  session->SetCheckNumerics(options.check_numerics);
+  return session;
 }
 
 }  // namespace

@@ -117,6 +117,12 @@ struct CompileOptions {
   // dense (no resident copies) and are off with output_gradients. 1: off.
   // LeNet-5 at batch 256 on 2 cores: about 1.4x the inference images/s (bench/README.md).
   int streams = 1;
+  // Numerics checking (runtime::Session::SetCheckNumerics; TensorFlow's check_numerics,
+  // PyTorch's anomaly mode): every run checks its f32 inputs and each step's f32 outputs
+  // and stops at the first NaN or Inf with an InvalidArgument naming the input, or the
+  // step, node, op, output, parameter and first bad index. Off by default; its cost is in
+  // bench/README.md ("check_numerics").
+  bool check_numerics = false;
 };
 
 using LossFn = std::function<StatusOr<Sym>(Sym pred, Sym label)>;

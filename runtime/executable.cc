@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "runtime/check_numerics.h"
+
 namespace kiln::runtime {
 
 Executable::Executable(std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs, std::vector<TensorSpec> params,
@@ -206,12 +208,21 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
   ctx.params = params_.data();
   ctx.constants = constants_.data();
   const auto& steps = exe_->steps();
+  std::vector<std::string> param_names;
+  if (check_numerics_) {
+    const auto& specs = exe_->inputs();
+    for (size_t i = 0; i < specs.size(); ++i) {
+      RETURN_IF_ERROR(CheckInputNumerics(specs[i].name, specs[i].dtype, specs[i].shape, inputs[i]));
+    }
+    for (const auto& p : exe_->params()) param_names.push_back(p.name);
+  }
   // Set before the steps run: a run that fails part-way may have updated resident copies.
   if (!exe_->writeback_steps().empty()) resident_newer_ = true;
   for (size_t i = 0; i < steps.size(); ++i) {
     auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status s = steps[i]->Run(ctx);
     if (!s.ok()) return s;
+    if (check_numerics_) RETURN_IF_ERROR(CheckStepNumerics(steps[i]->desc(), i, steps.size(), ctx, param_names));
     if (profiling_) {
       step_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }

@@ -119,6 +119,7 @@ class Session final : public ResidencyHolder {
   std::unique_ptr<Session> NewSession() const {
     auto s = std::unique_ptr<Session>(new Session(exe_, params_));
     s->BindEntries(entries_);
+    s->SetCheckNumerics(check_numerics_);
     return s;
   }
   // Writes resident copies back (when this session holds entries); errors go to stderr.
@@ -152,6 +153,15 @@ class Session final : public ResidencyHolder {
   // When on, Run records the wall time of each step (seconds), summed over runs.
   void SetProfiling(bool on) { profiling_ = on; }
   const std::vector<double>& step_seconds() const { return step_seconds_; }
+  // When on (off by default), Run checks its f32 inputs before the first step and every
+  // f32 output of each step right after it, and stops at the first NaN or Inf with an
+  // InvalidArgument naming the input, or the step (index, kind, node), the output, the
+  // parameter it is bound to and the first bad index (runtime/check_numerics.h;
+  // TensorFlow's check_numerics, PyTorch's anomaly mode). Steps before the bad one have
+  // run: an optimizer update that overflowed has written its parameter. Costs one read of
+  // every byte the steps write. NewSession copies the setting.
+  void SetCheckNumerics(bool on) { check_numerics_ = on; }
+  bool check_numerics() const { return check_numerics_; }
 
  private:
   Session(std::shared_ptr<const Executable> exe, std::vector<void*> params);
@@ -178,6 +188,7 @@ class Session final : public ResidencyHolder {
   std::unique_ptr<uint8_t, ArenaDeleter> arena_;
   std::vector<const void*> constants_;
   bool profiling_ = false;
+  bool check_numerics_ = false;
   bool prepacked_ = false;
   bool resident_newer_ = false;
   std::vector<double> step_seconds_;

@@ -136,12 +136,15 @@ StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory
   // The executable's deleter owns the file memory and the weight copies, so sessions (which
   // hold the executable) keep the weights alive.
   model->exe_ = std::shared_ptr<const Executable>(exe, [memory, copies](const Executable* e) { delete e; });
+  model->check_numerics_ = options.check_numerics;
   return std::shared_ptr<const Model>(std::move(model));
 }
 
 StatusOr<std::unique_ptr<Session>> Model::NewSession() const {
   try {
-    return Session::CreateWithAddresses(exe_, param_addresses_);
+    ASSIGN_OR_RETURN(auto session, Session::CreateWithAddresses(exe_, param_addresses_));
+    session->SetCheckNumerics(check_numerics_);
+    return session;
   } catch (const std::bad_alloc&) {
     return InvalidArgument("model '" + info_.name + "': cannot allocate a session arena of " +
                            std::to_string(exe_->arena_bytes()) + " bytes");

@@ -40,6 +40,9 @@ struct LoadOptions {
   const Target* target = nullptr;
   // Limits for the untrusted file (arena size, tensor sizes, checksum check).
   ArtifactLimits limits;
+  // Sessions check numerics (Session::SetCheckNumerics): the first NaN or Inf an input
+  // holds or a step writes stops the run with an error naming it.
+  bool check_numerics = false;
 };
 
 // What an artifact says about itself, for `kiln inspect` and server metadata.
@@ -101,6 +104,7 @@ class Model {
   ModelInfo info_;
   std::shared_ptr<const Executable> exe_;  // its deleter keeps the memory map alive
   std::vector<void*> param_addresses_;
+  bool check_numerics_ = false;
 };
 
 }  // namespace kiln::runtime

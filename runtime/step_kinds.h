@@ -31,6 +31,9 @@ enum class OperandDType : uint8_t {
 struct OperandInfo {
   const char* name;
   OperandDType dtype = OperandDType::kF32;
+  // The bytes are not numbers of `dtype` (a oneDNN max-pooling workspace holds indices in
+  // an f32-typed buffer): numerics checking skips it (runtime/check_numerics.h).
+  bool opaque = false;
 };
 
 enum class AttrType : uint8_t { kInt, kInts, kFloat, kString };
