@@ -87,6 +87,21 @@ Conv2D::Conv2D(int64_t channels, std::array<int64_t, 2> kernel_size, Conv2DOptio
 }
 
 namespace {
+// "value 'pool1' f32[4,16,4,4] (traced from input 'data' f32[4,3,28,28])": the value a layer
+// was given and the graph input it came from, for shape errors.
+std::string DescribeLayerInput(Sym x) {
+  const ir::Graph& g = x.tracer->graph();
+  const ir::Value& v = g.value(x.id);
+  auto type = [](const ir::TensorType& t) { return std::string(DTypeName(t.dtype)) + ShapeToString(t.shape); };
+  std::string s = "'" + v.name + "' " + type(v.type);
+  if (g.Producer(x.id) == nullptr) return "input " + s;
+  for (ir::ValueId id : g.ValuesOfKind(ir::ValueKind::kInput)) {
+    const ir::Value& in = g.value(id);
+    if (in.type.dtype == DType::kF32) return "value " + s + " (traced from input '" + in.name + "' " + type(in.type) + ")";
+  }
+  return "value " + s;
+}
+
 StatusOr<Sym> MaybeActivate(Sym y, const std::string& act, const std::string& name) {
   if (act.empty()) return y;
   return ops::Activation(y, act, name);
@@ -98,7 +113,12 @@ StatusOr<Sym> Conv2D::Forward(Sym x) {
     return InvalidArgument("Conv2D '" + weight_->name() + "': input must be NCHW (rank 4), got " +
                            ShapeToString(x.shape()));
   }
-  RETURN_IF_ERROR(weight_->SetShape({channels_, x.shape()[1], kernel_[0], kernel_[1]}));
+  if (Status st = weight_->SetShape({channels_, x.shape()[1], kernel_[0], kernel_[1]}); !st.ok()) {
+    return InvalidArgument("Conv2D '" + weight_->name() + "': " + DescribeLayerInput(x) + " has " +
+                           std::to_string(x.shape()[1]) + " channels, but the weight " +
+                           ShapeToString(weight_->shape()) + " (OIHW) takes " + std::to_string(weight_->shape()[1]) +
+                           " (fixed by in_channels or by the first batch): " + st.message());
+  }
   Tracer& t = *x.tracer;
   ASSIGN_OR_RETURN(Sym w, t.Param(*weight_));
   std::optional<Sym> b;
@@ -134,7 +154,12 @@ StatusOr<Sym> Dense::Forward(Sym x) {
   if (x.shape().empty()) return InvalidArgument("Dense '" + weight_->name() + "': input must have rank >= 1");
   int64_t k = 1;
   for (size_t i = 1; i < x.shape().size(); ++i) k *= x.shape()[i];
-  RETURN_IF_ERROR(weight_->SetShape({units_, k}));
+  if (Status st = weight_->SetShape({units_, k}); !st.ok()) {
+    return InvalidArgument("Dense '" + weight_->name() + "': " + DescribeLayerInput(x) + " flattens to " +
+                           std::to_string(k) + " features, but the weight " + ShapeToString(weight_->shape()) +
+                           " takes " + std::to_string(weight_->shape()[1]) +
+                           " (fixed by in_units or by the first batch): " + st.message());
+  }
   Tracer& t = *x.tracer;
   ASSIGN_OR_RETURN(Sym w, t.Param(*weight_));
   std::optional<Sym> b;

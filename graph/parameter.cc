@@ -113,7 +113,13 @@ StatusOr<Tensor*> Parameter::Data() {
 
 Status Parameter::SetData(Tensor value) {
   RETURN_IF_ERROR(Sync());
-  Shape old = shape_;
+  for (int64_t d : value.shape()) {
+    if (d < 1) {
+      return InvalidArgument("parameter '" + name_ + "': SetData got " + ShapeToString(value.shape()) +
+                             ", a value with no elements (every dim must be >= 1; expected " + ShapeToString(shape_) +
+                             ", 0 = inferred from the first batch)");
+    }
+  }
   RETURN_IF_ERROR(SetShape(value.shape()));
   if (value.dtype() != DType::kF32) return InvalidArgument("parameter '" + name_ + "' must be f32");
   deferred_.reset();

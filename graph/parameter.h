@@ -117,8 +117,9 @@ class Parameter {
   // The entry that owns the value (runtime/parameter_store.h): dense value, version and
   // residency; sessions bind it. Null until initialized.
   const std::shared_ptr<runtime::ParamEntry>& entry() const { return entry_; }
-  // Replaces the value; the shape must match the known dims. Errors: InvalidArgument; the
-  // holder's write-back error.
+  // Replaces the value; the shape must match the known dims (a 0 dim, still to be
+  // inferred, takes the value's). Errors: InvalidArgument for another shape, a value with a
+  // dim < 1 or a dtype other than f32; the holder's write-back error.
   Status SetData(Tensor value);
 
   // Writes a session's newer resident copy back into the dense value, if a compiled

@@ -69,5 +69,40 @@ TEST_CASE("loading parameters from a directory is an error, not an exception", "
   CHECK_THAT(s.message(), Catch::Contains("is a directory"));
 }
 
+TEST_CASE("SetData refuses a value with no elements for a deferred parameter", "[graph][errors]") {
+  auto net = examples::MakeLeNet();
+  REQUIRE(net->Initialize(Xavier()).ok());  // deferred: the weight is [6,0,5,5] until a batch
+  for (auto& [name, p] : net->CollectParams()) {
+    if (name != "0.weight") continue;
+    Status s = p->SetData(Tensor(DType::kF32, p->shape()));
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::Contains("'0.weight'") && Catch::Contains("[6,0,5,5]") &&
+                                Catch::Contains("no elements"));
+    CHECK(p->SetData(Tensor(DType::kF32, {6, 1, 5, 5})).ok());
+  }
+}
+
+TEST_CASE("a channel mismatch names the layer input and the graph input that caused it", "[graph][errors]") {
+  Net n;  // LeNet, weights fixed for 1-channel images
+  Predictor predictor(*n.net);
+  Tensor gray(DType::kF32, {2, 1, 28, 28}), rgb(DType::kF32, {2, 3, 28, 28}), out;
+  REQUIRE(predictor.Forward(gray, &out).ok());
+  Status s = predictor.Forward(rgb, &out);
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(s.message(), Catch::Contains("input 'data' f32[2,3,28,28] has 3 channels") &&
+                              Catch::Contains("[6,1,5,5]") && Catch::Contains("takes 1"));
+  // A mismatch deeper in the network names the layer's input value and the graph input.
+  auto net = std::make_shared<nn::Sequential>();
+  net->Add(nn::Make<nn::Dense>(8));
+  net->Add(nn::Make<nn::Dense>(4, nn::DenseOptions{.in_units = 5}));
+  Seed(1);
+  REQUIRE(net->Initialize(Xavier()).ok());
+  Predictor p2(*net);
+  Status d = p2.Forward(Tensor(DType::kF32, {3, 7}), &out);
+  CHECK(d.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(d.message(), Catch::Contains("flattens to 8 features") && Catch::Contains("traced from input 'data' f32[3,7]") &&
+                              Catch::Contains("takes 5"));
+}
+
 }  // namespace
 }  // namespace kiln::graph
