@@ -6,7 +6,7 @@
 // Prints one line per case: median seconds per run over --iters runs (after --warmup runs),
 // images/s, and with --profile the time per step kind. Timings exclude data loading and
 // compilation (compile time is printed separately). Threads: oneDNN's OpenMP pool
-// (OMP_NUM_THREADS).
+// (OMP_NUM_THREADS). Exit codes (tools/flags.h): 1 when a run fails, 2 for a bad flag.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +21,7 @@
 #include "codegen/llvm/kernel_llvm.h"
 #include "graph/nn.h"
 #include "graph/trainer.h"
+#include "tools/flags.h"
 
 namespace kiln {
 namespace {
@@ -38,20 +39,17 @@ double Median(std::vector<double> v) {
 }
 
 int Main(int argc, char** argv) {
+  const std::string program = "kiln_bench";
   CLI::App app{"kiln_bench: time compiled training steps and inference"};
-  std::string model = "lenet", mode = "train";
-  int64_t batch = 256, image = 0, fc = 4096, channels = 0;
-  int opt = 2, iters = 20, warmup = 3;
+  tools::ModelFlags f;
+  f.batch = 256;
+  int iters = 20, warmup = 3;
   bool profile = false;
-  app.add_option("--model", model, "lenet | vgg11")->check(CLI::IsMember({"lenet", "vgg11"}));
-  app.add_option("--mode", mode, "train | infer")->check(CLI::IsMember({"train", "infer"}));
-  app.add_option("--batch", batch, "batch size N");
-  app.add_option("--image", image, "input height = width (default 28 for lenet, 224 for vgg11)");
-  app.add_option("--fc", fc, "VGG fully connected width");
-  app.add_option("--channels", channels, "input channels C (default 1 for lenet, 3 for vgg11)");
-  app.add_option("--opt", opt, "optimization level 0, 1 or 2")->check(CLI::Range(0, 2));
-  app.add_option("--iters", iters, "timed runs");
-  app.add_option("--warmup", warmup, "untimed runs first");
+  tools::AddModelFlags(app, &f);
+  app.add_option("--iters", iters, "timed runs")->check(tools::PositiveInt())->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed runs first (the first compiles)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_flag("--profile", profile, "print the time per step kind");
   bool frozen = false;
   app.add_flag("--frozen", frozen, "inference with constant parameters (weights reordered once)");
@@ -64,18 +62,20 @@ int Main(int argc, char** argv) {
   bool profile_steps = false;
   app.add_flag("--profile-steps", profile_steps, "with --profile: also the time of every step and its operands");
   int streams = 1;
-  app.add_option("--streams", streams, "run the batch as this many concurrent sub-batches (throughput mode)");
+  app.add_option("--streams", streams, "run the batch as this many concurrent sub-batches (throughput mode)")
+      ->check(tools::PositiveInt());
   bool no_resident = false;
   app.add_flag("--no-resident", no_resident,
                "training: reorder weights every step instead of keeping them in the steps' layouts");
-  CLI11_PARSE(app, argc, argv);
+  if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
+  const std::string& model = f.model;
+  const std::string& mode = f.mode;
+  const int64_t batch = f.batch;
+  const int opt = f.opt;
 
   graph::Seed(1);
-  auto [net, shape] = bench::MakeModel(model, batch, image, fc, channels);
-  if (Status s = net->Initialize(graph::Xavier()); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    return 1;
-  }
+  auto [net, shape] = bench::MakeModel(model, batch, f.image, f.fc, f.channels);
+  if (Status s = net->Initialize(graph::Xavier()); !s.ok()) return tools::Failure(program, s);
   std::mt19937 rng(7);
   Tensor data = RandomTensor(shape, rng);
   Tensor label(DType::kS32, {batch});
@@ -88,6 +88,7 @@ int Main(int argc, char** argv) {
   options.fuse_elementwise = fuse_elementwise;
   options.resident_params = !no_resident;
   options.streams = streams;
+  options.check_numerics = f.check_numerics;
   options.llvm_kernels = llvm;  // the CPU target then lowers with its LLVM JIT steps
   graph::Trainer trainer = optimizer == "adam"
                                ? graph::Trainer(*net, "adam", {{"learning_rate", 0.001}})
@@ -106,28 +107,24 @@ int Main(int argc, char** argv) {
     // Parameter shapes are deferred: one forward pass infers them.
     infer = std::make_unique<graph::Predictor>(*net, options);
   }
-  if (Status s = run_once(); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    return 1;
-  }
+  if (Status s = run_once(); !s.ok()) return tools::Failure(program, s);
   double first = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (int i = 1; i < warmup; ++i) (void)run_once();
+  for (int i = 1; i < warmup; ++i) {
+    if (Status s = run_once(); !s.ok()) return tools::Failure(program, s);
+  }
   runtime::Session* session = mode == "train" ? train->last_session() : infer->last_session();
   session->SetProfiling(profile);
   std::vector<double> times;
   for (int i = 0; i < iters; ++i) {
     auto s0 = std::chrono::steady_clock::now();
-    if (Status s = run_once(); !s.ok()) {
-      std::fprintf(stderr, "%s\n", s.ToString().c_str());
-      return 1;
-    }
+    if (Status s = run_once(); !s.ok()) return tools::Failure(program, s);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count());
   }
   double med = Median(times);
   const runtime::Executable& exe = session->executable();
-  std::printf("%s %s%s%s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
+  std::printf("%s %s%s%s%s%s batch=%lld image=%lld -O%d: median %.6f s/run, %.0f images/s, %zu steps, arena %lld bytes, "
               "first run (compile+run) %.3f s\n",
-              model.c_str(), mode.c_str(), frozen ? " frozen" : "",
+              model.c_str(), mode.c_str(), frozen ? " frozen" : "", f.check_numerics ? " check_numerics" : "",
               mode == "train" && !exe.writeback_steps().empty() ? " resident" : "",
               (mode == "infer" ? infer->last_streams() : train->last_streams()) > 1
                   ? (" streams=" + std::to_string(mode == "infer" ? infer->last_streams() : train->last_streams())).c_str()

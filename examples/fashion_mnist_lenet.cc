@@ -23,6 +23,7 @@
 #include "graph/trainer.h"
 #include "runtime/model.h"
 #include "runtime/streams.h"
+#include "tools/flags.h"
 
 namespace {
 
@@ -102,11 +103,11 @@ int main(int argc, char** argv) {
   double lr = 0.1;
   uint64_t seed = 42;
   app.add_option("--data-dir", data_dir, "folder with the four standard IDX files");
-  app.add_option("--epochs", epochs, "number of epochs");
-  app.add_option("--batch-size", batch_size, "images per batch");
-  app.add_option("--lr", lr, "SGD learning rate");
+  app.add_option("--epochs", epochs, "number of epochs")->check(tools::PositiveInt());
+  app.add_option("--batch-size", batch_size, "images per batch")->check(tools::PositiveInt());
+  app.add_option("--lr", lr, "SGD learning rate")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", seed, "seed for initialization and shuffling");
-  app.add_option("--params", params_path, "where to save the trained parameters");
+  app.add_option("--params", params_path, "where to save the trained parameters")->check(tools::FolderExists());
   std::string artifact_path = "out/lenet.kiln";
   app.add_option("--artifact", artifact_path,
                  "where to export the trained network as a kiln artifact (batch 1; \"\" = skip)");
@@ -115,8 +116,11 @@ int main(int argc, char** argv) {
   int streams = 0;
   app.add_option("--streams", streams,
                  "run each batch as this many concurrent sub-batches, one core each (CompileOptions::streams; "
-                 "0 = one per OpenMP thread, 1 = off)");
-  CLI11_PARSE(app, argc, argv);
+                 "0 = one per OpenMP thread, 1 = off)")
+      ->check(CLI::NonNegativeNumber);
+  bool check_numerics = false;
+  tools::AddCheckNumericsFlag(app, &check_numerics);
+  if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
   if (streams <= 0) streams = runtime::MaxThreads();
 
   Seed(seed);
@@ -138,6 +142,7 @@ int main(int argc, char** argv) {
   Trainer trainer(*net, "sgd", {{"learning_rate", lr}});
   CompileOptions compile;
   compile.streams = streams;
+  compile.check_numerics = check_numerics;
   TrainStep step(*net, SoftmaxCrossEntropyLoss(), trainer, compile);
   Predictor predictor(*net, compile);
 

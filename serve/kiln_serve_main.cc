@@ -4,10 +4,12 @@
 //   kiln-serve model.kiln --port 8000 --batch-delay-us 2000
 //
 // Same flags and protocol as `kiln serve` (serve/server.h). Stops gracefully on SIGTERM.
+// Exit codes: 1 when the artifact does not load or the port cannot be bound, 2 for a bad flag.
 #include <CLI/CLI.hpp>
 
 #include "serve/serve_flags.h"
 #include "serve/server.h"
+#include "tools/flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kiln-serve: serve a kiln artifact over the Open Inference Protocol (KServe v2, HTTP/JSON)"};
@@ -15,6 +17,6 @@ int main(int argc, char** argv) {
   kiln::serve::ServerOptions options;
   app.add_option("artifact", artifact, "the .kiln file")->required();
   kiln::serve::AddServeFlags(app, options);
-  CLI11_PARSE(app, argc, argv);
+  if (int code = kiln::tools::ParseFlags(app, argc, argv); code >= 0) return code;
   return kiln::serve::ServeUntilSignal(artifact, options);
 }

@@ -10,7 +10,8 @@
 // compiles the inference graph for the given input shape (NCHW; its first dim is the batch
 // the artifact runs) and writes the artifact. `inspect` loads an artifact with the runtime
 // (so it validates it) and prints its signatures, steps, fused nodes and memory report.
-// `serve` is kiln-serve (serve/server.h).
+// `serve` is kiln-serve (serve/server.h). Exit codes (tools/flags.h): 1 when compiling,
+// loading or serving fails, 2 for a usage error (a bad flag value, e.g. --opt-level 7).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "runtime/model.h"
 #include "serve/serve_flags.h"
 #include "serve/server.h"
+#include "tools/flags.h"
 
 namespace {
 
@@ -29,24 +31,6 @@ using namespace kiln;
 int Fail(const Status& s, const char* what) {
   std::fprintf(stderr, "kiln %s: %s\n", what, s.ToString().c_str());
   return 1;
-}
-
-StatusOr<Shape> ParseShape(const std::string& text) {
-  Shape s;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    try {
-      size_t used = 0;
-      long long v = std::stoll(part, &used);
-      if (used != part.size() || v < 1) throw std::invalid_argument(part);
-      s.push_back(v);
-    } catch (const std::exception&) {
-      return InvalidArgument("--input-shape '" + text + "': '" + part + "' is not a positive integer");
-    }
-  }
-  if (s.empty()) return InvalidArgument("--input-shape is empty");
-  return s;
 }
 
 std::string Bytes(int64_t b) {
@@ -90,7 +74,7 @@ std::string Attributes(const runtime::StepDesc& d) {
 
 int Compile(const std::string& model_name, const std::string& params, const std::string& shape_text,
             const std::string& out, const std::string& name, int opt_level, uint64_t seed, bool constant_params) {
-  auto shape = ParseShape(shape_text);
+  auto shape = tools::ParseShape("--input-shape", shape_text);
   if (!shape.ok()) return Fail(shape.status(), "compile");
   auto net = aot::MakeModel(model_name);
   if (!net.ok()) return Fail(net.status(), "compile");
@@ -182,14 +166,17 @@ int main(int argc, char** argv) {
   bool constant_params = false;
   std::string known;
   for (const auto& n : aot::ModelNames()) known += (known.empty() ? "" : "|") + n;
-  compile->add_option("--model", model_name, "network to build: " + known)->required();
+  compile->add_option("--model", model_name, "network to build: " + known)
+      ->required()
+      ->check(CLI::IsMember(aot::ModelNames()));
   compile->add_option("--params", params, ".params file with the trained parameters (Gluon format)");
   compile->add_option("--input-shape", shape, "input shape N,C,H,W; N is the batch the artifact runs")
+      ->check(tools::ShapeText())
       ->capture_default_str();
-  compile->add_option("-o,--output", out, "artifact path")->capture_default_str();
+  compile->add_option("-o,--output", out, "artifact path")->check(tools::FolderExists())->capture_default_str();
   compile->add_option("--name", name, "model name stored in the artifact (default: --model)");
-  compile->add_option("--opt-level", opt_level, "0 none, 1 simplify, 2 fusion/layouts/memory plan")
-      ->capture_default_str();
+  tools::AddOptLevelFlag(*compile, &opt_level, "-O,--opt-level");
+
   compile->add_option("--seed", seed, "weight seed when no --params is given")->capture_default_str();
   compile->add_flag("--constant-params", constant_params,
                     "treat weights as constants: their reorders run once per session (prepack steps)");
@@ -207,7 +194,7 @@ int main(int argc, char** argv) {
   serve->add_option("artifact", serve_path, "the .kiln file")->required();
   serve::AddServeFlags(*serve, serve_options);
 
-  CLI11_PARSE(app, argc, argv);
+  if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
   if (*compile) return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
   if (*inspect) return Inspect(inspect_path, ir, attrs);
   return serve::ServeUntilSignal(serve_path, serve_options);
