@@ -9,12 +9,22 @@
 #include <fstream>
 #include <iterator>
 
+#include <zlib.h>
+
 #include "base/atomic_file.h"
 
 namespace kiln::runtime {
 namespace {
 
 constexpr uint64_t kListMagic = 0x112;
+// The checksum trailer: "KILNCRC1" · u64 payload bytes · u32 CRC-32 · u32 0.
+constexpr char kTrailerMagic[8] = {'K', 'I', 'L', 'N', 'C', 'R', 'C', '1'};
+constexpr size_t kTrailerBytes = 24;
+
+uint32_t Crc32(const void* data, size_t size) {
+  uLong crc = crc32_z(0L, Z_NULL, 0);
+  return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(data), size));
+}
 constexpr uint32_t kArrayMagicV2 = 0xF993FAC9;
 constexpr int32_t kTypeF32 = 0;
 constexpr int32_t kTypeS32 = 4;
@@ -145,6 +155,13 @@ Status WriteParamsFile(const std::string& path, const std::vector<std::pair<std:
     Put<uint64_t>(out, k.size());
     out += k;
   }
+  // The checksum trailer (parameter_store.h): MXNet's NDArray::Load stops after the names.
+  uint64_t payload = out.size();
+  uint32_t crc = Crc32(out.data(), out.size());
+  out.append(kTrailerMagic, 8);
+  Put<uint64_t>(out, payload);
+  Put<uint32_t>(out, crc);
+  Put<uint32_t>(out, 0);
   return WriteFileAtomically(path, out, "parameter file");
 }
 
@@ -156,6 +173,34 @@ StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path) 
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot open parameter file '" + path + "'");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return DataLoss("cannot read parameter file '" + path + "'");
+  return ParseParams(bytes, path);
+}
+
+bool HasParamsChecksum(const std::string& bytes) {
+  if (bytes.size() < kTrailerBytes) return false;
+  const char* t = bytes.data() + bytes.size() - kTrailerBytes;
+  uint64_t payload = 0;
+  std::memcpy(&payload, t + 8, 8);
+  return std::memcmp(t, kTrailerMagic, 8) == 0 && payload == bytes.size() - kTrailerBytes;
+}
+
+StatusOr<std::map<std::string, Tensor>> ParseParams(std::string bytes, const std::string& path) {
+  if (HasParamsChecksum(bytes)) {
+    const char* t = bytes.data() + bytes.size() - kTrailerBytes;
+    uint32_t stored = 0;
+    std::memcpy(&stored, t + 16, 4);
+    size_t payload = bytes.size() - kTrailerBytes;
+    uint32_t actual = Crc32(bytes.data(), payload);
+    if (stored != actual) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "CRC-32 0x%08x of its first %zu bytes, the trailer says 0x%08x", actual, payload,
+                    stored);
+      return DataLoss("'" + path + "' is corrupted: " + buf +
+                      " (bytes changed after kiln wrote it: a bad disk, a partial copy or an edit)");
+    }
+    bytes.resize(payload);
+  }
   Reader r(path, bytes);
   uint64_t magic = 0, reserved = 0, n = 0;
   RETURN_IF_ERROR(r.Get(magic, "the header"));
@@ -209,7 +254,7 @@ StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path) 
     if (out.count(name)) return r.Bad("duplicate name '" + name + "'");
     out[name] = std::move(arrays[static_cast<size_t>(i)]);
   }
-  if (!r.AtEnd()) return r.Bad("trailing bytes after the names");
+  if (!r.AtEnd()) return r.Bad("trailing bytes after the names (and no valid kiln checksum trailer)");
   return out;
 }
 

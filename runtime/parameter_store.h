@@ -6,6 +6,15 @@
 //   u64 0x112 · u64 0 · u64 N · N records · u64 N · N names (u64 length + bytes)
 //   record: u32 0xF993FAC9 · i32 stype 0 · i32 ndim · ndim x i64 dims · i32 dev_type 1 ·
 //           i32 dev_id 0 · i32 type_flag (0 f32, 4 s32) · raw data
+//   then kiln's checksum trailer (24 bytes): "KILNCRC1" · u64 P · u32 CRC-32 · u32 0, where
+//   P is the number of bytes before the trailer and the CRC-32 (zlib's) covers them.
+//
+// Why a trailer and not a sidecar file: it is written and renamed together with the data
+// (one atomic file, never a stale or lost companion), and MXNet's NDArray::Load reads the
+// header, the arrays and the names and stops there, so Gluon's load_parameters reads kiln's
+// files unchanged. Files without the trailer (written by Gluon) load without a check; a
+// file whose trailer does not match its bytes is DataLoss, so flipped weight bytes are
+// detected instead of loaded.
 #pragma once
 
 #include <map>
@@ -101,11 +110,20 @@ class ParameterStore {
   std::map<std::string, std::shared_ptr<ParamEntry>> entries_;
 };
 
-// Writes (name, tensor) pairs to `path` in the .params format, atomically (temp file,
-// fsync, rename). Errors: InvalidArgument on an I/O failure, naming the path.
+// Writes (name, tensor) pairs to `path` in the .params format with the checksum trailer,
+// atomically (temp file, fsync, rename). Errors: InvalidArgument on an I/O failure, naming the path.
 Status WriteParamsFile(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& entries);
 
-// Reads a .params file into name -> tensor. Errors as ParameterStore::Load.
+// Reads a .params file into name -> tensor. Errors as ParameterStore::Load, and DataLoss
+// when the checksum trailer does not match the bytes before it.
 StatusOr<std::map<std::string, Tensor>> ReadParamsFile(const std::string& path);
+
+// The same from the file's bytes (untrusted: every count, rank, dim and length is checked
+// against the bytes left); `path` names the source in errors.
+StatusOr<std::map<std::string, Tensor>> ParseParams(std::string bytes, const std::string& path);
+
+// True when `bytes` end with a kiln checksum trailer that covers all bytes before it (the
+// CRC itself is checked by ParseParams).
+bool HasParamsChecksum(const std::string& bytes);
 
 }  // namespace kiln::runtime

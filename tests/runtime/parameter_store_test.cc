@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "backends/cpu/kernels_cpu.h"
 #include "codegen/lower.h"
@@ -158,6 +159,59 @@ TEST_CASE("saving parameters is atomic and clears temp files of killed writers",
     CHECK(s.code() == StatusCode::kInvalidArgument);
     CHECK_THAT(s.message(), Catch::Contains("parameter file") && Catch::Contains("x.params"));
   }
+  fs::remove_all(dir);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void WriteAll(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST_CASE("the checksum trailer detects flipped weight bytes; Gluon files without it load", "[runtime][params][io]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("kiln_crc_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string path = (dir / "net.params").string();
+  runtime::ParameterStore store;
+  REQUIRE(store.Set("conv.weight", Tensor(DType::kF32, {4, 3})).ok());
+  for (int i = 0; i < 12; ++i) store.Find("conv.weight")->f32()[i] = 0.25f * static_cast<float>(i);
+  REQUIRE(store.Save(path).ok());
+  std::string bytes = ReadAll(path);
+  REQUIRE(runtime::HasParamsChecksum(bytes));
+  // The MXNet payload is the file minus the 24-byte trailer: a Gluon-written file, which
+  // must load as before (no trailer, no check).
+  std::string gluon = bytes.substr(0, bytes.size() - 24);
+  CHECK_FALSE(runtime::HasParamsChecksum(gluon));
+  auto plain = runtime::ParseParams(gluon, "gluon.params");
+  REQUIRE(plain.ok());
+  CHECK(plain->at("conv.weight").f32()[5] == 1.25f);
+
+  // One flipped bit in a weight: the values would parse, the checksum refuses them.
+  std::string flipped = bytes;
+  size_t weight_byte = gluon.size() - 8 - std::string("conv.weight").size() - 8 - 4 * 7;  // inside the data
+  flipped[weight_byte] = static_cast<char>(flipped[weight_byte] ^ 0x10);
+  WriteAll(path, flipped);
+  runtime::ParameterStore back;
+  REQUIRE(back.Set("conv.weight", Tensor(DType::kF32, {4, 3})).ok());
+  Status s = back.Load(path);
+  CHECK(s.code() == StatusCode::kDataLoss);
+  CHECK_THAT(s.message(), Catch::Contains("is corrupted: CRC-32") && Catch::Contains("net.params"));
+  CHECK(back.Find("conv.weight")->f32()[5] == 0.f);  // nothing loaded
+  CHECK_FALSE(runtime::ParseParams(flipped, "x").ok());
+  // A flipped trailer byte turns the trailer into trailing garbage: also refused.
+  std::string bad_trailer = bytes;
+  bad_trailer[bytes.size() - 24] = 'X';
+  auto t = runtime::ParseParams(bad_trailer, "x");
+  CHECK(t.status().code() == StatusCode::kDataLoss);
+  CHECK_THAT(t.status().message(), Catch::Contains("trailing bytes"));
+  // The intact file loads.
+  WriteAll(path, bytes);
+  REQUIRE(back.Load(path).ok());
+  CHECK(back.Find("conv.weight")->f32()[5] == 1.25f);
   fs::remove_all(dir);
 }
 
