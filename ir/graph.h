@@ -131,6 +131,8 @@ class Graph {
 
   // Nodes in schedule order.
   const std::vector<Node>& nodes() const { return nodes_; }
+  // True when a node is named `name` (node names are unique, as value names).
+  bool HasNodeName(const std::string& name) const { return node_names_.count(name) != 0; }
   std::vector<Node>& mutable_nodes() { return nodes_; }
   // The node producing `id`, or nullptr for graph arguments.
   const Node* Producer(ValueId id) const;

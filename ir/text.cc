@@ -1,8 +1,11 @@
 #include "ir/text.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "ir/op_registry.h"
 
@@ -81,6 +84,8 @@ class Parser {
     if (word == "input" || word == "param" || word == "state" || word == "const") return Argument(g, word);
     if (word == "output") {
       std::string name = Name();
+      if (name.empty()) return Err("expected an output name");
+      if (g.FindOutput(name)) return Err("duplicate output name '" + name + "'");
       if (!Eat('=')) return Err("expected '=' after output name");
       ASSIGN_OR_RETURN(ValueId v, Ref(g));
       g.AddOutput(name, v);
@@ -108,13 +113,27 @@ class Parser {
     if (kind == "state") g.AddState(name, type);
     if (kind == "const") {
       if (!Eat('=') || !Eat('[')) return Err("expected '= [' after a constant's type");
+      // Every element takes at least one character: a shape claiming more cannot be
+      // followed by its elements (and must not allocate first).
+      int64_t elements = 1;
+      for (int64_t d : type.shape) {
+        if (d < 0 || d > static_cast<int64_t>(t_.size())) return Err("constant %" + name + " has a dim out of range");
+        elements *= d;
+        if (elements > static_cast<int64_t>(t_.size())) return Err("constant %" + name + " has more elements than the text");
+      }
       Tensor t(type.dtype, type.shape);
       for (int64_t i = 0; i < t.num_elements(); ++i) {
         if (i && !Eat(',')) return Err("expected ',' between constant elements");
         ASSIGN_OR_RETURN(double v, Number());
         if (type.dtype == DType::kF32) {
-          t.f32()[i] = static_cast<float>(v);
+          constexpr double kMax = std::numeric_limits<float>::max();
+          t.f32()[i] = v > kMax    ? std::numeric_limits<float>::infinity()
+                       : v < -kMax ? -std::numeric_limits<float>::infinity()
+                                   : static_cast<float>(v);
         } else {
+          if (!(v >= -2147483648.0 && v <= 2147483647.0) || v != std::floor(v)) {
+            return Err("constant %" + name + ": s32 element " + std::to_string(v) + " is not a 32-bit integer");
+          }
           t.s32()[i] = static_cast<int32_t>(v);
         }
       }
@@ -136,6 +155,8 @@ class Parser {
     if (!FindOp(op)) return Err("unknown op '" + op + "'");
     if (!Eat('[')) return Err("expected '[node name]' after the op");
     std::string nname = Name();
+    if (nname.empty()) return Err("expected a node name in '[...]'");
+    if (g.HasNodeName(nname)) return Err("duplicate node name '" + nname + "'");
     if (!Eat(']') || !Eat('(')) return Err("expected '](' after the node name");
     std::vector<ValueId> inputs;
     Skip();
@@ -177,8 +198,12 @@ class Parser {
     auto inferred = InferNodeTypes(probe, in_types);
     if (!inferred.ok()) return Err(inferred.status().message());
     if (*inferred != types) return Err(op + " \"" + nname + "\": stored output types disagree with shape inference");
-    for (const std::string& o : outs) {
-      if (g.FindValue(o)) return Err("duplicate value name '" + o + "'");
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (outs[i].empty()) return Err("expected an output value name after '%'");
+      if (g.FindValue(outs[i]) || std::find(outs.begin(), outs.begin() + static_cast<long>(i), outs[i]) !=
+                                      outs.begin() + static_cast<long>(i)) {
+        return Err("duplicate value name '" + outs[i] + "'");
+      }
     }
     g.AppendNode(op, nname, inputs, attrs, types, outs);
     return OkStatus();
@@ -201,11 +226,27 @@ class Parser {
     Skip();
     if (Eat(']')) return v;
     do {
-      ASSIGN_OR_RETURN(double d, Number());
-      v.push_back(static_cast<int64_t>(d));
+      ASSIGN_OR_RETURN(int64_t d, Integer());
+      v.push_back(d);
     } while (Eat(','));
     if (!Eat(']')) return Err("expected ']'");
     return v;
+  }
+
+  // A decimal integer that fits int64.
+  StatusOr<int64_t> Integer() {
+    Skip();
+    std::string lit;
+    while (pos_ < t_.size() && (std::isalnum(static_cast<unsigned char>(t_[pos_])) || t_[pos_] == '.' ||
+                                t_[pos_] == '-' || t_[pos_] == '+')) {
+      lit += t_[pos_++];
+    }
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(lit.c_str(), &end, 10);
+    if (lit.empty() || end != lit.c_str() + lit.size()) return Err("expected an integer, got '" + lit + "'");
+    if (errno == ERANGE) return Err("integer '" + lit + "' is out of range");
+    return static_cast<int64_t>(v);
   }
 
   StatusOr<AttrValue> Attr() {
@@ -222,9 +263,13 @@ class Parser {
     }
     size_t start = pos_;
     ASSIGN_OR_RETURN(double d, Number());
-    std::string_view lit = t_.substr(start, pos_ - start);
-    if (lit.find_first_of(".eEn") != std::string_view::npos) return AttrValue(d);
-    return AttrValue(static_cast<int64_t>(std::strtoll(std::string(lit).c_str(), nullptr, 10)));
+    std::string lit(t_.substr(start, pos_ - start));
+    while (!lit.empty() && std::isspace(static_cast<unsigned char>(lit.front()))) lit.erase(lit.begin());
+    if (lit.find_first_of(".eEnNiI") != std::string::npos) return AttrValue(d);
+    errno = 0;
+    long long v = std::strtoll(lit.c_str(), nullptr, 10);
+    if (errno == ERANGE) return Err("integer attribute '" + lit + "' is out of range");
+    return AttrValue(static_cast<int64_t>(v));
   }
 
   StatusOr<double> Number() {

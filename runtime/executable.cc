@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <new>
 
 #include "runtime/check_numerics.h"
 
@@ -173,7 +174,15 @@ Status Session::Run(const std::vector<const Tensor*>& inputs, const std::vector<
     Tensor* t = outputs[i];
     const TensorSpec& s = out_specs[i];
     if (!t) return InvalidArgument("output '" + s.name + "' is null");
-    if (t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) *t = Tensor(s.dtype, s.shape);
+    if (t->empty() || t->dtype() != s.dtype || t->shape() != s.shape) {
+      try {
+        *t = Tensor(s.dtype, s.shape);
+      } catch (const std::bad_alloc&) {
+        return InvalidArgument("cannot allocate output '" + s.name + "' " + std::string(DTypeName(s.dtype)) +
+                               ShapeToString(s.shape) + " (" + std::to_string(NumElements(s.shape) * DTypeSizeBytes(s.dtype)) +
+                               " bytes)");
+      }
+    }
     out_ptrs.push_back(t->data());
   }
   return RunWithAddresses(in_ptrs, out_ptrs);

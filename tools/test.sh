@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: install dependencies, fetch the data the real-data tests use, run
-# `bazel test //...` and a 30 s fuzz run of the artifact loader, and print one summary line
+# `bazel test //...` and bounded runs of the four fuzz targets, and print one summary line
 # "N passed, M failed" (Catch2 test cases; a test without a Catch2 summary — a shell test, or
 # a binary that crashed — counts once by the status Bazel recorded; the fuzz run counts once).
 set -uo pipefail
@@ -35,7 +35,11 @@ while IFS= read -r log; do
   fi
 done < <(find -L bazel-testlogs/ -name test.log 2>/dev/null)
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-# The artifact loader's libFuzzer target, 30 s without a crash, counts as one test.
-if bash tools/fuzz_artifact.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+# Each libFuzzer target (tools/fuzz.sh: the artifact loader, artifacts run with random
+# inputs, the IR text parser, the .params reader) counts as one test: a bounded run without
+# a crash, leak or sanitizer report.
+for spec in artifact:30 artifact_run:30 ir_text:30 params:15; do
+  if bash tools/fuzz.sh "${spec%%:*}" "${spec##*:}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+done
 echo "$passed passed, $failed failed"
 exit "$status"

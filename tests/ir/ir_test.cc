@@ -70,6 +70,29 @@ TEST_CASE("IR parser reports the line and the problem", "[ir][text]") {
   CHECK_THAT(u.status().message(), Catch::Contains("unknown op 'conv9'"));
 }
 
+TEST_CASE("IR parser rejects what the fuzzer found instead of aborting", "[ir][text]") {
+  // Each of these once hit a KILN_CHECK (abort), undefined behaviour or a huge allocation.
+  const char* head = "graph g {\n  input %x : f32[2,3]NC\n";
+  struct Case {
+    std::string body, message;
+  } cases[] = {
+      {"  %a = relu[r](%x) : f32[2,3]NC\n  %b = relu[r](%a) : f32[2,3]NC\n}\n", "duplicate node name 'r'"},
+      {"  %a = relu[](%x) : f32[2,3]NC\n}\n", "expected a node name"},
+      {"  %a = relu[r](%x) : f32[2,300000000000000000000000000000]NC\n}\n", "out of range"},
+      {"  %a = relu[r](%x) : f32[2,3.5]NC\n}\n", "expected an integer"},
+      {"  const %c : f32[1000000000000] = [1]\n}\n", "dim out of range"},
+      {"  const %c : f32[50,50,50] = [1]\n}\n", "more elements than the text"},
+      {"  const %c : s32[1] = [3e12]\n}\n", "is not a 32-bit integer"},
+      {"  output y = %x\n  output y = %x\n}\n", "duplicate output name 'y'"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.body);
+    auto g = ParseGraph(head + c.body);
+    CHECK(g.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(g.status().message(), Catch::Contains(c.message));
+  }
+}
+
 TEST_CASE("the verifier rejects malformed graphs", "[ir][verifier]") {
   SECTION("stored type differs from shape inference") {
     Graph g = SmallCnn();
