@@ -16,6 +16,8 @@ import time
 import torch
 import torch.nn as nn
 
+from blas_check import describe as describe_blas
+
 
 def lenet():
     return nn.Sequential(
@@ -85,9 +87,10 @@ def main():
             results.append(("eager", timed(lambda: net(x), a.iters, a.warmup)))
             scripted = torch.jit.freeze(torch.jit.trace(net, x))
             results.append(("torchscript", timed(lambda: scripted(x), a.iters, a.warmup)))
+    blas, _ = describe_blas()  # printed with every row: figures on the reference BLAS are not comparable
     for variant, med in results:
         print(f"{a.model} {a.mode} batch={a.batch} image={image} pytorch-{variant}: median {med:.6f} s/run, "
-              f"{a.batch / med:.0f} images/s", flush=True)
+              f"{a.batch / med:.0f} images/s, blas={blas}", flush=True)
 
 
 if __name__ == "__main__":

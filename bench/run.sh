@@ -7,19 +7,28 @@
 #
 # Needs an idle machine: oneDNN and PyTorch spin OpenMP threads, and another busy process
 # on a 2-core machine slows them several-fold. PyTorch comes from Debian's python3-torch
-# with libopenblas0-openmp (installed here if missing).
+# with libopenblas0-openmp, both installed here even when torch is already there (without
+# OpenBLAS, PyTorch runs Debian's reference BLAS, 3-5x slower), and OPENBLAS_CORETYPE=SKYLAKEX
+# (OpenBLAS 0.3.21 misdetects these CPUs; set only where the CPU has AVX-512).
+# bench/blas_check.py prints the BLAS PyTorch loaded and its 4096^3 torch.mm GFLOP/s, and
+# stops the run when it is not OpenBLAS; every PyTorch row also says blas=<kind>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=2
+# SKYLAKEX kernels need AVX-512: on a CPU without it (seen: an EPYC VM exposing only AVX2)
+# they die with SIGILL, so OpenBLAS's own detection stays in charge there.
+if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SKYLAKEX; else unset OPENBLAS_CORETYPE; fi
 bash tools/setup.sh
-if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
-fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+# apt-get install is a no-op for what is there; libopenblas0-openmp registers itself as the
+# libblas.so.3 alternative with a higher priority than the reference BLAS.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
 bazel build -c opt //bench:kiln_bench //tools:kiln_opt >/dev/null 2>&1
 kb=bazel-bin/bench/kiln_bench
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); OMP_NUM_THREADS=2"
+echo "# cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile|amx_bf16)$' | xargs)"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), kiln $(git rev-parse --short HEAD)"
+/usr/bin/python3 bench/blas_check.py --threads 2 --require-openblas
 run() {  # label, kiln args, pytorch args
   for o in 0 2; do $kb $2 --opt "$o" --profile | grep -vE '^  [a-z_0-9]+ +[0-9.]+ us/run'; done
   # Inference with constant (frozen) parameters, as TorchScript's freeze; and in throughput

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: install dependencies, fetch the data the real-data tests use, run
-# `bazel test //...` and bounded runs of the four fuzz targets, and print one summary line
-# "N passed, M failed" (Catch2 test cases; a test without a Catch2 summary — a shell test, or
-# a binary that crashed — counts once by the status Bazel recorded; the fuzz run counts once).
+# `bazel test //...`, the README's commands and bounded runs of the four fuzz targets, and
+# print one summary line "N passed, M failed" (Catch2 test cases; a test without a Catch2
+# summary — a shell test, or a binary that crashed — counts once by the status Bazel
+# recorded; the README check and each fuzz target count once).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -35,6 +36,8 @@ while IFS= read -r log; do
   fi
 done < <(find -L bazel-testlogs/ -name test.log 2>/dev/null)
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# The README's commands as written (tools/readme_check.sh) count as one test.
+if bash tools/readme_check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 # Each libFuzzer target (tools/fuzz.sh: the artifact loader, artifacts run with random
 # inputs, the IR text parser, the .params reader) counts as one test: a bounded run without
 # a crash, leak or sanitizer report.
