@@ -44,6 +44,14 @@ StepKindInfo Eltwise(std::string_view kind) {
 StepKindInfo EltwiseBackward(std::string_view kind) {
   return {kind, {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, {}, {{0, 0}}, {}, LayoutRule::kFollowSource};
 }
+// The activations whose backward reads src (ir/ops/activation_src.cc), with their float
+// attributes and defaults.
+StepKindInfo EltwiseWithAttrs(std::string_view kind, std::vector<AttrInfo> attrs) {
+  return {kind, {{"src"}}, {{"dst"}}, 1, std::move(attrs), {{0, 0}}, {}, LayoutRule::kFollowSource};
+}
+StepKindInfo EltwiseBackwardFromSrc(std::string_view kind, std::vector<AttrInfo> attrs) {
+  return {kind, {{"diff_dst"}, {"src"}}, {{"diff_src"}}, 2, std::move(attrs), {{0, 0}}, {}, LayoutRule::kFollowSource};
+}
 
 // The table. One line per kind; a new kind adds its line here (docs/architecture.md).
 std::vector<StepKindInfo> MakeTable() {
@@ -64,6 +72,22 @@ std::vector<StepKindInfo> MakeTable() {
       {"dense_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
        {{"with_bias", kInt, "0"}}, {}, {}, L::kDense},
       Eltwise("relu"),
+      EltwiseWithAttrs("elu", {{"alpha", kFloat, "1"}}),
+      EltwiseBackwardFromSrc("elu_backward", {{"alpha", kFloat, "1"}}),
+      EltwiseWithAttrs("selu", {}),
+      EltwiseBackwardFromSrc("selu_backward", {}),
+      EltwiseWithAttrs("gelu", {}),
+      EltwiseBackwardFromSrc("gelu_backward", {}),
+      EltwiseWithAttrs("silu", {{"beta", kFloat, "1"}}),
+      EltwiseBackwardFromSrc("silu_backward", {{"beta", kFloat, "1"}}),
+      EltwiseWithAttrs("hard_sigmoid", {{"alpha", kFloat, "0.2"}, {"beta", kFloat, "0.5"}}),
+      EltwiseBackwardFromSrc("hard_sigmoid_backward", {{"alpha", kFloat, "0.2"}, {"beta", kFloat, "0.5"}}),
+      EltwiseWithAttrs("hard_swish", {}),
+      EltwiseBackwardFromSrc("hard_swish_backward", {}),
+      EltwiseWithAttrs("softplus", {}),
+      EltwiseBackwardFromSrc("softplus_backward", {}),
+      EltwiseWithAttrs("clip", {{"a_min", kFloat, "0"}, {"a_max", kFloat, "6"}}),
+      EltwiseBackwardFromSrc("clip_backward", {{"a_min", kFloat, "0"}, {"a_max", kFloat, "6"}}),
       Eltwise("sigmoid"),
       Eltwise("tanh"),
       EltwiseBackward("relu_backward"),

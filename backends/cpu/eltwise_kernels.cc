@@ -1,5 +1,6 @@
-// Activations (relu, sigmoid, tanh) and softmax / log_softmax, forward and backward, as
-// oneDNN eltwise / softmax / logsoftmax primitives.
+// Activations (relu, sigmoid, tanh, leaky_relu; elu, selu, gelu, silu, hard_sigmoid,
+// hard_swish, softplus, clip) and softmax / log_softmax, forward and backward, as oneDNN
+// eltwise / softmax / logsoftmax primitives.
 //   relu:    dst = max(src, 0)          diff_src = diff_dst * (dst > 0)
 //   sigmoid: dst = 1 / (1 + exp(-src))  diff_src = diff_dst * dst * (1 - dst)
 //   tanh:    dst = tanh(src)            diff_src = diff_dst * (1 - dst^2)
@@ -97,6 +98,92 @@ StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc) {
                                           Engine(), hint);
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_DIFF_DST, md, In(0)}, {DNNL_ARG_DST, md, In(1)}, {DNNL_ARG_DIFF_SRC, md, Out(0)}});
+  return std::optional<DnnlPlan>(std::move(plan));
+}
+
+namespace {
+
+// The activations whose backward reads src (ir/ops/activation_src.cc) as oneDNN eltwise
+// calls: forward runs `forward` (src -> dst, then each further call on dst in place);
+// backward runs `backward` from src (diff_dst, src -> diff_src), then multiplies diff_src by
+// `backward_scale`. selu = scale * elu(alpha); hard_sigmoid = clip(linear(x), 0, 1), whose
+// derivative is alpha where -beta/alpha < x <= (1-beta)/alpha: clip's backward with those
+// bounds, scaled by alpha.
+struct EltwiseCall {
+  algorithm alg;
+  float alpha = 0, beta = 0;
+};
+struct SrcActivation {
+  std::vector<EltwiseCall> forward;
+  EltwiseCall backward;
+  float backward_scale = 1;
+};
+
+constexpr float kSeluAlpha = 1.6732632423543772f;
+constexpr float kSeluScale = 1.0507009873554805f;
+
+StatusOr<SrcActivation> SrcActivationCalls(const StepDesc& desc) {
+  std::string_view kind = desc.kind;
+  if (kind.size() > 9 && kind.substr(kind.size() - 9) == "_backward") kind.remove_suffix(9);
+  auto f = [&](const char* name, double def) { return static_cast<float>(GetFloat(desc, name, def)); };
+  if (kind == "elu") {
+    EltwiseCall c{algorithm::eltwise_elu, f("alpha", 1.0)};
+    return SrcActivation{{c}, c};
+  }
+  if (kind == "selu") {
+    EltwiseCall c{algorithm::eltwise_elu, kSeluAlpha};
+    return SrcActivation{{c, {algorithm::eltwise_linear, kSeluScale, 0.f}}, c, kSeluScale};
+  }
+  if (kind == "gelu") return SrcActivation{{{algorithm::eltwise_gelu_erf}}, {algorithm::eltwise_gelu_erf}};
+  if (kind == "silu") {
+    EltwiseCall c{algorithm::eltwise_swish, f("beta", 1.0)};
+    return SrcActivation{{c}, c};
+  }
+  if (kind == "hard_swish") return SrcActivation{{{algorithm::eltwise_hardswish}}, {algorithm::eltwise_hardswish}};
+  if (kind == "softplus") return SrcActivation{{{algorithm::eltwise_soft_relu}}, {algorithm::eltwise_soft_relu}};
+  if (kind == "clip") {
+    EltwiseCall c{algorithm::eltwise_clip, f("a_min", 0.0), f("a_max", 6.0)};
+    return SrcActivation{{c}, c};
+  }
+  if (kind == "hard_sigmoid") {
+    float alpha = f("alpha", 0.2), beta = f("beta", 0.5);
+    if (!(alpha > 0)) return InvalidOperands(desc, "alpha must be > 0");
+    return SrcActivation{{{algorithm::eltwise_linear, alpha, beta}, {algorithm::eltwise_clip, 0.f, 1.f}},
+                         {algorithm::eltwise_clip, -beta / alpha, (1 - beta) / alpha},
+                         alpha};
+  }
+  return InvalidOperands(desc, "not an activation of ir/ops/activation_src.cc");
+}
+
+void AddEltwise(DnnlPlan& plan, const dn::memory::desc& md, const EltwiseCall& c, ArgSource src, ArgSource dst) {
+  dn::eltwise_forward::primitive_desc pd(
+      dn::eltwise_forward::desc(prop_kind::forward_inference, c.alg, md, c.alpha, c.beta), UserScratchpad(), Engine());
+  plan.AddCall(pd, {{DNNL_ARG_SRC, md, src}, {DNNL_ARG_DST, md, dst}});
+}
+
+}  // namespace
+
+StatusOr<std::optional<DnnlPlan>> PlanSrcActivation(const StepDesc& desc) {
+  RETURN_IF_ERROR(CheckSameDims(desc));
+  ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
+  ASSIGN_OR_RETURN(SrcActivation a, SrcActivationCalls(desc));
+  DnnlPlan plan;
+  for (size_t i = 0; i < a.forward.size(); ++i) AddEltwise(plan, md, a.forward[i], i == 0 ? In(0) : Out(0), Out(0));
+  return std::optional<DnnlPlan>(std::move(plan));
+}
+
+StatusOr<std::optional<DnnlPlan>> PlanSrcActivationBackward(const StepDesc& desc) {
+  RETURN_IF_ERROR(CheckSameDims(desc));
+  ASSIGN_OR_RETURN(dn::memory::desc md, EltwiseMd(desc));
+  ASSIGN_OR_RETURN(SrcActivation a, SrcActivationCalls(desc));
+  const EltwiseCall& c = a.backward;
+  dn::eltwise_forward::primitive_desc hint(
+      dn::eltwise_forward::desc(prop_kind::forward_training, c.alg, md, c.alpha, c.beta), Engine());
+  dn::eltwise_backward::primitive_desc pd(dn::eltwise_backward::desc(c.alg, md, md, c.alpha, c.beta),
+                                          UserScratchpad(), Engine(), hint);
+  DnnlPlan plan;
+  plan.AddCall(pd, {{DNNL_ARG_DIFF_DST, md, In(0)}, {DNNL_ARG_SRC, md, In(1)}, {DNNL_ARG_DIFF_SRC, md, Out(0)}});
+  if (a.backward_scale != 1) AddEltwise(plan, md, {algorithm::eltwise_linear, a.backward_scale, 0.f}, Out(0), Out(0));
   return std::optional<DnnlPlan>(std::move(plan));
 }
 

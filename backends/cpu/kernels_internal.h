@@ -177,6 +177,10 @@ bool NativePoolLayout(const StepDesc& desc);
 StatusOr<NativeFn> NativePool2dBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanEltwise(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc);
+// elu, selu, gelu, silu, hard_sigmoid, hard_swish, softplus, clip and their backward ops,
+// which read src (ir/ops/activation_src.cc).
+StatusOr<std::optional<DnnlPlan>> PlanSrcActivation(const StepDesc& desc);
+StatusOr<std::optional<DnnlPlan>> PlanSrcActivationBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSoftmax(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSoftmaxBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanBinary(const StepDesc& desc);

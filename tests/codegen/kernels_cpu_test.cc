@@ -314,6 +314,37 @@ TEST_CASE("leaky_relu and its backward match the reference, in place too", "[cod
   CheckAgainstReference("leaky_relu_backward", attrs, {F32(shape), F32(shape)}, o);
 }
 
+TEST_CASE("activations with a src backward match the reference, in place too", "[codegen][cpu][eltwise]") {
+  struct Case {
+    std::string kind;
+    ir::Attrs attrs;
+  } cases[] = {
+      {"elu", {}},
+      {"elu", ir::Attrs{{"alpha", 0.4}}},
+      {"selu", {}},
+      {"gelu", {}},
+      {"silu", {}},
+      {"silu", ir::Attrs{{"beta", 2.0}}},
+      {"hard_sigmoid", {}},
+      {"hard_sigmoid", ir::Attrs{{"alpha", 1.0 / 6}, {"beta", 0.5}}},
+      {"hard_swish", {}},
+      {"softplus", {}},
+      {"clip", {}},
+      {"clip", ir::Attrs{{"a_min", -1.0}, {"a_max", 2.5}}},
+  };
+  for (const Case& c : cases) {
+    for (const Shape& shape : {Shape{2, 3, 5, 7}, Shape{17}}) {
+      INFO(c.kind << " " << ShapeToString(shape));
+      CheckAgainstReference(c.kind, c.attrs, {F32(shape)});
+      CheckAgainstReference(c.kind + "_backward", c.attrs, {F32(shape), F32(shape)});
+      Options o;
+      o.placement = Placement::kInPlace;
+      CheckAgainstReference(c.kind, c.attrs, {F32(shape)}, o);
+      CheckAgainstReference(c.kind + "_backward", c.attrs, {F32(shape), F32(shape)}, o);
+    }
+  }
+}
+
 TEST_CASE("activations run in place", "[codegen][cpu][eltwise]") {
   std::string kind = GENERATE("relu", "sigmoid", "tanh");
   Options o;

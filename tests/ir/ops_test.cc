@@ -2,6 +2,8 @@
 // gradient rule (+ backward reference kernels) against central finite differences in double.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "ir/builder.h"
 #include "ir/interpreter.h"
 #include "tests/ir/grad_check.h"
@@ -96,6 +98,79 @@ TEST_CASE("leaky_relu: reference, gradient and its alpha check", "[ops][eltwise]
     CHECK(y.status().code() == StatusCode::kInvalidArgument);
     CHECK_THAT(y.status().message(), Catch::Contains("leaky_relu") && Catch::Contains("alpha must be > 0"));
   }
+}
+
+TEST_CASE("activations with a src backward: gradients match finite differences", "[ops][eltwise][grad]") {
+  struct Case {
+    std::string op;
+    Attrs attrs;
+  } cases[] = {
+      {"elu", {}},
+      {"elu", Attrs{{"alpha", 0.7}}},
+      {"selu", {}},
+      {"gelu", {}},
+      {"silu", {}},
+      {"silu", Attrs{{"beta", 1.7}}},
+      {"hard_sigmoid", Attrs{{"alpha", 1.0}, {"beta", 0.5}}},  // kinks at -0.5 and 0.5, inside [-1, 1]
+      {"hard_sigmoid", {}},
+      {"hard_swish", {}},
+      {"softplus", {}},
+      {"clip", Attrs{{"a_min", -0.5}, {"a_max", 0.5}}},
+  };
+  uint32_t seed = 40;
+  for (const Case& c : cases) {
+    CheckOpGradient(c.op, {{3, 5, 2, 3}}, c.attrs, seed++);
+    CheckOpGradient(c.op, {{7}}, c.attrs, seed++);
+  }
+}
+
+TEST_CASE("activations with a src backward: references at hand-computed points", "[ops][eltwise]") {
+  auto run = [](const std::string& op, const Attrs& attrs, std::vector<double> x) {
+    Graph g("act");
+    Builder b(g);
+    ValueId in = g.AddInput("x", F32({static_cast<int64_t>(x.size())}, "C"));
+    auto y = b.Emit1(op, {in}, attrs, "act");
+    REQUIRE(y.ok());
+    g.AddOutput("y", *y);
+    RefEnv env;
+    env[in] = RefTensor({static_cast<int64_t>(x.size())});
+    env[in].data = std::move(x);
+    REQUIRE(RunReference(g, env).ok());
+    return env.at(*y).data;
+  };
+  auto v = run("elu", {}, {-1.0, 2.0});
+  CHECK(v[0] == Approx(std::exp(-1.0) - 1));
+  CHECK(v[1] == 2.0);
+  v = run("selu", {}, {1.0, -1.0});
+  CHECK(v[0] == Approx(1.0507009873554805));
+  CHECK(v[1] == Approx(1.0507009873554805 * 1.6732632423543772 * (std::exp(-1.0) - 1)));
+  v = run("gelu", {}, {1.0});
+  CHECK(v[0] == Approx(0.8413447460685429));  // x * Phi(x) at 1
+  v = run("silu", {}, {2.0});
+  CHECK(v[0] == Approx(2.0 / (1 + std::exp(-2.0))));
+  v = run("hard_sigmoid", {}, {-10.0, 1.0, 10.0});  // MXNet defaults alpha 0.2, beta 0.5
+  CHECK(v == std::vector<double>{0.0, 0.7, 1.0});
+  v = run("hard_sigmoid", Attrs{{"alpha", 1.0 / 6}, {"beta", 0.5}}, {3.0});  // PyTorch Hardsigmoid
+  CHECK(v[0] == Approx(1.0));
+  v = run("hard_swish", {}, {-4.0, 1.0, 4.0});
+  CHECK(v[0] == 0.0);
+  CHECK(v[1] == Approx(4.0 / 6));
+  CHECK(v[2] == 4.0);
+  v = run("softplus", {}, {0.0, 100.0});
+  CHECK(v[0] == Approx(std::log(2.0)));
+  CHECK(v[1] == Approx(100.0));  // no overflow
+  v = run("clip", {}, {-1.0, 3.0, 7.0});  // relu6 by default
+  CHECK(v == std::vector<double>{0.0, 3.0, 6.0});
+}
+
+TEST_CASE("activation attributes are checked", "[ops][eltwise]") {
+  Graph g("act");
+  Builder b(g);
+  ValueId x = g.AddInput("x", F32({2, 3}, "NC"));
+  auto clip = b.Emit1("clip", {x}, Attrs{{"a_min", 2.0}, {"a_max", 1.0}}, "bad_clip");
+  CHECK_THAT(clip.status().message(), Catch::Contains("bad_clip") && Catch::Contains("a_min must be < a_max"));
+  auto hs = b.Emit1("hard_sigmoid", {x}, Attrs{{"alpha", 0.0}}, "bad_hs");
+  CHECK_THAT(hs.status().message(), Catch::Contains("alpha must be > 0"));
 }
 
 TEST_CASE("broadcast add and mul gradients reduce to the input shapes", "[ops][binary][grad]") {
