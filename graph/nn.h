@@ -81,7 +81,7 @@ struct Conv2DOptions {
   std::array<int64_t, 2> strides{1, 1};
   std::array<int64_t, 2> padding{0, 0};
   std::array<int64_t, 2> dilation{1, 1};
-  std::string activation;  // "", "relu", "sigmoid", "tanh"
+  std::string activation;  // "" or an ops::Activation name ("relu", "gelu", "relu6", ...)
   bool use_bias = true;
   int64_t in_channels = 0;  // 0: inferred from the first input
   std::shared_ptr<Initializer> weight_initializer;
@@ -150,7 +150,8 @@ class Flatten : public Block {
   StatusOr<Sym> Forward(Sym x) override { return ops::Flatten(x); }
 };
 
-// Activation("relu" | "sigmoid" | "tanh").
+// Activation(act_type): any name ops::Activation takes ("relu", "sigmoid", "tanh",
+// "softrelu", "elu", "selu", "gelu", "swish", "hard_sigmoid", "hard_swish", "relu6", ...).
 class Activation : public Block {
  public:
   explicit Activation(std::string act) : act_(std::move(act)) {}
@@ -158,6 +159,61 @@ class Activation : public Block {
 
  private:
   std::string act_;
+};
+
+// Gluon's activation layers (mxnet.gluon.nn, MXNet 1.9 defaults), elementwise, any shape.
+// LeakyReLU(alpha): x > 0 ? x : alpha*x, alpha > 0 (Gluon requires it explicitly).
+class LeakyReLU : public Block {
+ public:
+  explicit LeakyReLU(double alpha) : alpha_(alpha) {}
+  StatusOr<Sym> Forward(Sym x) override { return ops::LeakyReLU(x, alpha_); }
+
+ private:
+  double alpha_;
+};
+// ELU(alpha = 1.0): x > 0 ? x : alpha*(e^x - 1).
+class ELU : public Block {
+ public:
+  explicit ELU(double alpha = 1.0) : alpha_(alpha) {}
+  StatusOr<Sym> Forward(Sym x) override { return ops::ELU(x, alpha_); }
+
+ private:
+  double alpha_;
+};
+// SELU: 1.0507 * elu(x; 1.6733) (Klambauer et al. 2017).
+class SELU : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, "selu"); }
+};
+// GELU: x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)) (the erf form, as Gluon and PyTorch's
+// default; not the tanh approximation).
+class GELU : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, "gelu"); }
+};
+// Swish(beta = 1.0): x * sigmoid(beta*x); beta 1 is SiLU.
+class Swish : public Block {
+ public:
+  explicit Swish(double beta = 1.0) : beta_(beta) {}
+  StatusOr<Sym> Forward(Sym x) override { return ops::Swish(x, beta_); }
+
+ private:
+  double beta_;
+};
+// HardSigmoid(alpha = 0.2, beta = 0.5): clip(alpha*x + beta, 0, 1) (MXNet/ONNX defaults;
+// torchvision's MobileNetV3 uses alpha = 1/6, GLUON_SEMANTICS.md).
+class HardSigmoid : public Block {
+ public:
+  explicit HardSigmoid(double alpha = 0.2, double beta = 0.5) : alpha_(alpha), beta_(beta) {}
+  StatusOr<Sym> Forward(Sym x) override { return ops::HardSigmoid(x, alpha_, beta_); }
+
+ private:
+  double alpha_, beta_;
+};
+// HardSwish: x * relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3).
+class HardSwish : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, "hard_swish"); }
 };
 
 // Convenience: std::make_shared for layers, e.g. net.Add(nn::Make<nn::Dense>(10)).

@@ -42,11 +42,34 @@ StatusOr<Sym> Dot(Sym a, Sym b_transposed, const std::string& name) {
 }
 
 StatusOr<Sym> Activation(Sym x, const std::string& act, const std::string& name) {
-  if (act != "relu" && act != "sigmoid" && act != "tanh") {
-    return InvalidArgument("activation \"" + name + "\": unsupported act_type '" + act +
-                           "' (kiln supports relu, sigmoid, tanh)");
+  const std::string node = name.empty() ? act : name;
+  // Gluon's act_type names first, then the ops of the same name.
+  if (act == "softrelu") return x.tracer->Emit("softplus", {x}, {}, node);
+  if (act == "swish") return x.tracer->Emit("silu", {x}, {}, node);
+  if (act == "relu6") return Clip(x, 0, 6, node);
+  for (const char* op : {"relu", "sigmoid", "tanh", "elu", "selu", "gelu", "silu", "hard_sigmoid", "hard_swish",
+                         "softplus", "leaky_relu"}) {
+    if (act == op) return x.tracer->Emit(act, {x}, {}, node);
   }
-  return x.tracer->Emit(act, {x}, {}, name.empty() ? act : name);
+  return InvalidArgument("activation \"" + node + "\": unsupported act_type '" + act +
+                         "' (kiln supports relu, sigmoid, tanh, softrelu = softplus, elu, selu, gelu, silu = swish, "
+                         "hard_sigmoid, hard_swish, relu6, leaky_relu)");
+}
+
+StatusOr<Sym> LeakyReLU(Sym x, double alpha, const std::string& name) {
+  return x.tracer->Emit("leaky_relu", {x}, ir::Attrs{{"alpha", alpha}}, name);
+}
+StatusOr<Sym> ELU(Sym x, double alpha, const std::string& name) {
+  return x.tracer->Emit("elu", {x}, ir::Attrs{{"alpha", alpha}}, name);
+}
+StatusOr<Sym> Swish(Sym x, double beta, const std::string& name) {
+  return x.tracer->Emit("silu", {x}, ir::Attrs{{"beta", beta}}, name);
+}
+StatusOr<Sym> HardSigmoid(Sym x, double alpha, double beta, const std::string& name) {
+  return x.tracer->Emit("hard_sigmoid", {x}, ir::Attrs{{"alpha", alpha}, {"beta", beta}}, name);
+}
+StatusOr<Sym> Clip(Sym x, double a_min, double a_max, const std::string& name) {
+  return x.tracer->Emit("clip", {x}, ir::Attrs{{"a_min", a_min}, {"a_max", a_max}}, name);
 }
 
 StatusOr<Sym> Relu(Sym x, const std::string& name) { return Activation(x, "relu", name); }

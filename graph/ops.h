@@ -44,8 +44,22 @@ StatusOr<Sym> FullyConnected(Sym data, Sym weight, std::optional<Sym> bias, cons
 // dst [N, M] = a [N, K] x b^T where b is [M, K] (nd.dot(a, b.T)), no bias.
 StatusOr<Sym> Dot(Sym a, Sym b_transposed, const std::string& name = "dot");
 
-// Activations: "relu", "sigmoid", "tanh". Errors: InvalidArgument for another name.
+// Elementwise activations by name, any shape, f32 (formulas and sources in ir/ops/
+// activation.cc and activation_src.cc): Gluon's act_type names "relu", "sigmoid", "tanh",
+// "softrelu" (= softplus, log(1 + e^x)), and "elu" (alpha 1), "selu", "gelu" (erf form),
+// "silu" / "swish" (beta 1), "hard_sigmoid" (alpha 0.2, beta 0.5, MXNet's defaults),
+// "hard_swish" (x * relu6(x + 3) / 6), "softplus", "relu6" (clip to [0, 6]), "leaky_relu"
+// (alpha 0.01). Errors: InvalidArgument naming the node for another name.
 StatusOr<Sym> Activation(Sym x, const std::string& act_type, const std::string& name = "");
+// The parameterized ones. LeakyReLU: x > 0 ? x : alpha*x (alpha > 0). ELU: x > 0 ? x :
+// alpha*(e^x - 1). Swish: x * sigmoid(beta*x). HardSigmoid: clip(alpha*x + beta, 0, 1)
+// (PyTorch's Hardsigmoid is alpha = 1/6). Clip: min(max(x, a_min), a_max), a_min < a_max.
+// Errors: InvalidArgument naming the node for an attribute out of range.
+StatusOr<Sym> LeakyReLU(Sym x, double alpha, const std::string& name = "leaky_relu");
+StatusOr<Sym> ELU(Sym x, double alpha = 1.0, const std::string& name = "elu");
+StatusOr<Sym> Swish(Sym x, double beta = 1.0, const std::string& name = "swish");
+StatusOr<Sym> HardSigmoid(Sym x, double alpha = 0.2, double beta = 0.5, const std::string& name = "hard_sigmoid");
+StatusOr<Sym> Clip(Sym x, double a_min, double a_max, const std::string& name = "clip");
 StatusOr<Sym> Relu(Sym x, const std::string& name = "relu");
 
 // [N, x1..xn] -> [N, x1*...*xn] (row-major).
