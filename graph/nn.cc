@@ -145,6 +145,20 @@ StatusOr<Sym> AvgPool2D::Forward(Sym x) {
   return ops::Pooling(x, ops::PoolArgs{"avg", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, include_pad_}, "avgpool");
 }
 
+namespace {
+StatusOr<Sym> GlobalPool(Sym x, const char* type, const char* layer) {
+  if (x.shape().size() != 4) {
+    return InvalidArgument(std::string(layer) + ": input must be NCHW (rank 4), got " + ShapeToString(x.shape()));
+  }
+  int64_t h = x.shape()[2], w = x.shape()[3];
+  return ops::Pooling(x, ops::PoolArgs{type, {h, w}, {1, 1}, {0, 0}, true},
+                      std::string(type) == "avg" ? "global_avgpool" : "global_maxpool");
+}
+}  // namespace
+
+StatusOr<Sym> GlobalAvgPool2D::Forward(Sym x) { return GlobalPool(x, "avg", "GlobalAvgPool2D"); }
+StatusOr<Sym> GlobalMaxPool2D::Forward(Sym x) { return GlobalPool(x, "max", "GlobalMaxPool2D"); }
+
 Dense::Dense(int64_t units, DenseOptions options) : units_(units), o_(std::move(options)) {
   weight_ = AddParameter("weight", {units_, o_.in_units}, o_.weight_initializer);
   if (o_.use_bias) bias_ = AddParameter("bias", {units_}, Zero());

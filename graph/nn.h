@@ -121,6 +121,18 @@ class AvgPool2D : public Block {
   int64_t pool_, stride_, pad_;
   bool include_pad_;
 };
+// GlobalAvgPool2D / GlobalMaxPool2D: [N, C, H, W] -> [N, C, 1, 1], the mean / max over each
+// channel's H x W (a pooling window the size of the input, as gluon.nn.GlobalAvgPool2D).
+// Errors: InvalidArgument for an input that is not rank 4.
+class GlobalAvgPool2D : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override;
+};
+class GlobalMaxPool2D : public Block {
+ public:
+  StatusOr<Sym> Forward(Sym x) override;
+};
+
 
 // Dense(units, {activation, use_bias, in_units}): flattens [N, ...] to [N, K];
 // weight [units, K] OI, bias [units] (zeros). Source: gluon.nn.Dense (flatten=True).
