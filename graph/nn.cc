@@ -82,7 +82,8 @@ Conv2D::Conv2D(int64_t channels, int64_t kernel_size, Conv2DOptions options)
 
 Conv2D::Conv2D(int64_t channels, std::array<int64_t, 2> kernel_size, Conv2DOptions options)
     : channels_(channels), kernel_(kernel_size), o_(std::move(options)) {
-  weight_ = AddParameter("weight", {channels_, o_.in_channels, kernel_[0], kernel_[1]}, o_.weight_initializer);
+  int64_t in_per_group = o_.groups >= 1 ? o_.in_channels / o_.groups : o_.in_channels;
+  weight_ = AddParameter("weight", {channels_, in_per_group, kernel_[0], kernel_[1]}, o_.weight_initializer);
   if (o_.use_bias) bias_ = AddParameter("bias", {channels_}, Zero());
 }
 
@@ -113,10 +114,17 @@ StatusOr<Sym> Conv2D::Forward(Sym x) {
     return InvalidArgument("Conv2D '" + weight_->name() + "': input must be NCHW (rank 4), got " +
                            ShapeToString(x.shape()));
   }
-  if (Status st = weight_->SetShape({channels_, x.shape()[1], kernel_[0], kernel_[1]}); !st.ok()) {
+  const int64_t groups = o_.groups;
+  if (groups < 1 || x.shape()[1] % groups != 0 || channels_ % groups != 0) {
+    return InvalidArgument("Conv2D '" + weight_->name() + "': groups " + std::to_string(groups) +
+                           " must be >= 1 and divide the " + std::to_string(x.shape()[1]) + " input channels of " +
+                           DescribeLayerInput(x) + " and the " + std::to_string(channels_) + " output channels");
+  }
+  if (Status st = weight_->SetShape({channels_, x.shape()[1] / groups, kernel_[0], kernel_[1]}); !st.ok()) {
     return InvalidArgument("Conv2D '" + weight_->name() + "': " + DescribeLayerInput(x) + " has " +
                            std::to_string(x.shape()[1]) + " channels, but the weight " +
-                           ShapeToString(weight_->shape()) + " (OIHW) takes " + std::to_string(weight_->shape()[1]) +
+                           ShapeToString(weight_->shape()) + " (OIHW) takes " +
+                           std::to_string(weight_->shape()[1] * groups) +
                            " (fixed by in_channels or by the first batch): " + st.message());
   }
   Tracer& t = *x.tracer;
@@ -127,7 +135,7 @@ StatusOr<Sym> Conv2D::Forward(Sym x) {
   }
   std::string base = weight_->name().substr(0, weight_->name().size() - std::string("weight").size());
   std::string name = base.empty() ? "conv" : base.substr(0, base.size() - 1) + ".conv";
-  ASSIGN_OR_RETURN(Sym y, ops::Convolution(x, w, b, ops::ConvArgs{o_.strides, o_.padding, o_.dilation}, name));
+  ASSIGN_OR_RETURN(Sym y, ops::Convolution(x, w, b, ops::ConvArgs{o_.strides, o_.padding, o_.dilation, groups}, name));
   return MaybeActivate(y, o_.activation, name + "_" + o_.activation);
 }
 

@@ -76,12 +76,15 @@ using HybridSequential = Sequential;
 
 // Conv2D(channels, kernel_size, {strides, padding, dilation, activation, use_bias,
 // in_channels}): weight [channels, in_channels, KH, KW] OIHW, bias [channels] (zeros).
-// Source: gluon.nn.Conv2D (layout NCHW, groups 1).
+// Source: gluon.nn.Conv2D (layout NCHW).
 struct Conv2DOptions {
   std::array<int64_t, 2> strides{1, 1};
   std::array<int64_t, 2> padding{0, 0};
   std::array<int64_t, 2> dilation{1, 1};
   std::string activation;  // "" or an ops::Activation name ("relu", "gelu", "relu6", ...)
+  // Gluon's groups: weights [channels, in_channels/groups, KH, KW]; groups = in_channels =
+  // channels is a depthwise convolution (MobileNet). Both channel counts must divide by it.
+  int64_t groups = 1;
   bool use_bias = true;
   int64_t in_channels = 0;  // 0: inferred from the first input
   std::shared_ptr<Initializer> weight_initializer;

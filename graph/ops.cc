@@ -13,6 +13,7 @@ std::vector<Sym> WithBias(Sym a, Sym b, const std::optional<Sym>& bias) {
 
 StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const ConvArgs& a, const std::string& name) {
   ir::Attrs attrs{{"stride", V(a.stride)}, {"padding_begin", V(a.pad)}, {"padding_end", V(a.pad)}, {"dilation", V(a.dilate)}};
+  if (a.groups != 1) attrs.Set("groups", a.groups);
   return data.tracer->Emit("conv2d", WithBias(data, weight, bias), attrs, name);
 }
 

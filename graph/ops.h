@@ -21,6 +21,8 @@ struct ConvArgs {
   std::array<int64_t, 2> stride{1, 1};
   std::array<int64_t, 2> pad{0, 0};
   std::array<int64_t, 2> dilate{1, 1};
+  // num_group: weights are [OC, IC/groups, KH, KW]; groups = IC = OC is depthwise.
+  int64_t groups = 1;
 };
 StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const ConvArgs& args = {},
                           const std::string& name = "conv");

@@ -15,7 +15,8 @@ std::vector<AttrInfo> ConvAttrs(std::vector<AttrInfo> extra = {}) {
   std::vector<AttrInfo> a = {{"stride", kInts, "[1,1]"},
                              {"padding_begin", kInts, "[0,0]"},
                              {"padding_end", kInts, "[0,0]"},
-                             {"dilation", kInts, "[1,1]"}};
+                             {"dilation", kInts, "[1,1]"},
+                             {"groups", kInt, "1"}};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }

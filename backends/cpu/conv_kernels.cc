@@ -1,5 +1,5 @@
-// conv2d and dense (inner product), forward and backward, as oneDNN primitives on plain
-// NCHW/OIHW and NC/OI layouts.
+// conv2d (with groups: grouped and depthwise) and dense (inner product), forward and
+// backward, as oneDNN primitives on NCHW/OIHW (or the layouts the lowering chose) and NC/OI.
 //   conv:  dst[n,oc,oh,ow] = bias[oc] + sum src[n,ic,oh*SH-PBH+kh*DH, ow*SW-PBW+kw*DW] * weights[oc,ic,kh,kw]
 //          OH = (IH + PBH + PEH - DH*(KH-1) - 1) / SH + 1
 //   dense: dst[n,m] = bias[m] + sum_k src[n,k] * weights[m,k]
@@ -18,6 +18,7 @@ namespace dn = dnnl;
 struct ConvAttrs {
   dnnl::memory::dims strides, dilates, padding_l, padding_r;
   std::vector<int64_t> dilation;  // one-based, as in the IR
+  int64_t groups = 1;
 };
 
 StatusOr<ConvAttrs> ReadConvAttrs(const StepDesc& desc) {
@@ -36,6 +37,8 @@ StatusOr<ConvAttrs> ReadConvAttrs(const StepDesc& desc) {
     // The IR's dilation 1 means a dense kernel; oneDNN's dilates are zero-based.
     a.dilates.push_back(a.dilation[i] - 1);
   }
+  a.groups = GetInt(desc, "groups", 1);
+  if (a.groups < 1) return InvalidOperands(desc, "groups must be >= 1, got " + std::to_string(a.groups));
   return a;
 }
 
@@ -53,10 +56,12 @@ Status CheckConvShapes(const StepDesc& desc, const ConvAttrs& a, const TensorRef
     int64_t padded = src.dims[i + 2] + a.padding_l[i] + a.padding_r[i];
     want[i + 2] = padded < span ? -1 : (padded - span) / a.strides[i] + 1;
   }
-  if (src.dims[1] != wei.dims[1] || dst.dims != want) {
+  if (src.dims[1] != wei.dims[1] * a.groups || wei.dims[0] % a.groups != 0 || dst.dims != want) {
     return InvalidOperands(desc, "src, weights and dst disagree: expected IC=" + std::to_string(wei.dims[1]) +
-                                     " and dst " + ShapeToString(want));
+                                     (a.groups > 1 ? " x groups " + std::to_string(a.groups) : std::string()) +
+                                     ", OC a multiple of the groups, and dst " + ShapeToString(want));
   }
+  if (a.groups > 1 && !wei.dense()) return InvalidOperands(desc, "grouped weights must be dense (goihw)");
   if (bias != nullptr && bias->dims != Shape{wei.dims[0]}) {
     return InvalidOperands(desc, "bias must have shape [OC]=[" + std::to_string(wei.dims[0]) + "]");
   }
@@ -131,7 +136,7 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2d(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& dst = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, src, wei, dst, with_bias ? &desc.inputs[2] : nullptr));
-  dn::memory::desc src_md = MdOf(src), wei_md = MdOf(wei), dst_md = MdOf(dst);
+  dn::memory::desc src_md = MdOf(src), wei_md = ConvWeightsMd(wei, a.groups), dst_md = MdOf(dst);
   dn::memory::desc bias_md = with_bias ? MdOf(desc.inputs[2]) : dn::memory::desc();
   auto d = ConvForwardDesc(a, src_md, wei_md, with_bias ? &bias_md : nullptr, dst_md);
   ASSIGN_OR_RETURN(dn::primitive_attr attr, ForwardAttr(desc, with_sum));
@@ -160,7 +165,7 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2dBackwardData(const StepDesc& desc) {
   const TensorRef& wei = desc.inputs[1];
   const TensorRef& diff_src = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, diff_src, wei, diff_dst, nullptr));
-  dn::memory::desc dst_md = MdOf(diff_dst), wei_md = MdOf(wei), src_md = MdOf(diff_src);
+  dn::memory::desc dst_md = MdOf(diff_dst), wei_md = ConvWeightsMd(wei, a.groups), src_md = MdOf(diff_src);
   dn::convolution_forward::primitive_desc hint(ConvForwardDesc(a, src_md, wei_md, nullptr, dst_md), Engine());
   dn::convolution_backward_data::desc d(algorithm::convolution_direct, src_md, wei_md, dst_md, a.strides, a.dilates,
                                         a.padding_l, a.padding_r);
@@ -178,7 +183,7 @@ StatusOr<std::optional<DnnlPlan>> PlanConv2dBackwardWeights(const StepDesc& desc
   const TensorRef& diff_dst = desc.inputs[1];
   const TensorRef& diff_wei = desc.outputs[0];
   RETURN_IF_ERROR(CheckConvShapes(desc, a, src, diff_wei, diff_dst, with_bias ? &desc.outputs[1] : nullptr));
-  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(diff_dst), wei_md = MdOf(diff_wei);
+  dn::memory::desc src_md = MdOf(src), dst_md = MdOf(diff_dst), wei_md = ConvWeightsMd(diff_wei, a.groups);
   dn::memory::desc bias_md = with_bias ? MdOf(desc.outputs[1]) : dn::memory::desc();
   const dn::memory::desc* bias = with_bias ? &bias_md : nullptr;
   dn::convolution_forward::primitive_desc hint(ConvForwardDesc(a, src_md, wei_md, bias, dst_md), Engine());

@@ -126,6 +126,10 @@ dnnl::memory::desc PlainMd(const std::vector<int64_t>& dims, DType dtype = DType
 inline dnnl::memory::desc PlainMd(const TensorRef& ref) { return PlainMd(ref.dims, ref.dtype); }
 // The descriptor of `ref` in its layout (dense row-major, or the oneDNN format tag it names).
 dnnl::memory::desc MdOf(const TensorRef& ref);
+// Convolution weights with `groups` G: G == 1, MdOf(wei); G > 1, the dense [OC, IC/G, KH, KW]
+// bytes seen as oneDNN's grouped 5-D goihw [G, OC/G, IC/G, KH, KW] (the same memory).
+// Grouped weights stay dense (the lowering never blocks them).
+dnnl::memory::desc ConvWeightsMd(const TensorRef& wei, int64_t groups);
 
 // ---- Blocked layouts (layout_kernels.cc) ----
 

@@ -141,6 +141,12 @@ StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc) {
   return std::optional<DnnlPlan>(std::move(plan));
 }
 
+dn::memory::desc ConvWeightsMd(const TensorRef& wei, int64_t groups) {
+  if (groups <= 1) return MdOf(wei);
+  dn::memory::dims d{groups, wei.dims[0] / groups, wei.dims[1], wei.dims[2], wei.dims[3]};
+  return dn::memory::desc(d, DataType(wei.dtype), Tag::goihw);
+}
+
 namespace {
 
 using Layouts = runtime::StepFactory::Layouts;
@@ -158,6 +164,7 @@ void Take(const dn::memory::desc& md, std::string* name, int64_t* bytes) {
 
 struct ConvGeometry {
   dn::memory::dims strides, dilates, padding_l, padding_r;
+  int64_t groups = 1;
 };
 
 StatusOr<ConvGeometry> ReadGeometry(const StepDesc& desc) {
@@ -167,6 +174,7 @@ StatusOr<ConvGeometry> ReadGeometry(const StepDesc& desc) {
   ASSIGN_OR_RETURN(auto dilation, GetInts(desc, "dilation", 2, {1, 1}));
   ASSIGN_OR_RETURN(g.padding_r, GetInts(desc, "padding_end", 2, {0, 0}));
   for (int64_t d : dilation) g.dilates.push_back(d - 1);
+  g.groups = GetInt(desc, "groups", 1);
   return g;
 }
 
@@ -201,6 +209,12 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
   const TensorRef& act_in = desc.inputs[0];
   const TensorRef& act_other = forward || backward_data ? desc.outputs[0] : desc.inputs[1];
   const TensorRef& wei = forward || backward_data ? desc.inputs[1] : desc.outputs[0];
+  // Grouped weights stay dense (goihw, ConvWeightsMd); the activations still take a layout.
+  bool grouped = g.groups > 1;
+  dn::memory::desc wei_md = grouped ? ConvWeightsMd(wei, g.groups) : AnyMd(wei);
+  auto take_weights = [&](const dn::memory::desc& md, std::string* name, int64_t* bytes) {
+    if (!grouped) Take(md, name, bytes);
+  };
   std::vector<std::string> policies;
   if (!act_in.dense() || (!forward && !backward_data && !act_other.dense())) policies.push_back("keep");
   bool training = GetInt(desc, "layout_for_training", 0) != 0;
@@ -213,12 +227,12 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
       dn::memory::desc in_md = ActivationMd(act_in, policy);
       dn::memory::desc other_md = ActivationMd(act_other, policy == "keep" && forward ? "any" : policy);
       if (forward) {
-        dn::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, in_md, AnyMd(wei),
+        dn::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, in_md, wei_md,
                                         other_md, g.strides, g.dilates, g.padding_l, g.padding_r);
         dn::convolution_forward::primitive_desc pd(d, UserScratchpad(), Engine());
         if (IsReference(pd) && !last) continue;
         Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
-        Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+        take_weights(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
         Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
         if (desc.inputs.size() == 4) {  // the fused sum operand is read in dst's layout
           l.inputs[3] = l.outputs[0];
@@ -229,28 +243,28 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
         dn::memory::desc src_md = policy == "keep" ? AnyMd(act_other) : other_md;
         dn::convolution_forward::primitive_desc hint(
             dn::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md,
-                                          AnyMd(wei), in_md, g.strides, g.dilates, g.padding_l, g.padding_r),
+                                          wei_md, in_md, g.strides, g.dilates, g.padding_l, g.padding_r),
             Engine());
-        dn::convolution_backward_data::desc d(algorithm::convolution_direct, src_md, AnyMd(wei), in_md, g.strides,
+        dn::convolution_backward_data::desc d(algorithm::convolution_direct, src_md, wei_md, in_md, g.strides,
                                               g.dilates, g.padding_l, g.padding_r);
         dn::convolution_backward_data::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
         if (IsReference(pd) && !last) continue;
         Take(pd.diff_dst_desc(), &l.inputs[0], &l.input_bytes[0]);
-        Take(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
+        take_weights(pd.weights_desc(), &l.inputs[1], &l.input_bytes[1]);
         Take(pd.diff_src_desc(), &l.outputs[0], &l.output_bytes[0]);
       } else {
         // in_md: src, other_md: diff_dst
         dn::convolution_forward::primitive_desc hint(
             dn::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, in_md,
-                                          AnyMd(wei), other_md, g.strides, g.dilates, g.padding_l, g.padding_r),
+                                          wei_md, other_md, g.strides, g.dilates, g.padding_l, g.padding_r),
             Engine());
-        dn::convolution_backward_weights::desc d(algorithm::convolution_direct, in_md, AnyMd(wei), other_md,
+        dn::convolution_backward_weights::desc d(algorithm::convolution_direct, in_md, wei_md, other_md,
                                                  g.strides, g.dilates, g.padding_l, g.padding_r);
         dn::convolution_backward_weights::primitive_desc pd(d, UserScratchpad(), Engine(), hint);
         if (IsReference(pd) && !last) continue;
         Take(pd.src_desc(), &l.inputs[0], &l.input_bytes[0]);
         Take(pd.diff_dst_desc(), &l.inputs[1], &l.input_bytes[1]);
-        Take(pd.diff_weights_desc(), &l.outputs[0], &l.output_bytes[0]);
+        take_weights(pd.diff_weights_desc(), &l.outputs[0], &l.output_bytes[0]);
       }
       return l;
     } catch (const dn::error& e) {

@@ -1,21 +1,42 @@
 // conv2d and its backward ops (diff_src, diff_weights/diff_bias).
 //   dst[n,oc,oh,ow] = bias[oc] + sum_{ic,kh,kw} src[n,ic,oh*SH-PBH+kh*DH, ow*SW-PBW+kw*DW] * weights[oc,ic,kh,kw]
 //   OH = (IH + PBH + PEH - DH*(KH-1) - 1) / SH + 1   (floor division, same for W)
-// Attributes (H, W order): stride, padding_begin, padding_end, dilation (1 = dense).
-// Source: oneDNN dev guide "Convolution"; MXNet Convolution (GLUON_SEMANTICS.md section 2).
+// Attributes (H, W order): stride, padding_begin, padding_end, dilation (1 = dense); and
+// groups G (absent: 1): weights are [OC, IC/G, KH, KW], output channel oc sees the input
+// channels of its group, g = oc / (OC/G), ic in [g*IC/G, (g+1)*IC/G) (G = IC = OC is the
+// depthwise convolution of MobileNet).
+// Source: oneDNN dev guide "Convolution" (groups); MXNet Convolution num_group; PyTorch
+// Conv2d groups (GLUON_SEMANTICS.md section 2).
 #include "ir/ops/op_util.h"
 
 namespace kiln::ir {
 namespace {
 
+// ic: input channels per group (the weights' dim 1); icg: all input channels.
 struct ConvGeom {
-  int64_t n, ic, ih, iw, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+  int64_t n, ic, ih, iw, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups, icg;
 };
+
+int64_t Groups(const Attrs& a) { return a.GetInt("groups", 1); }
 
 ConvGeom Geom(const Attrs& a, const Shape& src, const Shape& wei, const Shape& dst) {
   auto s = a.GetInts("stride"), p = a.GetInts("padding_begin"), d = a.GetInts("dilation");
-  return ConvGeom{src[0], src[1], src[2], src[3], wei[0], wei[2], wei[3], dst[2], dst[3],
-                  s[0], s[1], p[0], p[1], d[0], d[1]};
+  return ConvGeom{src[0], wei[1], src[2], src[3], wei[0], wei[2], wei[3], dst[2], dst[3],
+                  s[0], s[1], p[0], p[1], d[0], d[1], Groups(a), src[1]};
+}
+
+// Checks that IC (src channels) = G x the weights' IC/G and that G divides OC.
+Status CheckGroups(const InferCtx& c, int64_t ic, const Shape& wei) {
+  int64_t g = Groups(c.attrs());
+  if (ic != wei[1] * g) {
+    return c.Error("input channels IC=" + std::to_string(ic) + " of src do not match IC=" + std::to_string(wei[1]) +
+                   (g > 1 ? " x groups " + std::to_string(g) : std::string()) + " of weights");
+  }
+  if (wei[0] % g != 0) {
+    return c.Error("output channels OC=" + std::to_string(wei[0]) + " are not a multiple of groups " +
+                   std::to_string(g));
+  }
+  return OkStatus();
 }
 
 Status VerifyConvAttrs(const InferCtx& c) {
@@ -23,6 +44,7 @@ Status VerifyConvAttrs(const InferCtx& c) {
   RETURN_IF_ERROR(ops::CheckIntList(c, "padding_begin", 2, 0));
   RETURN_IF_ERROR(ops::CheckIntList(c, "padding_end", 2, 0));
   RETURN_IF_ERROR(ops::CheckIntList(c, "dilation", 2, 1));
+  if (Groups(c.attrs()) < 1) return c.Error("groups must be >= 1, got " + std::to_string(Groups(c.attrs())));
   return ops::CheckFusedActivation(c);
 }
 
@@ -49,14 +71,18 @@ StatusOr<Shape> ConvOutShape(const InferCtx& c, const Shape& src, const Shape& w
 Attrs ConvAttrsOf(const Attrs& a) {
   Attrs out;
   for (const char* k : {"stride", "padding_begin", "padding_end", "dilation"}) out.Set(k, a.GetInts(k));
+  if (Groups(a) != 1) out.Set("groups", Groups(a));
   return out;
 }
 
-// Calls f(n, oc, oh, ow, ic, kh, kw, src_index) for every in-bounds tap.
+// Calls f(n, oc, oh, ow, ic, kh, kw, src_index) for every in-bounds tap; ic indexes the
+// group's input channels (the weights' dim 1).
 template <typename F>
 void ForEachTap(const ConvGeom& g, F f) {
+  int64_t oc_per_group = g.oc / g.groups;
   for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t oc = 0; oc < g.oc; ++oc)
+    for (int64_t oc = 0; oc < g.oc; ++oc) {
+      int64_t first_ic = oc / oc_per_group * g.ic;
       for (int64_t oh = 0; oh < g.oh; ++oh)
         for (int64_t ow = 0; ow < g.ow; ++ow)
           for (int64_t ic = 0; ic < g.ic; ++ic)
@@ -66,9 +92,10 @@ void ForEachTap(const ConvGeom& g, F f) {
               for (int64_t kw = 0; kw < g.kw; ++kw) {
                 int64_t iw = ow * g.sw - g.pw + kw * g.dw;
                 if (iw < 0 || iw >= g.iw) continue;
-                f(n, oc, oh, ow, ic, kh, kw, ((n * g.ic + ic) * g.ih + ih) * g.iw + iw);
+                f(n, oc, oh, ow, ic, kh, kw, ((n * g.icg + first_ic + ic) * g.ih + ih) * g.iw + iw);
               }
             }
+    }
 }
 
 int64_t DstIndex(const ConvGeom& g, int64_t n, int64_t oc, int64_t oh, int64_t ow) {
@@ -90,6 +117,7 @@ const OpDef& Conv2dDef() {
     d.output_names = {"dst"};
     d.min_inputs = 2;
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation"};
+    d.int_attrs = {"groups"};
     d.string_attrs = {"activation"};  // fused by passes/fusion.h: dst = act(conv(src))
     d.verify_attrs = VerifyConvAttrs;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
@@ -98,10 +126,7 @@ const OpDef& Conv2dDef() {
       for (int i = 0; i < c.num_inputs(); ++i) RETURN_IF_ERROR(ops::CheckDType(c, i, DType::kF32));
       const Shape& src = c.input(0).shape;
       const Shape& wei = c.input(1).shape;
-      if (src[1] != wei[1]) {
-        return c.Error("input channels IC=" + std::to_string(src[1]) + " of src do not match IC=" +
-                       std::to_string(wei[1]) + " of weights");
-      }
+      RETURN_IF_ERROR(CheckGroups(c, src[1], wei));
       if (c.num_inputs() >= 3 && (c.input(2).rank() != 1 || c.input(2).shape[0] != wei[0])) {
         return c.Error("bias must have shape [OC]=[" + std::to_string(wei[0]) + "]");
       }
@@ -165,6 +190,7 @@ const OpDef& Conv2dBackwardDataDef() {
     d.input_names = {"diff_dst", "weights"};
     d.output_names = {"diff_src"};
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation", "src_shape"};
+    d.int_attrs = {"groups"};
     d.verify_attrs = [](const InferCtx& c) -> Status {
       RETURN_IF_ERROR(VerifyConvAttrs(c));
       return ops::CheckIntList(c, "src_shape", 4, 1);
@@ -174,7 +200,7 @@ const OpDef& Conv2dBackwardDataDef() {
       RETURN_IF_ERROR(ops::CheckRank(c, 1, 4));
       Shape src = c.attrs().GetInts("src_shape");
       const Shape& wei = c.input(1).shape;
-      if (src[1] != wei[1]) return c.Error("src_shape IC does not match weights IC");
+      RETURN_IF_ERROR(CheckGroups(c, src[1], wei));
       ASSIGN_OR_RETURN(Shape dst, ConvOutShape(c, src, wei));
       if (dst != c.input(0).shape) {
         return c.Error("diff_dst must have the forward dst shape " + ShapeToString(dst));
@@ -205,7 +231,7 @@ const OpDef& Conv2dBackwardWeightsDef() {
     d.input_names = {"src", "diff_dst"};
     d.output_names = {"diff_weights", "diff_bias"};
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation", "kernel"};
-    d.int_attrs = {"with_bias"};
+    d.int_attrs = {"with_bias", "groups"};
     d.verify_attrs = [](const InferCtx& c) -> Status {
       RETURN_IF_ERROR(VerifyConvAttrs(c));
       return ops::CheckIntList(c, "kernel", 2, 1);
@@ -215,7 +241,12 @@ const OpDef& Conv2dBackwardWeightsDef() {
       RETURN_IF_ERROR(ops::CheckRank(c, 1, 4));
       const Shape& src = c.input(0).shape;
       auto k = c.attrs().GetInts("kernel");
-      Shape wei{c.input(1).shape[1], src[1], k[0], k[1]};
+      int64_t groups = Groups(c.attrs());
+      if (src[1] % groups != 0 || c.input(1).shape[1] % groups != 0) {
+        return c.Error("groups " + std::to_string(groups) + " must divide IC=" + std::to_string(src[1]) +
+                       " and OC=" + std::to_string(c.input(1).shape[1]));
+      }
+      Shape wei{c.input(1).shape[1], src[1] / groups, k[0], k[1]};
       ASSIGN_OR_RETURN(Shape dst, ConvOutShape(c, src, wei));
       if (dst != c.input(1).shape) return c.Error("diff_dst must have the forward dst shape " + ShapeToString(dst));
       std::vector<TensorType> out{{DType::kF32, wei, "OIHW"}};

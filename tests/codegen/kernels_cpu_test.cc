@@ -86,6 +86,35 @@ TEST_CASE("conv2d_backward_weights matches the reference", "[codegen][cpu][conv]
   CheckAgainstReference("conv2d_backward_weights", a, {F32({c.n, c.ic, c.ih, c.iw}), F32(ConvDst(c))});
 }
 
+TEST_CASE("grouped and depthwise conv2d and their backward ops match the reference", "[codegen][cpu][conv][groups]") {
+  struct Cfg {
+    ConvCfg c;
+    int64_t groups;
+  };
+  for (const Cfg& g : std::vector<Cfg>{
+           {{2, 4, 9, 8, 6, 3, 3, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, 2},      // groups 2
+           {{2, 8, 9, 11, 8, 3, 3, {2, 2}, {1, 0}, {0, 1}, {1, 1}, true}, 8},     // depthwise, stride 2
+           {{1, 16, 7, 7, 16, 3, 3, {1, 1}, {2, 2}, {2, 2}, {2, 2}, false}, 16},  // depthwise, dilation 2
+           {{2, 3, 6, 6, 6, 5, 5, {1, 1}, {2, 2}, {2, 2}, {1, 1}, true}, 3},      // channel multiplier 2
+       }) {
+    const ConvCfg& c = g.c;
+    INFO(c << " groups=" << g.groups);
+    ir::Attrs a = ConvAttrs(c);
+    a.Set("groups", g.groups);
+    Shape wei{c.oc, c.ic / g.groups, c.kh, c.kw};
+    std::vector<ir::TensorType> in{F32({c.n, c.ic, c.ih, c.iw}), F32(wei)};
+    if (c.bias) in.push_back(F32({c.oc}));
+    CheckAgainstReference("conv2d", a, in);
+    ir::Attrs ad = a;
+    ad.Set("src_shape", Shape{c.n, c.ic, c.ih, c.iw});
+    CheckAgainstReference("conv2d_backward_data", ad, {F32(ConvDst(c)), F32(wei)});
+    ir::Attrs aw = a;
+    aw.Set("kernel", Shape{c.kh, c.kw});
+    aw.Set("with_bias", int64_t{c.bias ? 1 : 0});
+    CheckAgainstReference("conv2d_backward_weights", aw, {F32({c.n, c.ic, c.ih, c.iw}), F32(ConvDst(c))});
+  }
+}
+
 struct PoolCfg {
   std::string kind;
   int64_t count_include_pad;

@@ -53,6 +53,59 @@ TEST_CASE("conv2d gradients match finite differences", "[ops][conv2d][grad]") {
   CheckOpGradient("conv2d", {src, wei}, attrs, 2);
 }
 
+TEST_CASE("grouped and depthwise conv2d: gradients and shape errors", "[ops][conv2d][grad][groups]") {
+  SECTION("groups 2, stride 2, asymmetric padding") {
+    Attrs a = ConvAttrs({2, 1}, {1, 0}, {0, 1}, {1, 1});
+    a.Set("groups", int64_t{2});
+    CheckOpGradient("conv2d", {{2, 4, 7, 6}, {6, 2, 3, 3}, {6}}, a, 31);
+  }
+  SECTION("depthwise (groups = IC = OC), dilation 2") {
+    Attrs a = ConvAttrs({1, 1}, {2, 2}, {2, 2}, {2, 2});
+    a.Set("groups", int64_t{3});
+    CheckOpGradient("conv2d", {{1, 3, 6, 5}, {3, 1, 3, 3}}, a, 32);
+  }
+  SECTION("depthwise with a channel multiplier (OC = 2 IC)") {
+    Attrs a = ConvAttrs({1, 1}, {1, 1}, {1, 1}, {1, 1});
+    a.Set("groups", int64_t{3});
+    CheckOpGradient("conv2d", {{2, 3, 4, 4}, {6, 1, 3, 3}, {6}}, a, 33);
+  }
+  SECTION("hand-computed: each output channel sees only its group") {
+    Graph g("grouped");
+    Builder b(g);
+    ValueId x = g.AddInput("x", F32({1, 2, 1, 1}, "NCHW"));
+    ValueId w = g.AddInput("w", F32({2, 1, 1, 1}, "OIHW"));
+    Attrs a = ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1});
+    a.Set("groups", int64_t{2});
+    auto y = b.Emit1("conv2d", {x, w}, a, "dw");
+    REQUIRE(y.ok());
+    g.AddOutput("y", *y);
+    RefEnv env;
+    env[x] = RefTensor({1, 2, 1, 1});
+    env[x].data = {3.0, 5.0};
+    env[w] = RefTensor({2, 1, 1, 1});
+    env[w].data = {2.0, 10.0};
+    REQUIRE(RunReference(g, env).ok());
+    CHECK(env.at(*y).data == std::vector<double>{6.0, 50.0});
+  }
+  SECTION("errors name the groups") {
+    Graph g("bad");
+    Builder b(g);
+    ValueId x = g.AddInput("x", F32({1, 4, 5, 5}, "NCHW"));
+    ValueId w = g.AddInput("w", F32({6, 3, 3, 3}, "OIHW"));
+    Attrs a = ConvAttrs({1, 1}, {0, 0}, {0, 0}, {1, 1});
+    a.Set("groups", int64_t{2});
+    auto y = b.Emit1("conv2d", {x, w}, a, "bad_conv");
+    CHECK_THAT(y.status().message(), Catch::Contains("bad_conv") && Catch::Contains("IC=4") &&
+                                         Catch::Contains("IC=3 x groups 2"));
+    ValueId w5 = g.AddInput("w5", F32({5, 2, 3, 3}, "OIHW"));
+    auto z = b.Emit1("conv2d", {x, w5}, a, "bad_oc");
+    CHECK_THAT(z.status().message(), Catch::Contains("OC=5 are not a multiple of groups 2"));
+    a.Set("groups", int64_t{0});
+    auto zero = b.Emit1("conv2d", {x, w}, a, "zero_groups");
+    CHECK_THAT(zero.status().message(), Catch::Contains("groups must be >= 1"));
+  }
+}
+
 TEST_CASE("pool2d gradients match finite differences", "[ops][pool2d][grad]") {
   std::string kind = GENERATE("max", "avg");
   int64_t include = GENERATE(0, 1);
