@@ -139,18 +139,28 @@ StatusOr<Sym> Conv2D::Forward(Sym x) {
   return MaybeActivate(y, o_.activation, name + "_" + o_.activation);
 }
 
-MaxPool2D::MaxPool2D(int64_t pool_size, int64_t strides, int64_t padding)
-    : pool_(pool_size), stride_(strides > 0 ? strides : pool_size), pad_(padding) {}
+MaxPool2D::MaxPool2D(int64_t pool_size, int64_t strides, int64_t padding, bool ceil_mode)
+    : pool_(pool_size), stride_(strides > 0 ? strides : pool_size), pad_(padding), ceil_mode_(ceil_mode) {}
 
 StatusOr<Sym> MaxPool2D::Forward(Sym x) {
-  return ops::Pooling(x, ops::PoolArgs{"max", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, true}, "maxpool");
+  return ops::Pooling(x,
+                      ops::PoolArgs{"max", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, true,
+                                    ceil_mode_ ? ops::CeilMode::kCeilMxnet : ops::CeilMode::kFloor},
+                      "maxpool");
 }
 
-AvgPool2D::AvgPool2D(int64_t pool_size, int64_t strides, int64_t padding, bool count_include_pad)
-    : pool_(pool_size), stride_(strides > 0 ? strides : pool_size), pad_(padding), include_pad_(count_include_pad) {}
+AvgPool2D::AvgPool2D(int64_t pool_size, int64_t strides, int64_t padding, bool count_include_pad, bool ceil_mode)
+    : pool_(pool_size),
+      stride_(strides > 0 ? strides : pool_size),
+      pad_(padding),
+      include_pad_(count_include_pad),
+      ceil_mode_(ceil_mode) {}
 
 StatusOr<Sym> AvgPool2D::Forward(Sym x) {
-  return ops::Pooling(x, ops::PoolArgs{"avg", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, include_pad_}, "avgpool");
+  return ops::Pooling(x,
+                      ops::PoolArgs{"avg", {pool_, pool_}, {stride_, stride_}, {pad_, pad_}, include_pad_,
+                                    ceil_mode_ ? ops::CeilMode::kCeilMxnet : ops::CeilMode::kFloor},
+                      "avgpool");
 }
 
 namespace {

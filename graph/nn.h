@@ -105,24 +105,29 @@ class Conv2D : public Block {
   Parameter* bias_ = nullptr;
 };
 
-// MaxPool2D / AvgPool2D(pool_size, strides (0 = pool_size), padding); 'valid' convention
-// (ceil_mode=False). Source: gluon.nn.MaxPool2D / AvgPool2D.
+// MaxPool2D / AvgPool2D(pool_size, strides (0 = pool_size), padding, ceil_mode): 'valid'
+// convention by default; ceil_mode=true rounds the output size up (MXNet's 'full'
+// convention, keeping a last window that starts in the padding; ops::CeilMode::kCeilPytorch
+// through ops::Pooling drops it as PyTorch does). AvgPool2D with ceil_mode needs
+// count_include_pad=false (ops::PoolArgs). Source: gluon.nn.MaxPool2D / AvgPool2D.
 class MaxPool2D : public Block {
  public:
-  explicit MaxPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0);
+  explicit MaxPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0, bool ceil_mode = false);
   StatusOr<Sym> Forward(Sym x) override;
 
  private:
   int64_t pool_, stride_, pad_;
+  bool ceil_mode_;
 };
 class AvgPool2D : public Block {
  public:
-  explicit AvgPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0, bool count_include_pad = true);
+  explicit AvgPool2D(int64_t pool_size = 2, int64_t strides = 0, int64_t padding = 0, bool count_include_pad = true,
+                     bool ceil_mode = false);
   StatusOr<Sym> Forward(Sym x) override;
 
  private:
   int64_t pool_, stride_, pad_;
-  bool include_pad_;
+  bool include_pad_, ceil_mode_;
 };
 // GlobalAvgPool2D / GlobalMaxPool2D: [N, C, H, W] -> [N, C, 1, 1], the mean / max over each
 // channel's H x W (a pooling window the size of the input, as gluon.nn.GlobalAvgPool2D).

@@ -18,9 +18,25 @@ StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const C
 }
 
 StatusOr<Sym> Pooling(Sym data, const PoolArgs& a, const std::string& name) {
+  std::array<int64_t, 2> pad_end = a.pad;
+  if (a.ceil_mode != CeilMode::kFloor && data.shape().size() == 4) {
+    if (a.pool_type == "avg" && a.count_include_pad) {
+      return Unimplemented("pooling \"" + name + "\": ceil_mode average pooling with count_include_pad=true "
+                           "(its divisor excludes the ceil padding but not the real padding); use "
+                           "count_include_pad=false or ceil_mode=false");
+    }
+    for (size_t i = 0; i < 2; ++i) {
+      int64_t in = data.shape()[i + 2], k = a.kernel[i], s = a.stride[i], p = a.pad[i];
+      if (in + 2 * p < k || s < 1) break;  // the pool2d op reports it
+      int64_t out = (in + 2 * p - k + s - 1) / s + 1;  // ceil
+      if (a.ceil_mode == CeilMode::kCeilPytorch && (out - 1) * s >= in + p) --out;
+      pad_end[i] = (out - 1) * s + k - in - p;  // >= p: the last window's extent
+      if (pad_end[i] < p) pad_end[i] = p;
+    }
+  }
   ir::Attrs attrs{{"kind", a.pool_type},          {"kernel", V(a.kernel)},
                   {"stride", V(a.stride)},        {"padding_begin", V(a.pad)},
-                  {"padding_end", V(a.pad)},      {"count_include_pad", int64_t{a.count_include_pad ? 1 : 0}}};
+                  {"padding_end", V(pad_end)},    {"count_include_pad", int64_t{a.count_include_pad ? 1 : 0}}};
   return data.tracer->Emit("pool2d", {data}, attrs, name);
 }
 

@@ -30,13 +30,25 @@ StatusOr<Sym> Convolution(Sym data, Sym weight, std::optional<Sym> bias, const C
 // 2-D pooling ("max" or "avg") over NCHW; stride defaults to 1 as MXNet nd.Pooling (Gluon
 // layers default it to the kernel). OH = (IH + 2*PH - KH) / SH + 1 ('valid' convention).
 // count_include_pad: average divides by KH*KW (true, MXNet's default) or by the in-bounds count.
+// ceil_mode (MXNet's pooling_convention 'full', PyTorch's ceil_mode=True): the output size
+// rounds up, OH = ceil((H + 2p - K) / S) + 1, computed as extra end padding the last
+// window reads; kCeilPytorch also drops a last window that would start in the end padding
+// (PyTorch: if (OH - 1) * S >= H + p, OH -= 1; torchvision's squeezenet and googlenet), which
+// MXNet keeps. Max pooling ignores the extra padding; average pooling supports it only
+// with count_include_pad = false (the divisor counts the in-bounds elements, as PyTorch's):
+// with count_include_pad = true the divisor would have to exclude the extra padding but not
+// the real one, which the pool2d op cannot express yet (Unimplemented).
+enum class CeilMode : uint8_t { kFloor, kCeilMxnet, kCeilPytorch };
 struct PoolArgs {
   std::string pool_type = "max";
   std::array<int64_t, 2> kernel{2, 2};
   std::array<int64_t, 2> stride{1, 1};
   std::array<int64_t, 2> pad{0, 0};
   bool count_include_pad = true;
+  CeilMode ceil_mode = CeilMode::kFloor;
 };
+// Errors: InvalidArgument naming the node for a window that lies wholly in the padding;
+// Unimplemented for ceil_mode average pooling with count_include_pad.
 StatusOr<Sym> Pooling(Sym data, const PoolArgs& args, const std::string& name = "pool");
 
 // Fully connected: dst [N, M] = flatten(data) [N, K] x weight^T [K, M] + bias [M].
