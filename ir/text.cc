@@ -233,21 +233,36 @@ class Parser {
     return v;
   }
 
-  // A decimal integer that fits int64.
-  StatusOr<int64_t> Integer() {
+  // The characters of a number literal ("-3", "1e-08", "nan"), after any whitespace.
+  std::string NumberLiteral() {
     Skip();
     std::string lit;
     while (pos_ < t_.size() && (std::isalnum(static_cast<unsigned char>(t_[pos_])) || t_[pos_] == '.' ||
                                 t_[pos_] == '-' || t_[pos_] == '+')) {
       lit += t_[pos_++];
     }
+    return lit;
+  }
+
+  // `lit` as a decimal integer that fits int64; `what` names it in errors.
+  StatusOr<int64_t> ParseInteger(const std::string& lit, const std::string& what) const {
     char* end = nullptr;
     errno = 0;
     long long v = std::strtoll(lit.c_str(), &end, 10);
     if (lit.empty() || end != lit.c_str() + lit.size()) return Err("expected an integer, got '" + lit + "'");
-    if (errno == ERANGE) return Err("integer '" + lit + "' is out of range");
+    if (errno == ERANGE) return Err(what + " '" + lit + "' is out of range");
     return static_cast<int64_t>(v);
   }
+
+  StatusOr<double> ParseDouble(const std::string& lit) const {
+    char* end = nullptr;
+    double d = std::strtod(lit.c_str(), &end);
+    if (lit.empty() || end != lit.c_str() + lit.size()) return Err("expected a number, got '" + lit + "'");
+    return d;
+  }
+
+  // A decimal integer that fits int64.
+  StatusOr<int64_t> Integer() { return ParseInteger(NumberLiteral(), "integer"); }
 
   StatusOr<AttrValue> Attr() {
     Skip();
@@ -261,29 +276,14 @@ class Parser {
       if (!Eat('"')) return Err("unterminated string");
       return AttrValue(s);
     }
-    size_t start = pos_;
-    ASSIGN_OR_RETURN(double d, Number());
-    std::string lit(t_.substr(start, pos_ - start));
-    while (!lit.empty() && std::isspace(static_cast<unsigned char>(lit.front()))) lit.erase(lit.begin());
+    std::string lit = NumberLiteral();
+    ASSIGN_OR_RETURN(double d, ParseDouble(lit));
     if (lit.find_first_of(".eEnNiI") != std::string::npos) return AttrValue(d);
-    errno = 0;
-    long long v = std::strtoll(lit.c_str(), nullptr, 10);
-    if (errno == ERANGE) return Err("integer attribute '" + lit + "' is out of range");
-    return AttrValue(static_cast<int64_t>(v));
+    ASSIGN_OR_RETURN(int64_t v, ParseInteger(lit, "integer attribute"));
+    return AttrValue(v);
   }
 
-  StatusOr<double> Number() {
-    Skip();
-    std::string lit;
-    while (pos_ < t_.size() && (std::isalnum(static_cast<unsigned char>(t_[pos_])) || t_[pos_] == '.' ||
-                                t_[pos_] == '-' || t_[pos_] == '+')) {
-      lit += t_[pos_++];
-    }
-    char* end = nullptr;
-    double d = std::strtod(lit.c_str(), &end);
-    if (lit.empty() || end != lit.c_str() + lit.size()) return Err("expected a number, got '" + lit + "'");
-    return d;
-  }
+  StatusOr<double> Number() { return ParseDouble(NumberLiteral()); }
 
   StatusOr<ValueId> Ref(const Graph& g) {
     if (!Eat('%')) return Err("expected '%value'");

@@ -217,13 +217,11 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
   ctx.params = params_.data();
   ctx.constants = constants_.data();
   const auto& steps = exe_->steps();
-  std::vector<std::string> param_names;
   if (check_numerics_) {
     const auto& specs = exe_->inputs();
     for (size_t i = 0; i < specs.size(); ++i) {
       RETURN_IF_ERROR(CheckInputNumerics(specs[i].name, specs[i].dtype, specs[i].shape, inputs[i]));
     }
-    for (const auto& p : exe_->params()) param_names.push_back(p.name);
   }
   // Set before the steps run: a run that fails part-way may have updated resident copies.
   if (!exe_->writeback_steps().empty()) resident_newer_ = true;
@@ -231,12 +229,20 @@ Status Session::RunWithAddresses(const std::vector<void*>& inputs, const std::ve
     auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status s = steps[i]->Run(ctx);
     if (!s.ok()) return s;
-    if (check_numerics_) RETURN_IF_ERROR(CheckStepNumerics(steps[i]->desc(), i, steps.size(), ctx, param_names));
+    if (check_numerics_) RETURN_IF_ERROR(CheckStepNumerics(steps[i]->desc(), i, steps.size(), ctx, param_names_));
     if (profiling_) {
       step_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
   return OkStatus();
+}
+
+void Session::SetCheckNumerics(bool on) {
+  check_numerics_ = on;
+  param_names_.clear();
+  if (on) {
+    for (const auto& p : exe_->params()) param_names_.push_back(p.name);
+  }
 }
 
 Status Session::WriteBack() {

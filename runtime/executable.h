@@ -160,7 +160,7 @@ class Session final : public ResidencyHolder {
   // TensorFlow's check_numerics, PyTorch's anomaly mode). Steps before the bad one have
   // run: an optimizer update that overflowed has written its parameter. Costs one read of
   // every byte the steps write. NewSession copies the setting.
-  void SetCheckNumerics(bool on) { check_numerics_ = on; }
+  void SetCheckNumerics(bool on);
   bool check_numerics() const { return check_numerics_; }
 
  private:
@@ -189,6 +189,7 @@ class Session final : public ResidencyHolder {
   std::vector<const void*> constants_;
   bool profiling_ = false;
   bool check_numerics_ = false;
+  std::vector<std::string> param_names_;  // executable().params() names, for numerics errors
   bool prepacked_ = false;
   bool resident_newer_ = false;
   std::vector<double> step_seconds_;
