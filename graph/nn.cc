@@ -177,6 +177,47 @@ StatusOr<Sym> GlobalPool(Sym x, const char* type, const char* layer) {
 StatusOr<Sym> GlobalAvgPool2D::Forward(Sym x) { return GlobalPool(x, "avg", "GlobalAvgPool2D"); }
 StatusOr<Sym> GlobalMaxPool2D::Forward(Sym x) { return GlobalPool(x, "max", "GlobalMaxPool2D"); }
 
+BatchNorm::BatchNorm(BatchNormOptions options) : o_(options) {
+  gamma_ = AddParameter("gamma", {o_.in_channels}, std::make_shared<Constant>(1.0));
+  beta_ = AddParameter("beta", {o_.in_channels}, Zero());
+  running_mean_ = AddParameter("running_mean", {o_.in_channels}, Zero());
+  running_var_ = AddParameter("running_var", {o_.in_channels}, std::make_shared<Constant>(1.0));
+  running_mean_->set_grad_req("null");
+  running_var_->set_grad_req("null");
+  if (!o_.scale) gamma_->set_grad_req("null");
+  if (!o_.center) beta_->set_grad_req("null");
+}
+
+StatusOr<Sym> BatchNorm::Forward(Sym x) {
+  if (o_.axis != 1) {
+    return InvalidArgument("BatchNorm '" + gamma_->name() + "': only axis 1 (channels of NCHW / NC) is supported, got " +
+                           std::to_string(o_.axis));
+  }
+  if (x.shape().size() < 2) {
+    return InvalidArgument("BatchNorm '" + gamma_->name() + "': input must have rank >= 2 (channels on axis 1), got " +
+                           DescribeLayerInput(x));
+  }
+  int64_t c = x.shape()[1];
+  for (Parameter* p : {gamma_, beta_, running_mean_, running_var_}) {
+    if (Status st = p->SetShape({c}); !st.ok()) {
+      return InvalidArgument("BatchNorm '" + p->name() + "': " + DescribeLayerInput(x) + " has " + std::to_string(c) +
+                             " channels, but the layer takes " + std::to_string(p->shape()[0]) +
+                             " (fixed by in_channels or by the first batch): " + st.message());
+    }
+  }
+  Tracer& t = *x.tracer;
+  ASSIGN_OR_RETURN(Sym gamma, t.Param(*gamma_));
+  ASSIGN_OR_RETURN(Sym beta, t.Param(*beta_));
+  ASSIGN_OR_RETURN(Sym mean, t.Param(*running_mean_));
+  ASSIGN_OR_RETURN(Sym var, t.Param(*running_var_));
+  std::string base = gamma_->name().substr(0, gamma_->name().size() - std::string("gamma").size());
+  std::string name = base.empty() ? "batchnorm" : base.substr(0, base.size() - 1) + ".batchnorm";
+  return ops::BatchNorm(x, gamma, beta, mean, var, ops::BatchNormArgs{o_.epsilon, o_.momentum, o_.use_global_stats},
+                        name);
+}
+
+StatusOr<Sym> Dropout::Forward(Sym x) { return ops::Dropout(x, rate_, "dropout"); }
+
 Dense::Dense(int64_t units, DenseOptions options) : units_(units), o_(std::move(options)) {
   weight_ = AddParameter("weight", {units_, o_.in_units}, o_.weight_initializer);
   if (o_.use_bias) bias_ = AddParameter("bias", {units_}, Zero());

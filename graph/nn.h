@@ -236,6 +236,51 @@ class HardSwish : public Block {
   StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, "hard_swish"); }
 };
 
+// BatchNorm(axis = 1, momentum = 0.9, epsilon = 1e-5, center = true, scale = true,
+// use_global_stats = false, in_channels = 0): Gluon's defaults (GLUON_SEMANTICS.md section
+// 10). Parameters: gamma [C] (ones), beta [C] (zeros), running_mean [C] (zeros),
+// running_var [C] (ones); the running statistics have grad_req "null", and so do gamma
+// with scale = false (fixed at 1, Gluon's fix_gamma) and beta with center = false (fixed at
+// 0). Traced in training mode (graph::TrainStep) it normalizes with the batch's statistics
+// and updates the running ones inside the compiled step; otherwise (Predictor, artifacts)
+// with the running statistics. Errors: InvalidArgument for an axis other than 1, an input
+// of rank < 2, or a channel count that differs from in_channels / the first batch.
+struct BatchNormOptions {
+  int64_t axis = 1;
+  double momentum = 0.9;
+  double epsilon = 1e-5;
+  bool center = true;
+  bool scale = true;
+  bool use_global_stats = false;
+  int64_t in_channels = 0;
+};
+class BatchNorm : public Block {
+ public:
+  explicit BatchNorm(BatchNormOptions options = {});
+  StatusOr<Sym> Forward(Sym x) override;
+  Parameter* gamma() { return gamma_; }
+  Parameter* beta() { return beta_; }
+  Parameter* running_mean() { return running_mean_; }
+  Parameter* running_var() { return running_var_; }
+
+ private:
+  BatchNormOptions o_;
+  Parameter *gamma_, *beta_, *running_mean_, *running_var_;
+};
+
+// Dropout(rate): inverted dropout in training mode (each element zeroed with probability
+// rate, the others scaled by 1/(1 - rate); a new mask every step, reproducible from the
+// step's seed), the identity at inference. Gluon's axes (a mask shared along axes) is not
+// supported. Errors: InvalidArgument for rate outside [0, 1).
+class Dropout : public Block {
+ public:
+  explicit Dropout(double rate) : rate_(rate) {}
+  StatusOr<Sym> Forward(Sym x) override;
+
+ private:
+  double rate_;
+};
+
 // Convenience: std::make_shared for layers, e.g. net.Add(nn::Make<nn::Dense>(10)).
 template <typename B, typename... Args>
 std::shared_ptr<B> Make(Args&&... args) {

@@ -104,6 +104,39 @@ StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name) {
   return Add(a, neg, name);
 }
 
+StatusOr<Sym> BatchNorm(Sym data, Sym gamma, Sym beta, Sym running_mean, Sym running_var, const BatchNormArgs& args,
+                        const std::string& name) {
+  Tracer& t = *data.tracer;
+  if (!t.training() || args.use_global_stats) {
+    return t.Emit("batch_norm", {data, gamma, beta, running_mean, running_var}, ir::Attrs{{"epsilon", args.epsilon}},
+                  name);
+  }
+  ASSIGN_OR_RETURN(std::vector<Sym> out,
+                   t.EmitMulti("batch_norm_training", {data, gamma, beta}, ir::Attrs{{"epsilon", args.epsilon}}, name));
+  ir::Attrs momentum{{"momentum", args.momentum}};
+  ASSIGN_OR_RETURN(Sym mean, t.Emit("moving_average", {running_mean, out[1]}, momentum, name + "_running_mean"));
+  ASSIGN_OR_RETURN(Sym var, t.Emit("moving_average", {running_var, out[2]}, momentum, name + "_running_var"));
+  for (auto [target, value] : {std::pair<Sym, Sym>{running_mean, mean}, {running_var, var}}) {
+    ir::ValueKind kind = t.graph().value(target.id).kind;
+    if (kind != ir::ValueKind::kState && kind != ir::ValueKind::kParameter) {
+      return InvalidArgument("batch_norm \"" + name + "\": running statistic '" + t.graph().value(target.id).name +
+                             "' must be a parameter or state of the graph to be updated in training mode");
+    }
+    t.graph().AddUpdate(target.id, value.id);
+  }
+  return out[0];
+}
+
+StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name) {
+  if (!(rate >= 0 && rate < 1)) {
+    return InvalidArgument("dropout \"" + name + "\": rate must be in [0, 1), got " + std::to_string(rate));
+  }
+  Tracer& t = *x.tracer;
+  if (!t.training() || rate == 0) return x;
+  Sym seed = t.DropoutSeed();
+  return t.Emit("dropout", {x, seed}, ir::Attrs{{"rate", rate}, {"salt", t.NextDropoutSalt()}}, name);
+}
+
 StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name) {
   return t.Emit("fill", {}, ir::Attrs{{"shape", shape}, {"value", value}}, name);
 }

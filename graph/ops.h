@@ -106,6 +106,28 @@ StatusOr<Sym> SoftmaxCrossEntropy(Sym logits, Sym label, const std::string& name
 StatusOr<Sym> OneHot(Sym indices, int64_t depth, double on_value = 1.0, double off_value = 0.0,
                      const std::string& name = "one_hot");
 
+// Batch normalization over axis 1 of data [N, C, ...] (ir/ops/batch_norm.cc; MXNet 1.9
+// BatchNorm, GLUON_SEMANTICS.md section 10): gamma, beta, running_mean, running_var [C].
+// In training mode (Tracer::training()) without use_global_stats: normalizes with the
+// batch's mean and biased variance and updates the running statistics in place inside the
+// step, running = momentum * running + (1 - momentum) * batch (Gluon's momentum 0.9 is
+// PyTorch's momentum 0.1; PyTorch folds the unbiased variance in, kiln the biased one as
+// MXNet). Otherwise: normalizes with the running statistics, which are not changed.
+// Errors: InvalidArgument naming the node when data has rank < 2 or a [C] operand differs.
+struct BatchNormArgs {
+  double epsilon = 1e-5;
+  double momentum = 0.9;
+  bool use_global_stats = false;
+};
+StatusOr<Sym> BatchNorm(Sym data, Sym gamma, Sym beta, Sym running_mean, Sym running_var,
+                        const BatchNormArgs& args = {}, const std::string& name = "batch_norm");
+
+// Inverted dropout (ir/ops/dropout.cc): in training mode, each element is zeroed with
+// probability `rate` and the rest scaled by 1/(1 - rate), with a mask drawn from the
+// per-step seed (Tracer::DropoutSeed); the identity at inference or for rate 0.
+// Errors: InvalidArgument for rate outside [0, 1).
+StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name = "dropout");
+
 // Index of the largest value along axis 1 of [N, C]: s32 [N].
 StatusOr<Sym> Argmax(Sym x, const std::string& name = "argmax");
 

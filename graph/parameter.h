@@ -91,6 +91,12 @@ class Parameter {
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   const std::string& local_name() const { return local_name_; }
+  // Gluon's grad_req: "write" (the default: trained, the optimizer updates it) or "null"
+  // (no gradient and no optimizer update: BatchNorm's running statistics, MXNet's auxiliary
+  // states, and gamma/beta of BatchNorm(scale=false / center=false)). Saved and loaded
+  // with the others.
+  const std::string& grad_req() const { return grad_req_; }
+  void set_grad_req(std::string grad_req) { grad_req_ = std::move(grad_req); }
   const Shape& shape() const { return shape_; }
   bool shape_known() const;
   bool initialized() const { return entry_ && !entry_->value().empty(); }
@@ -130,6 +136,7 @@ class Parameter {
 
  private:
   std::string local_name_, name_;
+  std::string grad_req_ = "write";
   Shape shape_;
   std::shared_ptr<Initializer> init_;
   std::shared_ptr<Initializer> deferred_;  // set while waiting for the shape

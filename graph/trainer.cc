@@ -167,6 +167,7 @@ Status TrainStep::Compile(const Shape& data_shape) {
   RETURN_IF_ERROR(trainer_.status());
   net_.CollectParams();  // assigns structural names
   Tracer t("train_step");
+  t.set_training(true);
   t.SetShapeLog(options_.shape_log);
   Sym data = t.Input("data", DType::kF32, data_shape);
   Sym label = t.Input("label", DType::kS32, {data_shape[0]});
@@ -232,6 +233,7 @@ StatusOr<std::unique_ptr<TrainStep::Streams>> TrainStep::CompileStreams(const Sh
     Shape sub = shape;
     sub[0] = rows;
     Tracer t("train_step");
+    t.set_training(true);
     t.SetShapeLog(options_.shape_log);
     Sym data = t.Input("data", DType::kF32, sub);
     Sym label = t.Input("label", DType::kS32, {rows});
@@ -391,7 +393,15 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
   Tensor lr(DType::kF32, {}), rescale(DType::kF32, {});
   lr.f32()[0] = static_cast<float>(trainer_.NextStepLearningRate());
   rescale.f32()[0] = static_cast<float>(trainer_.StepScale(batch_size));
+  // Dropout: a new seed every step, the first drawn from graph::GlobalRng() (so Seed()
+  // makes a run reproducible), only when the graph has dropout nodes.
+  Tensor seed(DType::kS32, {});
   const auto& specs = s->executable().inputs();
+  for (const auto& spec : specs) {
+    if (spec.name != "dropout_seed") continue;
+    if (!dropout_seed_) dropout_seed_ = static_cast<uint32_t>(GlobalRng()());
+    seed.s32()[0] = static_cast<int32_t>((*dropout_seed_)++);
+  }
   std::vector<const Tensor*> inputs;
   for (const auto& spec : specs) {
     if (spec.name == "data") {
@@ -402,6 +412,8 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
       inputs.push_back(&lr);
     } else if (spec.name == "rescale_grad") {
       inputs.push_back(&rescale);
+    } else if (spec.name == "dropout_seed") {
+      inputs.push_back(&seed);
     } else {
       return Internal("training graph has an unexpected input '" + spec.name + "'");
     }

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -165,6 +166,11 @@ class TrainStep {
   int last_streams() const { return last_streams_; }
   const std::string& streams_note() const { return streams_note_; }
 
+  // The dropout seed ("dropout_seed" input, nn::Dropout) of the next step; every step adds
+  // 1. Unset, the first step with dropout draws it from graph::GlobalRng(). The same seed
+  // gives the same masks.
+  void set_dropout_seed(uint32_t seed) { dropout_seed_ = seed; }
+
  private:
   struct Streams;
   Status Compile(const Shape& data_shape);
@@ -185,6 +191,7 @@ class TrainStep {
   std::string graph_text_;
   codegen::LowerStats stats_;
   std::map<std::string, Tensor> gradients_;
+  std::optional<uint32_t> dropout_seed_;  // the next step's dropout seed
 };
 
 // The compiled forward pass of a network (inference), cached by input shape.

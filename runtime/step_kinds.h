@@ -52,6 +52,9 @@ enum class LayoutRule : uint8_t {
   kTargetChoice,   // the target picks every operand's layout (oneDNN format_tag::any): conv
   kFollowSource,   // outputs take the layout of the data input (pooling, eltwise, backward)
   kFollowWeight,   // grad, state and outputs take the weight's layout (optimizer updates)
+  kFollowSourceData,  // operands of src's rank (src, dst, diff_dst, diff_src) take the
+                      // layout of src (the last input of the highest rank); per-channel
+                      // vectors stay dense (batch normalization)
   kConvert,        // reorder: input and output each in any layout, same dims
 };
 

@@ -185,6 +185,10 @@ StatusOr<std::optional<DnnlPlan>> PlanEltwiseBackward(const StepDesc& desc);
 // which read src (ir/ops/activation_src.cc).
 StatusOr<std::optional<DnnlPlan>> PlanSrcActivation(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSrcActivationBackward(const StepDesc& desc);
+// batch_norm, batch_norm_training, batch_norm_backward (norm_kernels.cc).
+StatusOr<std::optional<DnnlPlan>> PlanBatchNorm(const StepDesc& desc);
+StatusOr<std::optional<DnnlPlan>> PlanBatchNormTraining(const StepDesc& desc);
+StatusOr<std::optional<DnnlPlan>> PlanBatchNormBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSoftmax(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanSoftmaxBackward(const StepDesc& desc);
 StatusOr<std::optional<DnnlPlan>> PlanBinary(const StepDesc& desc);
@@ -202,6 +206,8 @@ StatusOr<NativeFn> NativeSoftmaxCrossEntropy(const StepDesc& desc);
 StatusOr<NativeFn> NativeSoftmaxCrossEntropyBackward(const StepDesc& desc);
 StatusOr<NativeFn> NativeArgmax(const StepDesc& desc);
 StatusOr<NativeFn> NativeOneHot(const StepDesc& desc);  // one_hot_kernels.cc
+StatusOr<NativeFn> NativeMovingAverage(const StepDesc& desc);  // norm_kernels.cc
+StatusOr<NativeFn> NativeDropout(const StepDesc& desc);        // norm_kernels.cc
 
 // NumPy broadcasting of `a` and `b` (aligned at the trailing dims), or nullopt.
 std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);

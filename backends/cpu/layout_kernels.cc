@@ -363,6 +363,21 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     }
     return l;
   }
+  if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSourceData && !desc.inputs.empty()) {
+    // Batch normalization: the operands of src's rank in src's layout, [C] vectors dense.
+    const TensorRef* data = &desc.inputs[0];
+    for (const TensorRef& in : desc.inputs) {
+      if (in.dims.size() >= data->dims.size()) data = &in;
+    }
+    auto follow = [&](const TensorRef& r, std::string* layout, int64_t* bytes) {
+      if (r.dims.size() != data->dims.size()) return;
+      *layout = data->layout;
+      *bytes = data->dense() ? 0 : data->layout_bytes;
+    };
+    for (size_t i = 0; i < l.inputs.size(); ++i) follow(desc.inputs[i], &l.inputs[i], &l.input_bytes[i]);
+    for (size_t j = 0; j < l.outputs.size(); ++j) follow(desc.outputs[j], &l.outputs[j], &l.output_bytes[j]);
+    return l;
+  }
   if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSource && !desc.inputs.empty()) {
     // Elementwise (pooling returned above): every operand in the layout of the data input
     // (dst for the backward kinds).

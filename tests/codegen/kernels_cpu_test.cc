@@ -568,14 +568,14 @@ TEST_CASE("a label out of range is an InvalidArgument naming the node", "[codege
 
 TEST_CASE("an unknown kind is Unimplemented", "[codegen][cpu]") {
   StepDesc desc;
-  desc.kind = "batch_norm";
+  desc.kind = "lrn";
   desc.node_name = "bn1";
   desc.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, {2, 3}}};
   desc.outputs = {TensorRef{BufferKind::kArena, 0, 64, DType::kF32, {2, 3}}};
   auto step = backends::cpu::CpuSteps().Create(desc);
   REQUIRE_FALSE(step.ok());
   CHECK(step.status().code() == StatusCode::kUnimplemented);
-  CHECK_THAT(step.status().message(), Catch::Contains("batch_norm \"bn1\""));
+  CHECK_THAT(step.status().message(), Catch::Contains("lrn \"bn1\""));
   CHECK(backends::cpu::CpuSteps().ScratchBytes(desc).status().code() == StatusCode::kUnimplemented);
 }
 
@@ -671,6 +671,64 @@ TEST_CASE("a step runs concurrently on distinct arenas", "[codegen][cpu][threads
     ctx.arena = arenas[static_cast<size_t>(t)].data.get();
     CHECK(Read(ctx.Ptr(dst), DType::kF32, NumElements(dst.dims)) == expected[static_cast<size_t>(t)]);
   }
+}
+
+}  // namespace
+}  // namespace kiln::codegen_test
+
+namespace kiln::codegen_test {
+namespace {
+
+// Variances (inputs `var_inputs`) drawn from [0.2, 2] so that sqrt(variance + eps) is well
+// away from 0; the rest uniform [-1, 1].
+Options PositiveVariance(std::vector<size_t> var_inputs, Placement placement = Placement::kArena) {
+  Options o;
+  o.placement = placement;
+  o.fill = [var_inputs](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    bool positive = std::find(var_inputs.begin(), var_inputs.end(), i) != var_inputs.end();
+    std::uniform_real_distribution<double> d(positive ? 0.2 : -1.0, positive ? 2.0 : 1.0);
+    for (double& x : v) x = d(rng);
+  };
+  return o;
+}
+
+TEST_CASE("batch_norm, batch_norm_training and batch_norm_backward match the reference",
+          "[codegen][cpu][batch_norm]") {
+  Shape shape = GENERATE(Shape{2, 3, 5, 7}, Shape{1, 16, 3, 3}, Shape{5, 8}, Shape{3, 17, 1, 1});
+  Placement placement = GENERATE(Placement::kArena, Placement::kIo, Placement::kInPlace);
+  int64_t c = shape[1];
+  INFO(ShapeToString(shape) << " placement " << static_cast<int>(placement));
+  ir::TensorType data{DType::kF32, shape, ""}, vec{DType::kF32, {c}, ""};
+  CheckAgainstReference("batch_norm", ir::Attrs{{"epsilon", 1e-5}}, {data, vec, vec, vec, vec},
+                        PositiveVariance({4}, placement));
+  CheckAgainstReference("batch_norm", ir::Attrs{{"epsilon", 1e-3}, {"activation", std::string("relu")}},
+                        {data, vec, vec, vec, vec}, PositiveVariance({4}, placement));
+  CheckAgainstReference("batch_norm_training", ir::Attrs{{"epsilon", 1e-5}}, {data, vec, vec},
+                        PositiveVariance({}, placement));
+  for (int64_t global : {0, 1}) {
+    INFO("use_global_stats " << global);
+    CheckAgainstReference("batch_norm_backward", ir::Attrs{{"epsilon", 1e-5}, {"use_global_stats", global}},
+                          {data, data, vec, vec, vec, vec}, PositiveVariance({5}, placement));
+  }
+}
+
+TEST_CASE("moving_average and dropout match the reference", "[codegen][cpu][batch_norm][dropout]") {
+  Shape shape = GENERATE(Shape{7}, Shape{64});
+  ir::TensorType vec{DType::kF32, shape, ""};
+  CheckAgainstReference("moving_average", ir::Attrs{{"momentum", 0.9}}, {vec, vec});
+  Options in_place;
+  in_place.placement = Placement::kInPlace;
+  CheckAgainstReference("moving_average", ir::Attrs{{"momentum", 0.75}}, {vec, vec}, in_place);
+  // dropout on a tensor large enough to run on every thread, with a few seeds.
+  Shape big = GENERATE(Shape{3, 5, 7}, Shape{4, 64, 32, 16});
+  ir::TensorType data{DType::kF32, big, ""}, seed{DType::kS32, {}, ""};
+  Options o;
+  o.fill = [](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    std::uniform_real_distribution<double> d(-1, 1);
+    for (double& x : v) x = i == 1 ? static_cast<double>(rng() % 100000) - 50000 : d(rng);
+  };
+  CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.5}, {"salt", int64_t{2}}}, {data, seed}, o);
+  CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.1}}, {data, seed}, o);
 }
 
 }  // namespace
