@@ -98,11 +98,15 @@ StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name) {
 StatusOr<Sym> Add(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("add", {a, b}, {}, name); }
 StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("mul", {a, b}, {}, name); }
 
-StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name) {
-  ASSIGN_OR_RETURN(Sym minus_one, Fill(*b.tracer, {}, -1.0, name + "_minus_one"));
-  ASSIGN_OR_RETURN(Sym neg, Mul(b, minus_one, name + "_neg"));
-  return Add(a, neg, name);
-}
+StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("sub", {a, b}, {}, name); }
+StatusOr<Sym> Div(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("div", {a, b}, {}, name); }
+StatusOr<Sym> Maximum(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("maximum", {a, b}, {}, name); }
+StatusOr<Sym> Minimum(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("minimum", {a, b}, {}, name); }
+StatusOr<Sym> Exp(Sym x, const std::string& name) { return x.tracer->Emit("exp", {x}, {}, name); }
+StatusOr<Sym> Log(Sym x, const std::string& name) { return x.tracer->Emit("log", {x}, {}, name); }
+StatusOr<Sym> Sqrt(Sym x, const std::string& name) { return x.tracer->Emit("sqrt", {x}, {}, name); }
+StatusOr<Sym> Abs(Sym x, const std::string& name) { return x.tracer->Emit("abs", {x}, {}, name); }
+StatusOr<Sym> Negative(Sym x, const std::string& name) { return x.tracer->Emit("neg", {x}, {}, name); }
 
 StatusOr<Sym> BatchNorm(Sym data, Sym gamma, Sym beta, Sym running_mean, Sym running_var, const BatchNormArgs& args,
                         const std::string& name) {

@@ -80,11 +80,24 @@ StatusOr<Sym> Relu(Sym x, const std::string& name = "relu");
 StatusOr<Sym> Flatten(Sym x, const std::string& name = "flatten");
 StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name = "reshape");
 
-// NumPy-broadcasting elementwise add and multiply.
+// NumPy-broadcasting elementwise binary ops (MXNet broadcast_add, _sub, _mul, _div,
+// _maximum, _minimum): shapes aligned at the trailing dims, each pair of dims equal or 1.
+// maximum / minimum pass a tie's gradient to `a`. Errors: InvalidArgument naming the node
+// and both shapes when they do not broadcast. The squeeze-and-excitation scaling
+// x [N,C,H,W] * s [N,C,1,1] is Mul.
 StatusOr<Sym> Add(Sym a, Sym b, const std::string& name = "add");
 StatusOr<Sym> Mul(Sym a, Sym b, const std::string& name = "mul");
-// dst = a - b with NumPy broadcasting, written as a + (-1) * b (no sub op in the IR).
 StatusOr<Sym> Sub(Sym a, Sym b, const std::string& name = "sub");
+StatusOr<Sym> Div(Sym a, Sym b, const std::string& name = "div");
+StatusOr<Sym> Maximum(Sym a, Sym b, const std::string& name = "maximum");
+StatusOr<Sym> Minimum(Sym a, Sym b, const std::string& name = "minimum");
+// Elementwise math (nd.exp, nd.log, nd.sqrt, nd.abs, nd.negative); log and sqrt give NaN
+// below 0 (as NumPy), the numerics check (CompileOptions::check_numerics) finds them.
+StatusOr<Sym> Exp(Sym x, const std::string& name = "exp");
+StatusOr<Sym> Log(Sym x, const std::string& name = "log");
+StatusOr<Sym> Sqrt(Sym x, const std::string& name = "sqrt");
+StatusOr<Sym> Abs(Sym x, const std::string& name = "abs");
+StatusOr<Sym> Negative(Sym x, const std::string& name = "negative");
 // A constant f32 tensor of `shape` filled with `value`.
 StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name = "fill");
 

@@ -1,8 +1,10 @@
-// add / mul with NumPy broadcasting (oneDNN binary) and reduce_sum / reduce_mean (oneDNN
-// reduction).
+// add, mul, sub, div, maximum, minimum with NumPy broadcasting (oneDNN binary) and
+// reduce_sum / reduce_mean (oneDNN reduction).
 // Broadcasting: both shapes are padded to the output rank with leading 1s. oneDNN 2.6
 // requires src0 to have the dst dims and broadcasts only src1, so when only src0 is
-// broadcast the operands are swapped (add and mul commute); when both are, a native loop runs.
+// broadcast the operands of the commuting kinds (add, mul, maximum, minimum) are swapped;
+// sub and div then run the native loop, as any kind does when both operands broadcast
+// (and greater_equal always).
 // Reduction: dst has the src dims with the reduced axes set to 1 (the bytes are the same
 // whether or not keepdims dropped them). Reducing nothing is a copy, done natively.
 // Source: oneDNN dev guide "Binary", "Reduction".
@@ -45,14 +47,22 @@ StatusOr<std::optional<DnnlPlan>> PlanBinary(const StepDesc& desc) {
   // oneDNN has no rank-0 memory: scalars become [1].
   size_t rank = std::max<size_t>(out.size(), 1);
   Shape pa = PadToRank(a, rank), pb = PadToRank(b, rank), po = PadToRank(out, rank);
+  const std::string& k = desc.kind;
+  bool commutes = k == "add" || k == "mul" || k == "maximum" || k == "minimum";
   int src0 = 0, src1 = 1;
   if (pa != po) {
-    if (pb != po) return std::optional<DnnlPlan>();  // both broadcast: native loop
+    // Both broadcast, or src0 of a kind that does not commute: the native loop.
+    if (pb != po || !commutes) return std::optional<DnnlPlan>();
     std::swap(pa, pb);
     std::swap(src0, src1);
   }
   dn::memory::desc md0 = PlainMd(pa), md1 = PlainMd(pb), mdo = PlainMd(po);
-  algorithm alg = desc.kind == "add" ? algorithm::binary_add : algorithm::binary_mul;
+  algorithm alg = k == "add"     ? algorithm::binary_add
+                  : k == "mul"   ? algorithm::binary_mul
+                  : k == "sub"   ? algorithm::binary_sub
+                  : k == "div"   ? algorithm::binary_div
+                  : k == "maximum" ? algorithm::binary_max
+                                   : algorithm::binary_min;
   dn::binary::primitive_desc pd(dn::binary::desc(alg, md0, md1, mdo), UserScratchpad(), Engine());
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_SRC_0, md0, In(src0)}, {DNNL_ARG_SRC_1, md1, In(src1)}, {DNNL_ARG_DST, mdo, Out(0)}});

@@ -135,6 +135,14 @@ StatusOr<SrcActivation> SrcActivationCalls(const StepDesc& desc) {
     return SrcActivation{{c, {algorithm::eltwise_linear, kSeluScale, 0.f}}, c, kSeluScale};
   }
   if (kind == "gelu") return SrcActivation{{{algorithm::eltwise_gelu_erf}}, {algorithm::eltwise_gelu_erf}};
+  if (kind == "exp") return SrcActivation{{{algorithm::eltwise_exp}}, {algorithm::eltwise_exp}};
+  if (kind == "log") return SrcActivation{{{algorithm::eltwise_log}}, {algorithm::eltwise_log}};
+  if (kind == "sqrt") return SrcActivation{{{algorithm::eltwise_sqrt}}, {algorithm::eltwise_sqrt}};
+  if (kind == "abs") return SrcActivation{{{algorithm::eltwise_abs}}, {algorithm::eltwise_abs}};
+  if (kind == "neg") {
+    EltwiseCall c{algorithm::eltwise_linear, -1.f, 0.f};
+    return SrcActivation{{c}, c};
+  }
   if (kind == "silu") {
     EltwiseCall c{algorithm::eltwise_swish, f("beta", 1.0)};
     return SrcActivation{{c}, c};

@@ -66,7 +66,23 @@ void ForEachRow(const Shape& out, const std::vector<int64_t>& s0, const std::vec
 
 Shape AtLeast1D(const Shape& s) { return s.empty() ? Shape{1} : s; }
 
-template <bool kAdd>
+enum class BinaryOp { kAdd, kMul, kSub, kDiv, kMax, kMin, kGe };
+
+template <BinaryOp kOp>
+inline float Apply(float a, float b) {
+  switch (kOp) {
+    case BinaryOp::kAdd: return a + b;
+    case BinaryOp::kMul: return a * b;
+    case BinaryOp::kSub: return a - b;
+    case BinaryOp::kDiv: return a / b;
+    case BinaryOp::kMax: return a >= b ? a : b;
+    case BinaryOp::kMin: return a <= b ? a : b;
+    case BinaryOp::kGe: return a >= b ? 1.f : 0.f;
+  }
+  return 0.f;
+}
+
+template <BinaryOp kOp>
 Status BinaryKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
   Shape out = AtLeast1D(desc.outputs[0].dims);
   const float* a = InF32(desc, ctx, 0);
@@ -75,7 +91,7 @@ Status BinaryKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
   ForEachRow(out, BroadcastStrides(desc.inputs[0].dims, out), BroadcastStrides(desc.inputs[1].dims, out),
              [&](int64_t o, int64_t o0, int64_t o1, int64_t len, int64_t i0, int64_t i1) {
                for (int64_t i = 0; i < len; ++i) {
-                 dst[o + i] = kAdd ? a[o0 + i * i0] + b[o1 + i * i1] : a[o0 + i * i0] * b[o1 + i * i1];
+                 dst[o + i] = Apply<kOp>(a[o0 + i * i0], b[o1 + i * i1]);
                }
              });
   return OkStatus();
@@ -227,7 +243,15 @@ StatusOr<NativeFn> NativeBinary(const StepDesc& desc) {
   if (!broadcast || *broadcast != desc.outputs[0].dims) {
     return InvalidOperands(desc, "dst must have the broadcast shape of src0 and src1");
   }
-  return desc.kind == "add" ? NativeFn(BinaryKernel<true>) : NativeFn(BinaryKernel<false>);
+  const std::string& k = desc.kind;
+  if (k == "add") return NativeFn(BinaryKernel<BinaryOp::kAdd>);
+  if (k == "mul") return NativeFn(BinaryKernel<BinaryOp::kMul>);
+  if (k == "sub") return NativeFn(BinaryKernel<BinaryOp::kSub>);
+  if (k == "div") return NativeFn(BinaryKernel<BinaryOp::kDiv>);
+  if (k == "maximum") return NativeFn(BinaryKernel<BinaryOp::kMax>);
+  if (k == "minimum") return NativeFn(BinaryKernel<BinaryOp::kMin>);
+  if (k == "greater_equal") return NativeFn(BinaryKernel<BinaryOp::kGe>);
+  return InvalidOperands(desc, "no native binary kernel for this kind");
 }
 
 StatusOr<NativeFn> NativeBroadcastTo(const StepDesc& desc) {

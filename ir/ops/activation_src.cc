@@ -16,6 +16,9 @@
 //                                                                       MobileNetV3)
 //   softplus:              dst = log(1 + e^x)                         (MXNet softrelu)
 //   clip(a_min=0, a_max=6): dst = min(max(x, a_min), a_max)           (relu6 by default)
+//   exp, log, sqrt, abs, neg: the elementwise math functions (MXNet nd.exp, nd.log, nd.sqrt,
+//                          nd.abs, nd.negative); log and sqrt give NaN below 0, as NumPy;
+//                          abs' derivative at 0 is 0 (oneDNN's, PyTorch's sign(0) = 0)
 // The derivative at a kink is that of oneDNN's backward: clip passes the gradient for
 // a_min < x <= a_max (PyTorch's hardtanh for a_min < x < a_max: they differ at x == a_max
 // only); hard_sigmoid for 0 < alpha*x + beta <= 1; hard_swish 0 below -3, 1 above 3.
@@ -79,6 +82,16 @@ const std::vector<Row>& Rows() {
        [](double x, const Params&) { return Sigmoid(x); }},
       {"clip", "a_min", 0.0, "a_max", 6.0, [](double x, const Params& p) { return std::min(std::max(x, p.a), p.b); },
        [](double x, const Params& p) { return x > p.a && x <= p.b ? 1.0 : 0.0; }},
+      {"exp", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::exp(x); },
+       [](double x, const Params&) { return std::exp(x); }},
+      {"log", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::log(x); },
+       [](double x, const Params&) { return 1 / x; }},
+      {"sqrt", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::sqrt(x); },
+       [](double x, const Params&) { return 0.5 / std::sqrt(x); }},
+      {"abs", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::abs(x); },
+       [](double x, const Params&) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }},
+      {"neg", nullptr, 0, nullptr, 0, [](double x, const Params&) { return -x; },
+       [](double, const Params&) { return -1.0; }},
   };
   return rows;
 }
@@ -120,6 +133,12 @@ OpDef MakeForward(const std::string& name) {
   d.output_names = {"dst"};
   d.batch_rule = BatchRule::kRowWise;
   SetCommon(d, r);
+  // The math functions are statements of the fused-kernel IR (ir/fused_expr.h).
+  if (name == "exp" || name == "log" || name == "sqrt" || name == "abs" || name == "neg") {
+    d.elementwise = [name](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {
+      return e.Emit(name + " " + std::to_string(x[0]));
+    };
+  }
   d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
     RETURN_IF_ERROR(ops::CheckDType(c, 0, DType::kF32));
     return std::vector<TensorType>{c.input(0)};
@@ -181,6 +200,11 @@ KILN_SRC_ACTIVATION(HardSigmoid, "hard_sigmoid")
 KILN_SRC_ACTIVATION(HardSwish, "hard_swish")
 KILN_SRC_ACTIVATION(Softplus, "softplus")
 KILN_SRC_ACTIVATION(Clip, "clip")
+KILN_SRC_ACTIVATION(Exp, "exp")
+KILN_SRC_ACTIVATION(Log, "log")
+KILN_SRC_ACTIVATION(Sqrt, "sqrt")
+KILN_SRC_ACTIVATION(Abs, "abs")
+KILN_SRC_ACTIVATION(Neg, "neg")
 #undef KILN_SRC_ACTIVATION
 
 }  // namespace kiln::ir

@@ -117,6 +117,7 @@ const OpDef& BatchNormDef() {
     d.output_names = {"dst"};
     d.float_attrs = {"epsilon"};
     d.string_attrs = {"activation"};
+    d.inplace_on_input0 = true;  // oneDNN normalizes in place
     d.batch_rule = BatchRule::kPerSampleData;
     d.verify_attrs = VerifyEpsilon;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
@@ -144,6 +145,7 @@ const OpDef& BatchNormTrainingDef() {
     d.input_names = {"src", "scale", "shift"};
     d.output_names = {"dst", "mean", "variance"};
     d.float_attrs = {"epsilon"};
+    d.inplace_on_input0 = true;
     d.verify_attrs = VerifyEpsilon;  // batch_rule kMixes: the statistics mix the samples
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(CheckChannelOperands(c, 0, 1, 2));
@@ -172,6 +174,7 @@ const OpDef& BatchNormBackwardDef() {
     d.output_names = {"diff_src", "diff_scale", "diff_shift"};
     d.float_attrs = {"epsilon"};
     d.int_attrs = {"use_global_stats"};
+    d.inplace_on_input0 = true;  // diff_src over diff_dst
     d.verify_attrs = VerifyEpsilon;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(CheckChannelOperands(c, 1, 2, 5));

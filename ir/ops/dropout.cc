@@ -20,6 +20,7 @@ const OpDef& DropoutDef() {
     d.output_names = {"dst"};
     d.float_attrs = {"rate"};
     d.int_attrs = {"salt"};
+    d.inplace_on_input0 = true;
     d.verify_attrs = [](const InferCtx& c) -> Status {
       double rate = c.attrs().GetFloat("rate", 0.5);
       if (!(rate >= 0 && rate < 1)) return c.Error("rate must be in [0, 1), got " + std::to_string(rate));

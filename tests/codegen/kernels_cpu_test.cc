@@ -733,3 +733,42 @@ TEST_CASE("moving_average and dropout match the reference", "[codegen][cpu][batc
 
 }  // namespace
 }  // namespace kiln::codegen_test
+
+namespace kiln::codegen_test {
+namespace {
+
+TEST_CASE("sub, div, maximum, minimum, greater_equal match the reference with broadcasting",
+          "[codegen][cpu][binary]") {
+  std::string kind = GENERATE("sub", "div", "maximum", "minimum", "greater_equal", "add", "mul");
+  auto shapes = GENERATE(std::make_pair(Shape{2, 3, 4}, Shape{2, 3, 4}), std::make_pair(Shape{2, 3, 4}, Shape{3, 1}),
+                         std::make_pair(Shape{3, 1}, Shape{2, 3, 4}),  // src0 broadcast: swapped or native
+                         std::make_pair(Shape{2, 1, 4}, Shape{1, 3, 1}),  // both broadcast: native
+                         std::make_pair(Shape{4, 8, 5, 5}, Shape{4, 8, 1, 1}), std::make_pair(Shape{}, Shape{6}));
+  INFO(kind << " " << ShapeToString(shapes.first) << " x " << ShapeToString(shapes.second));
+  Options o;
+  o.fill = [kind](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    // Denominators away from 0.
+    std::uniform_real_distribution<double> d(kind == "div" && i == 1 ? 0.5 : -1.0, kind == "div" && i == 1 ? 2.0 : 1.0);
+    for (double& x : v) x = d(rng);
+  };
+  CheckAgainstReference(kind, {}, {F32(shapes.first), F32(shapes.second)}, o);
+}
+
+TEST_CASE("exp, log, sqrt, abs, neg and their backward ops match the reference", "[codegen][cpu][eltwise]") {
+  std::string kind = GENERATE("exp", "log", "sqrt", "abs", "neg");
+  Shape shape = GENERATE(Shape{2, 3, 5, 7}, Shape{17});
+  INFO(kind << " " << ShapeToString(shape));
+  Options o;
+  bool positive = kind == "log" || kind == "sqrt";
+  o.fill = [positive](size_t i, std::vector<double>& v, std::mt19937& rng) {
+    // src (input 0 forward, input 1 backward) positive for log and sqrt.
+    (void)i;
+    std::uniform_real_distribution<double> d(positive ? 0.2 : -2.0, 2.0);
+    for (double& x : v) x = d(rng);
+  };
+  CheckAgainstReference(kind, {}, {F32(shape)}, o);
+  CheckAgainstReference(kind + "_backward", {}, {F32(shape), F32(shape)}, o);
+}
+
+}  // namespace
+}  // namespace kiln::codegen_test

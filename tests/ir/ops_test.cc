@@ -549,3 +549,80 @@ TEST_CASE("a loss through one_hot differentiates w.r.t. the logits only", "[ops]
 
 }  // namespace
 }  // namespace kiln::ir
+
+namespace kiln::ir {
+namespace {
+
+// CheckOpGradient with inputs drawn from [lo[i], hi[i]] (positive for log, sqrt and
+// denominators; apart for maximum/minimum so no tie sits within h).
+void CheckRangedGradient(const std::string& op, const std::vector<Shape>& shapes, std::vector<double> lo,
+                         std::vector<double> hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Graph g("grad_" + op);
+  Builder b(g);
+  RefEnv env;
+  std::vector<ValueId> ins;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    ValueId v = g.AddInput("x" + std::to_string(i), F32(shapes[i], DefaultLayout(static_cast<int64_t>(shapes[i].size()))));
+    env[v] = RandomRef(shapes[i], rng, lo[i], hi[i]);
+    ins.push_back(v);
+  }
+  auto y = b.Emit1(op, ins, {});
+  REQUIRE(y.ok());
+  g.AddOutput("y", *y);
+  INFO(op << " seed " << seed);
+  auto res = testing::CheckGradients(g, env, ins, rng);
+  INFO(res.worst);
+  CHECK(res.checked > 0);
+  CHECK(res.max_rel_error < 1e-6);
+}
+
+TEST_CASE("sub, div, maximum, minimum: broadcast gradients match finite differences", "[ops][binary][grad]") {
+  for (const auto& shapes : {std::vector<Shape>{{2, 3, 4}, {3, 1}}, std::vector<Shape>{{1}, {2, 3}},
+                             std::vector<Shape>{{4, 5}, {4, 5}}, std::vector<Shape>{{2, 3, 1, 1}, {2, 3, 4, 4}}}) {
+    INFO(ShapeToString(shapes[0]) << " x " << ShapeToString(shapes[1]));
+    CheckRangedGradient("sub", shapes, {-1, -1}, {1, 1}, 1);
+    CheckRangedGradient("div", shapes, {-1, 0.5}, {1, 2}, 2);
+    // maximum/minimum: src0 in [-1, -0.1] or src1 in [0.1, 1] would never tie; mix both.
+    CheckRangedGradient("maximum", shapes, {-1, -1}, {1, 1}, 3);
+    CheckRangedGradient("minimum", shapes, {-1, -1}, {1, 1}, 4);
+  }
+}
+
+TEST_CASE("exp, log, sqrt, abs, neg: gradients and values", "[ops][eltwise][grad]") {
+  CheckRangedGradient("exp", {{3, 7}}, {-2}, {2}, 5);
+  CheckRangedGradient("log", {{3, 7}}, {0.2}, {3}, 6);
+  CheckRangedGradient("sqrt", {{3, 7}}, {0.2}, {3}, 7);
+  CheckRangedGradient("abs", {{3, 7}}, {-1}, {1}, 8);
+  CheckRangedGradient("neg", {{3, 7}}, {-1}, {1}, 9);
+  auto ref = [](const std::string& op, std::vector<double> a, std::vector<double> b = {}) {
+    std::vector<std::pair<TensorType, RefTensor>> ins{{F32({static_cast<int64_t>(a.size())}), Ref({static_cast<int64_t>(a.size())}, a)}};
+    if (!b.empty()) ins.push_back({F32({static_cast<int64_t>(b.size())}), Ref({static_cast<int64_t>(b.size())}, b)});
+    return Run1(op, ins).data;
+  };
+  CHECK(ref("sub", {5, 1}, {2, 3}) == std::vector<double>{3, -2});
+  CHECK(ref("div", {6, 1}, {3, 4}) == std::vector<double>{2, 0.25});
+  CHECK(ref("maximum", {1, 5}, {2, 3}) == std::vector<double>{2, 5});
+  CHECK(ref("minimum", {1, 5}, {2, 3}) == std::vector<double>{1, 3});
+  CHECK(ref("greater_equal", {1, 3, 2}, {2, 3, 1}) == std::vector<double>{0, 1, 1});
+  CHECK(ref("abs", {-2, 0, 3}) == std::vector<double>{2, 0, 3});
+  CHECK(ref("neg", {-2, 3}) == std::vector<double>{2, -3});
+  CHECK(ref("sqrt", {4, 9}) == std::vector<double>{2, 3});
+  CHECK(std::isnan(ref("log", {-1})[0]));
+  // A tie of maximum sends the whole gradient to src0.
+  Graph g("tie");
+  Builder b(g);
+  ValueId a = g.AddInput("a", F32({2})), c = g.AddInput("c", F32({2}));
+  g.AddOutput("y", b.Emit1("maximum", {a, c}).value());
+  RefEnv env;
+  env[a] = Ref({2}, {1, 2});
+  env[c] = Ref({2}, {1, 3});
+  ValueId loss = b.Emit1("reduce_sum", {*g.FindOutput("y")}, Attrs{{"axes", std::vector<int64_t>{0}}}).value();
+  auto grads = passes::AppendBackward(g, loss, {a, c}).value();
+  REQUIRE(RunReference(g, env).ok());
+  CHECK(env.at(grads.at(a)).data == std::vector<double>{1, 0});
+  CHECK(env.at(grads.at(c)).data == std::vector<double>{0, 1});
+}
+
+}  // namespace
+}  // namespace kiln::ir
