@@ -177,6 +177,41 @@ StatusOr<Sym> GlobalPool(Sym x, const char* type, const char* layer) {
 StatusOr<Sym> GlobalAvgPool2D::Forward(Sym x) { return GlobalPool(x, "avg", "GlobalAvgPool2D"); }
 StatusOr<Sym> GlobalMaxPool2D::Forward(Sym x) { return GlobalPool(x, "max", "GlobalMaxPool2D"); }
 
+StatusOr<Sym> HybridConcurrent::Forward(Sym x) {
+  std::vector<Sym> outs;
+  for (const auto& [name, child] : children()) {
+    ASSIGN_OR_RETURN(Sym y, child->Forward(x));
+    outs.push_back(y);
+  }
+  if (outs.empty()) return InvalidArgument("HybridConcurrent: has no children");
+  return ops::Concat(outs, axis_, "concurrent_concat");
+}
+
+PReLU::PReLU(int64_t in_channels, std::shared_ptr<Initializer> alpha_initializer) {
+  alpha_ = AddParameter("alpha", {in_channels},
+                        alpha_initializer ? std::move(alpha_initializer) : std::make_shared<Constant>(0.25));
+}
+
+StatusOr<Sym> PReLU::Forward(Sym x) {
+  int64_t c = alpha_->shape()[0];
+  if (c != 1 && (x.shape().size() < 2 || x.shape()[1] != c)) {
+    return InvalidArgument("PReLU '" + alpha_->name() + "': " + std::to_string(c) + " slopes need " +
+                           std::to_string(c) + " channels on axis 1, got " + DescribeLayerInput(x));
+  }
+  Tracer& t = *x.tracer;
+  ASSIGN_OR_RETURN(Sym alpha, t.Param(*alpha_));
+  if (c != 1) {
+    Shape s(x.shape().size(), 1);
+    s[1] = c;
+    ASSIGN_OR_RETURN(alpha, ops::Reshape(alpha, s, "prelu_alpha"));
+  }
+  // relu(x) + alpha * (x - relu(x)): the negative part scaled by the learnable slope.
+  ASSIGN_OR_RETURN(Sym pos, ops::Relu(x, "prelu_pos"));
+  ASSIGN_OR_RETURN(Sym neg, ops::Sub(x, pos, "prelu_neg"));
+  ASSIGN_OR_RETURN(Sym scaled, ops::Mul(neg, alpha, "prelu_scaled"));
+  return ops::Add(pos, scaled, "prelu");
+}
+
 BatchNorm::BatchNorm(BatchNormOptions options) : o_(options) {
   gamma_ = AddParameter("gamma", {o_.in_channels}, std::make_shared<Constant>(1.0));
   beta_ = AddParameter("beta", {o_.in_channels}, Zero());

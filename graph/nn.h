@@ -236,6 +236,36 @@ class HardSwish : public Block {
   StatusOr<Sym> Forward(Sym x) override { return ops::Activation(x, "hard_swish"); }
 };
 
+// HybridConcurrent(axis = 1): runs every child on the same input and concatenates their
+// outputs along `axis` (gluon.contrib.nn.HybridConcurrent; Inception and SqueezeNet's
+// fire modules). Children are named "0", "1", ... Errors: the children's, and concat's
+// when their output shapes differ off the axis.
+class HybridConcurrent : public Block {
+ public:
+  explicit HybridConcurrent(int64_t axis = 1) : axis_(axis) {}
+  template <typename B>
+  B* Add(std::shared_ptr<B> block) {
+    return RegisterChild(std::to_string(children().size()), std::move(block));
+  }
+  StatusOr<Sym> Forward(Sym x) override;
+
+ private:
+  int64_t axis_;
+};
+
+// PReLU(alpha_initializer = Constant(0.25), in_channels = 1): x > 0 ? x : alpha * x with a
+// learnable alpha [in_channels] broadcast along axis 1 (one slope for the layer by default,
+// one per channel with in_channels = C; MXNet LeakyReLU act_type='prelu').
+class PReLU : public Block {
+ public:
+  explicit PReLU(int64_t in_channels = 1, std::shared_ptr<Initializer> alpha_initializer = nullptr);
+  StatusOr<Sym> Forward(Sym x) override;
+  Parameter* alpha() { return alpha_; }
+
+ private:
+  Parameter* alpha_;
+};
+
 // BatchNorm(axis = 1, momentum = 0.9, epsilon = 1e-5, center = true, scale = true,
 // use_global_stats = false, in_channels = 0): Gluon's defaults (GLUON_SEMANTICS.md section
 // 10). Parameters: gamma [C] (ones), beta [C] (zeros), running_mean [C] (zeros),

@@ -92,7 +92,81 @@ StatusOr<Sym> Clip(Sym x, double a_min, double a_max, const std::string& name) {
 StatusOr<Sym> Relu(Sym x, const std::string& name) { return Activation(x, "relu", name); }
 
 StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name) {
-  return x.tracer->Emit("reshape", {x}, ir::Attrs{{"shape", shape}}, name);
+  const Shape& in = x.shape();
+  Shape out = shape;
+  int infer = -1;
+  int64_t known = 1;
+  auto error = [&](const std::string& why) {
+    return InvalidArgument("reshape \"" + name + "\": cannot reshape " + ShapeToString(in) + " with codes " +
+                           ShapeToString(shape) + ": " + why);
+  };
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == 0) {
+      if (i >= in.size()) return error("code 0 at position " + std::to_string(i) + " has no input dim");
+      out[i] = in[i];
+    } else if (out[i] == -1) {
+      if (infer >= 0) return error("at most one -1");
+      infer = static_cast<int>(i);
+      continue;
+    } else if (out[i] < 0) {
+      return error("code " + std::to_string(out[i]) + " is not supported (0 and -1 are)");
+    }
+    known *= out[i];
+  }
+  if (infer >= 0) {
+    if (known == 0 || NumElements(in) % known != 0) return error("the element count does not divide");
+    out[static_cast<size_t>(infer)] = NumElements(in) / known;
+  }
+  return x.tracer->Emit("reshape", {x}, ir::Attrs{{"shape", out}}, name);
+}
+
+StatusOr<Sym> Concat(const std::vector<Sym>& inputs, int64_t axis, const std::string& name) {
+  if (inputs.empty()) return InvalidArgument("concat \"" + name + "\": needs at least one input");
+  if (inputs.size() == 1) return inputs[0];
+  std::vector<Sym> level = inputs;
+  int part = 0;
+  while (level.size() > 16) {  // the op takes at most 16: join the first 16, then the rest
+    std::vector<Sym> first(level.begin(), level.begin() + 16);
+    ASSIGN_OR_RETURN(Sym joined, inputs[0].tracer->Emit("concat", first, ir::Attrs{{"axis", axis}},
+                                                          name + "_part" + std::to_string(part++)));
+    std::vector<Sym> next{joined};
+    next.insert(next.end(), level.begin() + 16, level.end());
+    level = std::move(next);
+  }
+  return inputs[0].tracer->Emit("concat", level, ir::Attrs{{"axis", axis}}, name);
+}
+
+StatusOr<std::vector<Sym>> Split(Sym x, int64_t axis, const std::vector<int64_t>& sizes, const std::string& name) {
+  return x.tracer->EmitMulti("split", {x}, ir::Attrs{{"axis", axis}, {"sizes", sizes}}, name);
+}
+
+StatusOr<Sym> SliceAxis(Sym x, int64_t axis, int64_t begin, int64_t end, const std::string& name) {
+  auto rank = static_cast<int64_t>(x.shape().size());
+  int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    return InvalidArgument("slice \"" + name + "\": axis " + std::to_string(axis) + " out of range for " +
+                           ShapeToString(x.shape()));
+  }
+  int64_t dim = x.shape()[static_cast<size_t>(a)];
+  if (!(0 <= begin && begin < end && end <= dim)) {
+    return InvalidArgument("slice \"" + name + "\": [" + std::to_string(begin) + ", " + std::to_string(end) +
+                           ") must be a non-empty range in [0, " + std::to_string(dim) + ") of " +
+                           ShapeToString(x.shape()));
+  }
+  if (begin == 0 && end == dim) return x;
+  std::vector<int64_t> sizes;
+  if (begin > 0) sizes.push_back(begin);
+  sizes.push_back(end - begin);
+  if (end < dim) sizes.push_back(dim - end);
+  ASSIGN_OR_RETURN(std::vector<Sym> parts, Split(x, a, sizes, name));
+  return parts[begin > 0 ? 1 : 0];
+}
+
+StatusOr<Sym> Transpose(Sym x, std::vector<int64_t> axes, const std::string& name) {
+  if (axes.empty()) {
+    for (auto i = static_cast<int64_t>(x.shape().size()); i-- > 0;) axes.push_back(i);
+  }
+  return x.tracer->Emit("transpose", {x}, ir::Attrs{{"axes", axes}}, name);
 }
 
 StatusOr<Sym> Add(Sym a, Sym b, const std::string& name) { return a.tracer->Emit("add", {a, b}, {}, name); }

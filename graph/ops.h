@@ -76,8 +76,25 @@ StatusOr<Sym> HardSigmoid(Sym x, double alpha = 0.2, double beta = 0.5, const st
 StatusOr<Sym> Clip(Sym x, double a_min, double a_max, const std::string& name = "clip");
 StatusOr<Sym> Relu(Sym x, const std::string& name = "relu");
 
+// Joins `inputs` along `axis` (MXNet concat, dim=axis; negative counts from the end): every
+// other dim equal. More than 16 inputs nest. Gradient: split. Errors: InvalidArgument
+// naming the node and every input shape when dims differ; for an empty list.
+StatusOr<Sym> Concat(const std::vector<Sym>& inputs, int64_t axis = 1, const std::string& name = "concat");
+// Pieces of `sizes[i]` along `axis` (sizes sum to the dim, 1 to 16 pieces; MXNet split
+// with uneven sections). Errors: InvalidArgument naming the node.
+StatusOr<std::vector<Sym>> Split(Sym x, int64_t axis, const std::vector<int64_t>& sizes,
+                                 const std::string& name = "split");
+// x[..., begin:end, ...] along `axis` (MXNet slice_axis): 0 <= begin < end <= dim.
+StatusOr<Sym> SliceAxis(Sym x, int64_t axis, int64_t begin, int64_t end, const std::string& name = "slice");
+// dst dim i = src dim axes[i] (MXNet transpose; empty axes reverses the dims).
+StatusOr<Sym> Transpose(Sym x, std::vector<int64_t> axes = {}, const std::string& name = "transpose");
+
 // [N, x1..xn] -> [N, x1*...*xn] (row-major).
 StatusOr<Sym> Flatten(Sym x, const std::string& name = "flatten");
+// Reshape to `shape` with Gluon's special codes (MXNet 1.9 reshape): 0 copies the input's
+// dim at that position, -1 infers one dim from the element count (at most one -1). Other
+// codes (-2, -3, -4) are not supported. Errors: InvalidArgument naming the node, the input
+// shape and the codes when the element counts cannot match.
 StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name = "reshape");
 
 // NumPy-broadcasting elementwise binary ops (MXNet broadcast_add, _sub, _mul, _div,

@@ -1,5 +1,8 @@
 #include "runtime/step_kinds.h"
 
+#include <deque>
+#include <string>
+
 namespace kiln::runtime {
 namespace {
 
@@ -38,6 +41,18 @@ const std::vector<AttrInfo> kAdamAttrs = {{"beta1", kFloat, "0.9"},
                                           {"epsilon", kFloat, "1e-08"},
                                           {"wd", kFloat, "0"},
                                           {"clip_gradient", kFloat, "-1"}};
+
+// Operands "<prefix>0" .. "<prefix>{n-1}"; the names live in a deque, whose elements never
+// move, as long as the table.
+std::vector<OperandInfo> Numbered(const char* prefix, int n, OperandDType dtype) {
+  static auto* names = new std::deque<std::string>();
+  std::vector<OperandInfo> out;
+  for (int i = 0; i < n; ++i) {
+    names->push_back(std::string(prefix) + std::to_string(i));
+    out.push_back({names->back().c_str(), dtype});
+  }
+  return out;
+}
 
 StepKindInfo Eltwise(std::string_view kind) {
   return {kind, {{"src"}}, {{"dst"}}, 1, {}, {{0, 0}}, {}, LayoutRule::kFollowSource};
@@ -133,6 +148,10 @@ std::vector<StepKindInfo> MakeTable() {
       {"log_softmax_backward", {{"diff_dst"}, {"dst"}}, {{"diff_src"}}, 2, {{"axis", kInt, "-1"}}, {}, {}, L::kDense},
       {"broadcast_to", {{"src", kAny}}, {{"dst", kAny}}, 1, {{"shape", kInts}}, {}, {}, L::kDense},
       {"reshape", {{"src", kAny}}, {{"dst", kAny}}, 1, {{"shape", kInts}}, {}, {}, L::kDense},
+      {"concat", Numbered("src", 16, kAny), {{"dst", kAny}}, 1, {{"axis", kInt, "1"}}, {}, {}, L::kDense},
+      {"split", {{"src", kAny}}, Numbered("dst", 16, kAny), 1, {{"axis", kInt, "1"}, {"sizes", kInts}}, {}, {},
+       L::kDense},
+      {"transpose", {{"src", kAny}}, {{"dst", kAny}}, 1, {{"axes", kInts}}, {}, {}, L::kDense},
       {"softmax_cross_entropy", {{"logits"}, {"label", kS32}}, {{"loss"}}, 2, {}, {}, {}, L::kDense},
       {"softmax_cross_entropy_backward", {{"diff_loss"}, {"logits"}, {"label", kS32}}, {{"diff_logits"}}, 3, {}, {},
        {}, L::kDense},
@@ -197,6 +216,10 @@ size_t ExpectedOutputs(const StepKindInfo& info, const StepDesc& desc) {
   if (info.kind == "conv2d_backward_weights" || info.kind == "dense_backward_weights") return flag("with_bias") ? 2 : 1;
   if (info.kind == "sgd_update") return desc.inputs.size() == 5 ? 2 : 1;
   if (info.kind == "pool2d") return flag("with_workspace") ? 2 : 1;
+  if (info.kind == "split") {
+    auto it = desc.ints.find("sizes");
+    return it == desc.ints.end() ? 1 : it->second.size();
+  }
   return info.outputs.size();
 }
 

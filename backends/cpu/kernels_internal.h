@@ -208,6 +208,9 @@ StatusOr<NativeFn> NativeArgmax(const StepDesc& desc);
 StatusOr<NativeFn> NativeOneHot(const StepDesc& desc);  // one_hot_kernels.cc
 StatusOr<NativeFn> NativeMovingAverage(const StepDesc& desc);  // norm_kernels.cc
 StatusOr<NativeFn> NativeDropout(const StepDesc& desc);        // norm_kernels.cc
+StatusOr<NativeFn> NativeConcat(const StepDesc& desc);         // movement_kernels.cc
+StatusOr<NativeFn> NativeSplit(const StepDesc& desc);          // movement_kernels.cc
+StatusOr<NativeFn> NativeTranspose(const StepDesc& desc);      // movement_kernels.cc
 
 // NumPy broadcasting of `a` and `b` (aligned at the trailing dims), or nullopt.
 std::optional<std::vector<int64_t>> BroadcastShapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);

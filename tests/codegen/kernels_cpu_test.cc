@@ -772,3 +772,24 @@ TEST_CASE("exp, log, sqrt, abs, neg and their backward ops match the reference",
 
 }  // namespace
 }  // namespace kiln::codegen_test
+
+namespace kiln::codegen_test {
+namespace {
+
+TEST_CASE("concat, split and transpose match the reference", "[codegen][cpu][concat]") {
+  int64_t axis = GENERATE(0, 1, 2, -1);
+  INFO("axis " << axis);
+  CheckAgainstReference("concat", ir::Attrs{{"axis", axis}},
+                        {F32({2, 3, 4}), F32({2, 3, 4}), F32({2, 3, 4})});
+  std::vector<int64_t> sizes = axis == 0 ? std::vector<int64_t>{1, 1} : std::vector<int64_t>{1, 3};
+  Shape src = axis == 0 ? Shape{2, 3, 4} : axis == 1 ? Shape{2, 4, 4} : Shape{2, 3, 4};
+  CheckAgainstReference("split", ir::Attrs{{"axis", axis}, {"sizes", sizes}}, {F32(src)});
+  // Large enough for the threaded copy.
+  CheckAgainstReference("concat", ir::Attrs{{"axis", int64_t{1}}}, {F32({8, 64, 28, 28}), F32({8, 32, 28, 28})});
+  auto perm = GENERATE(std::vector<int64_t>{0, 2, 3, 1}, std::vector<int64_t>{3, 2, 1, 0}, std::vector<int64_t>{0, 1, 2, 3});
+  CheckAgainstReference("transpose", ir::Attrs{{"axes", perm}}, {F32({2, 3, 5, 7})});
+  CheckAgainstReference("transpose", ir::Attrs{{"axes", perm}}, {F32({4, 32, 33, 65})});
+}
+
+}  // namespace
+}  // namespace kiln::codegen_test

@@ -626,3 +626,44 @@ TEST_CASE("exp, log, sqrt, abs, neg: gradients and values", "[ops][eltwise][grad
 
 }  // namespace
 }  // namespace kiln::ir
+
+namespace kiln::ir {
+namespace {
+
+TEST_CASE("concat, split and transpose: references and gradients", "[ops][concat][grad]") {
+  // concat along axis 1 of [1,2] and [1,1] = [1,3].
+  CHECK(Run1("concat", {{F32({1, 2}), Ref({1, 2}, {1, 2})}, {F32({1, 1}), Ref({1, 1}, {3})}}, Attrs{{"axis", int64_t{1}}})
+            .data == std::vector<double>{1, 2, 3});
+  CHECK(Run1("concat", {{F32({1, 2}), Ref({1, 2}, {1, 2})}, {F32({1, 2}), Ref({1, 2}, {3, 4})}},
+             Attrs{{"axis", int64_t{0}}})
+            .data == std::vector<double>{1, 2, 3, 4});
+  // [2,3] transposed is [3,2].
+  CHECK(Run1("transpose", {{F32({2, 3}), Ref({2, 3}, {1, 2, 3, 4, 5, 6})}}, Attrs{{"axes", std::vector<int64_t>{1, 0}}})
+            .data == std::vector<double>{1, 4, 2, 5, 3, 6});
+  CheckOpGradient("concat", {{2, 3, 4, 4}, {2, 5, 4, 4}, {2, 1, 4, 4}}, Attrs{{"axis", int64_t{1}}}, 40);
+  CheckOpGradient("concat", {{3, 2}, {3, 7}}, Attrs{{"axis", int64_t{-1}}}, 41);
+  CheckOpGradient("transpose", {{2, 3, 4, 5}}, Attrs{{"axes", std::vector<int64_t>{0, 2, 3, 1}}}, 42);
+  // split: the loss reads the second piece only; the others get zero gradients.
+  std::mt19937 rng(43);
+  Graph g("split");
+  Builder b(g);
+  ValueId x = g.AddInput("x", F32({2, 9, 3}, ""));
+  auto parts = b.Emit("split", {x}, Attrs{{"axis", int64_t{1}}, {"sizes", std::vector<int64_t>{2, 3, 4}}}).value();
+  REQUIRE(parts.size() == 3);
+  CHECK(g.value(parts[2]).type.shape == Shape{2, 4, 3});
+  g.AddOutput("y", parts[1]);
+  RefEnv env;
+  env[x] = RandomRef({2, 9, 3}, rng);
+  auto res = testing::CheckGradients(g, env, {x}, rng);
+  INFO(res.worst);
+  CHECK(res.max_rel_error < 1e-6);
+  // Shape errors name the node and the shapes.
+  auto bad = b.Emit("concat", {x, parts[0]}, Attrs{{"axis", int64_t{2}}}, "cat1");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("cat1") && Catch::Contains("[2,9,3]") && Catch::Contains("[2,2,3]"));
+  CHECK_FALSE(b.Emit("split", {x}, Attrs{{"axis", int64_t{1}}, {"sizes", std::vector<int64_t>{2, 3}}}).ok());
+  CHECK_FALSE(b.Emit("transpose", {x}, Attrs{{"axes", std::vector<int64_t>{0, 0, 1}}}).ok());
+}
+
+}  // namespace
+}  // namespace kiln::ir
