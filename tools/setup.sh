@@ -6,6 +6,8 @@ pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcair
 # Artifacts (FlatBuffers + flatc, zlib CRC-32), the inference server (cpp-httplib), the loader's
 # libFuzzer target (clang, compiler-rt) and the serving benchmark (wrk).
 pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libcpp-httplib-dev clang libclang-rt-14-dev wrk curl)
+# The zoo's comparison with torchvision 0.14 (tests/zoo) and the PyTorch benchmark peers.
+pkgs+=(python3-torch python3-torchvision)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -145,7 +145,6 @@ const OpDef& BatchNormTrainingDef() {
     d.input_names = {"src", "scale", "shift"};
     d.output_names = {"dst", "mean", "variance"};
     d.float_attrs = {"epsilon"};
-    d.inplace_on_input0 = true;
     d.verify_attrs = VerifyEpsilon;  // batch_rule kMixes: the statistics mix the samples
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(CheckChannelOperands(c, 0, 1, 2));
