@@ -1,10 +1,15 @@
 #include "aot/models.h"
 
 #include "examples/lenet_model.h"
+#include "graph/zoo.h"
 
 namespace kiln::aot {
 
-std::vector<std::string> ModelNames() { return {"lenet", "mnist_cnn", "mlp"}; }
+std::vector<std::string> ModelNames() {
+  std::vector<std::string> names{"lenet", "mnist_cnn", "mlp"};
+  for (const std::string& n : graph::zoo::ModelNames()) names.push_back(n);
+  return names;
+}
 
 StatusOr<std::shared_ptr<graph::nn::Block>> MakeModel(const std::string& name) {
   using namespace graph::nn;
@@ -25,6 +30,9 @@ StatusOr<std::shared_ptr<graph::nn::Block>> MakeModel(const std::string& name) {
     net->Add(Make<Dense>(16, DenseOptions{.activation = "relu"}));
     net->Add(Make<Dense>(10));
     return std::shared_ptr<Block>(net);
+  }
+  for (const std::string& n : graph::zoo::ModelNames()) {
+    if (n == name) return graph::zoo::GetModel(name);
   }
   std::string known;
   for (const auto& n : ModelNames()) known += (known.empty() ? "" : ", ") + n;

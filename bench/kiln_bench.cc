@@ -45,7 +45,7 @@ int Main(int argc, char** argv) {
   f.batch = 256;
   int iters = 20, warmup = 3;
   bool profile = false;
-  tools::AddModelFlags(app, &f);
+  tools::AddModelFlags(app, &f, graph::zoo::ModelNames());
   app.add_option("--iters", iters, "timed runs")->check(tools::PositiveInt())->capture_default_str();
   app.add_option("--warmup", warmup, "untimed runs first (the first compiles)")
       ->check(CLI::NonNegativeNumber)

@@ -8,6 +8,7 @@
 
 #include "examples/lenet_model.h"
 #include "graph/nn.h"
+#include "graph/zoo.h"
 
 namespace kiln::bench {
 
@@ -33,15 +34,18 @@ inline std::shared_ptr<graph::nn::Sequential> MakeVgg11(int64_t fc = 4096, int64
   return net;
 }
 
-// "lenet" ([N,1,28,28] by default) or "vgg11" ([N,3,224,224]); `image` overrides H = W and
-// `channels` C (0: the default). Returns the network and the input shape (NCHW).
-inline std::pair<std::shared_ptr<graph::nn::Sequential>, Shape> MakeModel(const std::string& name, int64_t batch,
-                                                                         int64_t image, int64_t fc,
-                                                                         int64_t channels = 0) {
+// "lenet" ([N,1,28,28] by default), "vgg11" ([N,3,224,224]) or a zoo model (graph/zoo.h,
+// 1000 classes, [N,3,224,224]); `image` overrides H = W and `channels` C (0: the default).
+// Returns the network and the input shape (NCHW).
+inline std::pair<std::shared_ptr<graph::nn::Block>, Shape> MakeModel(const std::string& name, int64_t batch,
+                                                                    int64_t image, int64_t fc,
+                                                                    int64_t channels = 0) {
   if (name == "lenet") {
     return {examples::MakeLeNet(), Shape{batch, channels ? channels : 1, image ? image : 28, image ? image : 28}};
   }
-  return {MakeVgg11(fc, 10), Shape{batch, channels ? channels : 3, image ? image : 224, image ? image : 224}};
+  Shape shape{batch, channels ? channels : 3, image ? image : 224, image ? image : 224};
+  if (name == "vgg11") return {MakeVgg11(fc, 10), shape};
+  return {graph::zoo::GetModel(name).value(), shape};  // the flag check admits zoo names only
 }
 
 }  // namespace kiln::bench

@@ -98,8 +98,12 @@ CLI::Option* AddCheckNumericsFlag(CLI::App& app, bool* on) {
                       "stop at the first input or step that holds a NaN or Inf, naming the step, node, op and index");
 }
 
-void AddModelFlags(CLI::App& app, ModelFlags* f) {
-  app.add_option("--model", f->model, "lenet | vgg11")->check(CLI::IsMember({"lenet", "vgg11"}))->capture_default_str();
+void AddModelFlags(CLI::App& app, ModelFlags* f, const std::vector<std::string>& extra_models) {
+  std::vector<std::string> models{"lenet", "vgg11"};
+  models.insert(models.end(), extra_models.begin(), extra_models.end());
+  app.add_option("--model", f->model, "lenet | vgg11" + std::string(extra_models.empty() ? "" : " | a zoo model"))
+      ->check(CLI::IsMember(models))
+      ->capture_default_str();
   app.add_option("--mode", f->mode, "train (forward, loss, backward, SGD) | infer")
       ->check(CLI::IsMember({"train", "infer"}))
       ->capture_default_str();

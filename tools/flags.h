@@ -62,7 +62,8 @@ struct ModelFlags {
   int opt = 2;
   bool check_numerics = false;
 };
-void AddModelFlags(CLI::App& app, ModelFlags* flags);
+// `extra_models`: further --model names the caller builds (kiln_bench: the zoo, graph/zoo.h).
+void AddModelFlags(CLI::App& app, ModelFlags* flags, const std::vector<std::string>& extra_models = {});
 
 // Checks that `wanted` (a --dump-ir-after / --dot-stage / --print-program-after value) is
 // "all" (when `allow_all`) or one of `ran`, the passes the compile ran. Returns -1 when it
