@@ -39,7 +39,7 @@ TEST_CASE("CNN from scratch: shapes printed in debug mode, one graph trains past
                     Catch::Contains("h2_pool pool2d: f32[64,50,4,4]NCHW\n") && Catch::Contains("h2 reshape: f32[64,800]NC\n") &&
                     Catch::Contains("h3 relu: f32[64,128]NC\n") && Catch::Contains("yhat_linear add: f32[64,10]NC\n") &&
                     Catch::Contains("label_one_hot one_hot: f32[64,10]NC\n") && Catch::Contains("loss mul: f32[64]N\n") &&
-                    Catch::Contains("W3_new add: f32[128,800]OI\n"));
+                    Catch::Contains("W3_new sub: f32[128,800]OI\n"));
   REQUIRE(r->size() == 8);
   INFO("loss " << r->front().loss << " -> " << r->back().loss << ", test acc " << r->back().test_accuracy);
   CHECK(r->back().loss < 0.5 * r->front().loss);
