@@ -22,7 +22,7 @@ class CpuCompileTargetImpl final : public Target {
     bool eltwise = post_op == "relu" || post_op == "sigmoid" || post_op == "tanh";
     if (op == "conv2d") return eltwise || post_op == "sum";
     if (op == "dense") return eltwise;
-    if (op == "pool2d_backward") return post_op == "relu";
+    if (op == "pool2d_backward" || op == "batch_norm") return post_op == "relu";
     return false;
   }
   bool SupportsOp(std::string_view op) const override {

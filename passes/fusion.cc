@@ -27,7 +27,11 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
     if (act.op != "relu" && act.op != "sigmoid" && act.op != "tanh") continue;
     ir::ValueId x = act.inputs[0];
     const ir::Node* p = g.Producer(x);
-    if (p == nullptr || (p->op != "conv2d" && p->op != "dense")) continue;
+    // conv2d / dense take any of the three; inference batch_norm a ReLU (oneDNN's
+    // fuse_norm_relu flag).
+    if (p == nullptr || (p->op != "conv2d" && p->op != "dense" && !(p->op == "batch_norm" && act.op == "relu"))) {
+      continue;
+    }
     if (!Supports(p->op, act.op)) continue;
     if (!p->attrs.GetString("activation", "").empty()) continue;
     if (pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;

@@ -9,6 +9,8 @@ namespace kiln::passes {
 // whose `activation` attribute the CPU backend lowers to a oneDNN eltwise post-op
 // (oneDNN dev guide "Primitive Attributes: Post-ops"). The bias is already part of
 // conv2d/dense (their optional third input), so conv+bias+ReLU becomes one primitive.
+// Inference batch_norm followed by relu becomes batch_norm {activation="relu"} (oneDNN's
+// fuse_norm_relu flag, "Batch Normalization" dev guide).
 //
 // Applies when the pre-activation value has exactly one reader (the activation) and is not
 // a graph output or update. In training graphs the fused node's output *is* the

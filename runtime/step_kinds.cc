@@ -87,16 +87,13 @@ std::vector<StepKindInfo> MakeTable() {
       {"dense_backward_data", {{"diff_dst"}, {"weights"}}, {{"diff_src"}}, 2, {}, {}, {}, L::kDense},
       {"dense_backward_weights", {{"src"}, {"diff_dst"}}, {{"diff_weights"}, {"diff_bias"}}, 2,
        {{"with_bias", kInt, "0"}}, {}, {}, L::kDense},
-      // Training-mode batch normalization runs dense: with its src in oneDNN 2.6's blocked
-      // layouts (nChw8c), MobileNetV2's gradients came out 1% off torchvision's float64 ones
-      // (dense: 4e-4, as torch float32), a defect not yet isolated (tests/zoo).
       {"batch_norm", {{"src"}, {"scale"}, {"shift"}, {"mean"}, {"variance"}}, {{"dst"}}, 5,
        {{"epsilon", kFloat, "1e-05"}, {"activation", kString, ""}}, {{0, 0}}, {}, L::kFollowSourceData},
       {"batch_norm_training", {{"src"}, {"scale"}, {"shift"}}, {{"dst"}, {"mean"}, {"variance"}}, 3,
-       {{"epsilon", kFloat, "1e-05"}}, {}, {}, L::kDense},
+       {{"epsilon", kFloat, "1e-05"}}, {}, {}, L::kFollowSourceData},
       {"batch_norm_backward", {{"diff_dst"}, {"src"}, {"scale"}, {"shift"}, {"mean"}, {"variance"}},
        {{"diff_src"}, {"diff_scale"}, {"diff_shift"}}, 6, {{"epsilon", kFloat, "1e-05"}, {"use_global_stats", kInt, "0"}},
-       {{0, 0}}, {}, L::kDense},
+       {{0, 0}}, {}, L::kFollowSourceData},
       {"moving_average", {{"average"}, {"value"}}, {{"average_out"}}, 2, {{"momentum", kFloat, "0.9"}}, {{0, 0}}, {},
        L::kDense},
       {"dropout", {{"src"}, {"seed", kS32}}, {{"dst"}}, 2, {{"rate", kFloat, "0.5"}, {"salt", kInt, "0"}}, {{0, 0}}, {},

@@ -363,6 +363,13 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     }
     return l;
   }
+  if (kind == "batch_norm_training" || kind == "batch_norm_backward") {
+    // Training-mode batch normalization stays dense for now. Its kernels match the
+    // reference in nChw8c (tests/codegen/kernels_cpu_test), but with them blocked inside
+    // MobileNetV2's whole training step the gradients came out 1% off torchvision's float64
+    // ones (dense: 4e-4, as torch's float32 gradients; tests/zoo). Not isolated yet.
+    return l;
+  }
   if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSourceData && !desc.inputs.empty()) {
     // Batch normalization: the operands of src's rank in src's layout, [C] vectors dense.
     const TensorRef* data = &desc.inputs[0];

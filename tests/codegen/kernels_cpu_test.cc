@@ -793,3 +793,102 @@ TEST_CASE("concat, split and transpose match the reference", "[codegen][cpu][con
 
 }  // namespace
 }  // namespace kiln::codegen_test
+
+namespace kiln::codegen_test {
+namespace {
+
+// batch_norm_training and batch_norm_backward with src, dst, diff_dst and diff_src in
+// oneDNN's nChw8c (layout "aBcd8b"), against the reference on the same values.
+TEST_CASE("batch_norm_training and its backward in a blocked layout match the reference",
+          "[codegen][cpu][batch_norm][layout]") {
+  auto dims = GENERATE(Shape{4, 1280, 2, 2}, Shape{4, 96, 8, 8}, Shape{2, 16, 5, 3});
+  INFO(ShapeToString(dims));
+  const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3], elems = NumElements(dims);
+  auto blocked = [&](int64_t i) {  // NCHW index -> nChw8c index
+    int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
+    return ((b * (c / 8) + ch / 8) * hw + w) * 8 + ch % 8;
+  };
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1), pos(0.5, 1.5);
+  ir::RefTensor src(dims), dy(dims), scale({c}), shift({c});
+  for (double& v : src.data) v = static_cast<float>(u(rng) * 2 + 0.5);
+  for (double& v : dy.data) v = static_cast<float>(u(rng));
+  for (double& v : scale.data) v = static_cast<float>(pos(rng));
+  for (double& v : shift.data) v = static_cast<float>(u(rng));
+  ir::Node fwd;
+  fwd.op = "batch_norm_training";
+  fwd.attrs.Set("epsilon", 1e-5);
+  std::vector<ir::RefTensor> ref_fwd{ir::RefTensor(dims), ir::RefTensor({c}), ir::RefTensor({c})};
+  REQUIRE(ir::FindOp("batch_norm_training")->reference(fwd, {&src, &scale, &shift}, ref_fwd).ok());
+  ir::Node bwd;
+  bwd.op = "batch_norm_backward";
+  bwd.attrs.Set("epsilon", 1e-5);
+  std::vector<ir::RefTensor> ref_bwd{ir::RefTensor(dims), ir::RefTensor({c}), ir::RefTensor({c})};
+  REQUIRE(ir::FindOp("batch_norm_backward")
+              ->reference(bwd, {&dy, &src, &scale, &shift, &ref_fwd[1], &ref_fwd[2]}, ref_bwd)
+              .ok());
+  // Arena: src | dst | dy | dx (blocked) then scale | shift | mean | var | dscale | dshift.
+  const int64_t big = (elems * 4 + 63) / 64 * 64, small = (c * 4 + 63) / 64 * 64;
+  const int64_t scratch_off = 4 * big + 6 * small, scratch_room = 1 << 20;
+  std::vector<float> arena(static_cast<size_t>((scratch_off + scratch_room) / 4 + 16), 7.f);
+  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(arena.data()) + 63) / 64 * 64);
+  auto at = [&](int64_t off) { return base + off / 4; };
+  for (int64_t i = 0; i < elems; ++i) {
+    at(0)[blocked(i)] = static_cast<float>(src[i]);
+    at(2 * big)[blocked(i)] = static_cast<float>(dy[i]);
+  }
+  for (int64_t k = 0; k < c; ++k) {
+    at(4 * big)[k] = static_cast<float>(scale[k]);
+    at(4 * big + small)[k] = static_cast<float>(shift[k]);
+  }
+  auto data_ref = [&](int64_t off) {
+    TensorRef r{BufferKind::kArena, 0, off, DType::kF32, dims};
+    r.layout = "aBcd8b";
+    r.layout_bytes = elems * 4;
+    return r;
+  };
+  auto vec_ref = [&](int k) { return TensorRef{BufferKind::kArena, 0, 4 * big + k * small, DType::kF32, {c}}; };
+  runtime::ExecContext ctx;
+  ctx.arena = reinterpret_cast<uint8_t*>(base);
+  StepDesc f;
+  f.kind = "batch_norm_training";
+  f.node_name = "bn";
+  f.floats["epsilon"] = 1e-5;
+  f.inputs = {data_ref(0), vec_ref(0), vec_ref(1)};
+  f.outputs = {data_ref(big), vec_ref(2), vec_ref(3)};
+  StepDesc b;
+  b.kind = "batch_norm_backward";
+  b.node_name = "bn_backward";
+  b.floats["epsilon"] = 1e-5;
+  b.inputs = {data_ref(2 * big), data_ref(0), vec_ref(0), vec_ref(1), vec_ref(2), vec_ref(3)};
+  b.outputs = {data_ref(3 * big), vec_ref(4), vec_ref(5)};
+  for (StepDesc* d : {&f, &b}) {
+    auto scratch = backends::cpu::CpuSteps().ScratchBytes(*d);
+    REQUIRE(scratch.ok());
+    REQUIRE(*scratch <= scratch_room);
+    if (*scratch > 0) d->scratch = {TensorRef{BufferKind::kArena, 0, scratch_off, DType::kF32, {(*scratch + 3) / 4}}};
+    auto step = backends::cpu::CpuSteps().Create(*d);
+    INFO((step.ok() ? std::string() : step.status().ToString()));
+    REQUIRE(step.ok());
+    REQUIRE((*step)->Run(ctx).ok());
+  }
+  auto worst = [](const float* got, const ir::RefTensor& want, const std::function<int64_t(int64_t)>& index) {
+    double w = 0, scale_ = 0;
+    for (int64_t i = 0; i < want.size(); ++i) {
+      w = std::max(w, std::abs(got[index(i)] - want[i]));
+      scale_ = std::max(scale_, std::abs(want[i]));
+    }
+    return w / std::max(1.0, scale_);
+  };
+  auto id = [](int64_t i) { return i; };
+  CHECK(worst(at(big), ref_fwd[0], blocked) < 1e-4);
+  CHECK(worst(at(4 * big + 2 * small), ref_fwd[1], id) < 1e-5);
+  CHECK(worst(at(4 * big + 3 * small), ref_fwd[2], id) < 1e-5);
+  CHECK(worst(at(3 * big), ref_bwd[0], blocked) < 1e-4);
+  CHECK(worst(at(4 * big + 4 * small), ref_bwd[1], id) < 1e-4);
+  CHECK(worst(at(4 * big + 5 * small), ref_bwd[2], id) < 1e-4);
+  (void)n;
+}
+
+}  // namespace
+}  // namespace kiln::codegen_test

@@ -106,6 +106,18 @@ TEST_CASE("BatchNorm inference normalizes with the running statistics", "[graph]
     CHECK(y0.f32()[i] == Approx(want).margin(1e-5));
     CHECK(y2.f32()[i] == Approx(want).margin(1e-5));
   }
+  // With a ReLU after it, -O2 fuses the two (oneDNN's fuse_norm_relu).
+  net->Add(nn::Make<nn::Activation>("relu"));
+  Predictor r0(*net, CompileOptions{.opt_level = 0}), r2(*net);
+  REQUIRE(r0.Forward(x, &y0).ok());
+  REQUIRE(r2.Forward(x, &y2).ok());
+  CHECK(r2.graph_text().find("activation=\"relu\"") != std::string::npos);
+  CHECK(r0.graph_text().find("= relu[") != std::string::npos);
+  CHECK(r2.graph_text().find("= relu[") == std::string::npos);
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    CHECK(y2.f32()[i] == Approx(y0.f32()[i]).margin(1e-5));
+    CHECK(y0.f32()[i] >= 0);
+  }
   // Inference changes nothing.
   CHECK(Values(bn->running_mean()) == std::vector<float>(mean.f32(), mean.f32() + 4));
 }
