@@ -801,12 +801,16 @@ namespace {
 // oneDNN's nChw8c (layout "aBcd8b"), against the reference on the same values.
 TEST_CASE("batch_norm_training and its backward in a blocked layout match the reference",
           "[codegen][cpu][batch_norm][layout]") {
-  auto dims = GENERATE(Shape{4, 1280, 2, 2}, Shape{4, 96, 8, 8}, Shape{2, 16, 5, 3});
-  INFO(ShapeToString(dims));
+  // Small shapes run on one thread (kSerialBytes), the large ones on the whole team.
+  const int64_t block = GENERATE(8, 16);
+  auto dims = GENERATE(Shape{4, 24, 5, 5}, Shape{4, 1280, 2, 2}, Shape{4, 96, 8, 8}, Shape{2, 16, 5, 3}, Shape{4, 96, 32, 32}, Shape{4, 32, 64, 64}, Shape{4, 1280, 8, 8});
+  INFO(ShapeToString(dims) << " block " << block);
   const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3], elems = NumElements(dims);
-  auto blocked = [&](int64_t i) {  // NCHW index -> nChw8c index
+  const int64_t cb = (c + block - 1) / block;  // channel blocks (the last one padded)
+  const int64_t padded = n * cb * block * hw;
+  auto blocked = [&](int64_t i) {  // NCHW index -> nChw<block>c index
     int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
-    return ((b * (c / 8) + ch / 8) * hw + w) * 8 + ch % 8;
+    return ((b * cb + ch / block) * hw + w) * block + ch % block;
   };
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> u(-1, 1), pos(0.5, 1.5);
@@ -828,9 +832,9 @@ TEST_CASE("batch_norm_training and its backward in a blocked layout match the re
               ->reference(bwd, {&dy, &src, &scale, &shift, &ref_fwd[1], &ref_fwd[2]}, ref_bwd)
               .ok());
   // Arena: src | dst | dy | dx (blocked) then scale | shift | mean | var | dscale | dshift.
-  const int64_t big = (elems * 4 + 63) / 64 * 64, small = (c * 4 + 63) / 64 * 64;
+  const int64_t big = (padded * 4 + 63) / 64 * 64, small = (c * 4 + 63) / 64 * 64;
   const int64_t scratch_off = 4 * big + 6 * small, scratch_room = 1 << 20;
-  std::vector<float> arena(static_cast<size_t>((scratch_off + scratch_room) / 4 + 16), 7.f);
+  std::vector<float> arena(static_cast<size_t>((scratch_off + scratch_room) / 4 + 16), 0.f);
   float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(arena.data()) + 63) / 64 * 64);
   auto at = [&](int64_t off) { return base + off / 4; };
   for (int64_t i = 0; i < elems; ++i) {
@@ -843,8 +847,8 @@ TEST_CASE("batch_norm_training and its backward in a blocked layout match the re
   }
   auto data_ref = [&](int64_t off) {
     TensorRef r{BufferKind::kArena, 0, off, DType::kF32, dims};
-    r.layout = "aBcd8b";
-    r.layout_bytes = elems * 4;
+    r.layout = "aBcd" + std::to_string(block) + "b";
+    r.layout_bytes = padded * 4;
     return r;
   };
   auto vec_ref = [&](int k) { return TensorRef{BufferKind::kArena, 0, 4 * big + k * small, DType::kF32, {c}}; };
