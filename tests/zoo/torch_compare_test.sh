@@ -5,11 +5,13 @@
 # name and checks inference logits and one training step (losses, logits, gradients
 # against torch's float64 gradients, the SGD update, running statistics).
 #
-# Tolerances (zoo_compare): inference logits within 1e-4 of max |logit| (measured 1e-7 to
-# 3e-5: float32 summation order over up to ~50 layers); training outputs 2e-3; gradients
-# within 4x torch float32's own error against float64, or 2e-3. GoogLeNet at 64x64 gets
-# 2e-2: its float32 gradients (kiln's and torch's alike) are 1% off float64 at most input
-# sizes (torch at 65x65: 5%), and torch happens to be 0.2% at exactly 64x64.
+# Tolerances (zoo_compare): inference logits within 3e-4 of max |logit| (measured 1e-7 to
+# 2.7e-5 on the AVX2 dev machine: float32 summation order over up to ~100 layers; 10x
+# headroom for the other CPUs' oneDNN kernels, AVX-512 blocking and summation orders);
+# training outputs 2e-3; gradients within 4x torch float32's own error against float64, or
+# 2e-3. GoogLeNet at 64x64 gets 5e-2: its float32 gradients (kiln's and torch's alike) are
+# 1% off float64 at most input sizes (torch at 65x65: 4.9%), and torch happens to be 0.2%
+# at exactly 64x64.
 # Inputs are 4x3x64x64 (CI-sized), resnet18_v1 also 1x3x224x224 (inference), vgg11_bn
 # 4x3x32x32 inference only (its 25088x4096 classifier makes the training entries 2 GB).
 set -euo pipefail
@@ -29,7 +31,7 @@ run() {  # model size batch [infer] [extra zoo_compare flags...]
   "$py" "$script" "$model" "$size" "$batch" 10 "$dir" $mode
   local flags=()
   [ "$mode" = infer ] && flags+=(--skip-train)
-  if ! "$compare" --model "$model" --dir "$dir" --classes 10 "${flags[@]}" "$@"; then
+  if ! "$compare" --model "$model" --dir "$dir" --classes 10 --infer-tol 3e-4 "${flags[@]}" "$@"; then
     failed=$((failed + 1))
   fi
 }
@@ -40,7 +42,7 @@ run mobilenet_v2_1.0 64 4 train
 run mobilenet_v3_small 64 4 train
 run densenet121 64 4 train
 run squeezenet1.1 64 4 train
-run googlenet 64 4 train --train-tol 2e-2
+run googlenet 64 4 train --train-tol 5e-2
 run efficientnet_b0 64 4 train
 run vgg11_bn 32 4 infer
 rm -rf "$dir"
