@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <tuple>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -87,62 +86,36 @@ int64_t MakeDivisible(double v, int64_t divisor = 8) {
 
 // ---- ResNet (torchvision resnet.py) ----
 
-class BasicBlock : public Block {
+// torchvision's BasicBlock and Bottleneck: conv<i> + bn<i> pairs with a ReLU between them,
+// the shortcut ("downsample": a strided 1x1 conv + BN when the shape changes), the residual
+// add and a ReLU.
+class ResidualBlock : public Block {
  public:
-  static constexpr int64_t kExpansion = 1;
-  BasicBlock(int64_t in, int64_t planes, int64_t stride) {
-    conv1_ = RegisterChild("conv1", Conv(planes, 3, stride));
-    bn1_ = RegisterChild("bn1", Norm{}.Make());
-    conv2_ = RegisterChild("conv2", Conv(planes, 3));
-    bn2_ = RegisterChild("bn2", Norm{}.Make());
-    if (stride != 1 || in != planes) {
-      auto d = Make<Sequential>();
-      d->Add(Conv(planes, 1, stride));
-      d->Add(Norm{}.Make());
-      downsample_ = RegisterChild("downsample", d);
+  struct ConvSpec {
+    int64_t out, kernel, stride;
+  };
+  ResidualBlock(int64_t in, const std::vector<ConvSpec>& convs) {
+    int64_t stride = 1;
+    for (size_t i = 0; i < convs.size(); ++i) {
+      const ConvSpec& c = convs[i];
+      std::string k = std::to_string(i + 1);
+      pairs_.emplace_back(RegisterChild("conv" + k, Conv(c.out, c.kernel, c.stride)), RegisterChild("bn" + k, Norm{}.Make()));
+      stride *= c.stride;
     }
-  }
-  StatusOr<Sym> Forward(Sym x) override {
-    ASSIGN_OR_RETURN(Sym y, conv1_->Forward(x));
-    ASSIGN_OR_RETURN(y, bn1_->Forward(y));
-    ASSIGN_OR_RETURN(y, ops::Relu(y));
-    ASSIGN_OR_RETURN(y, conv2_->Forward(y));
-    ASSIGN_OR_RETURN(y, bn2_->Forward(y));
-    Sym shortcut = x;
-    if (downsample_) {
-      ASSIGN_OR_RETURN(shortcut, downsample_->Forward(x));
-    }
-    ASSIGN_OR_RETURN(y, ops::Add(y, shortcut, "residual"));
-    return ops::Relu(y);
-  }
-
- private:
-  Block *conv1_, *bn1_, *conv2_, *bn2_, *downsample_ = nullptr;
-};
-
-class Bottleneck : public Block {
- public:
-  static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int64_t stride) {
-    conv1_ = RegisterChild("conv1", Conv(planes, 1));
-    bn1_ = RegisterChild("bn1", Norm{}.Make());
-    conv2_ = RegisterChild("conv2", Conv(planes, 3, stride));
-    bn2_ = RegisterChild("bn2", Norm{}.Make());
-    conv3_ = RegisterChild("conv3", Conv(planes * kExpansion, 1));
-    bn3_ = RegisterChild("bn3", Norm{}.Make());
-    if (stride != 1 || in != planes * kExpansion) {
+    int64_t out = convs.back().out;
+    if (stride != 1 || in != out) {
       auto d = Make<Sequential>();
-      d->Add(Conv(planes * kExpansion, 1, stride));
+      d->Add(Conv(out, 1, stride));
       d->Add(Norm{}.Make());
       downsample_ = RegisterChild("downsample", d);
     }
   }
   StatusOr<Sym> Forward(Sym x) override {
     Sym y = x;
-    for (auto [conv, bn, relu] : {std::tuple{conv1_, bn1_, true}, {conv2_, bn2_, true}, {conv3_, bn3_, false}}) {
-      ASSIGN_OR_RETURN(y, conv->Forward(y));
-      ASSIGN_OR_RETURN(y, bn->Forward(y));
-      if (relu) {
+    for (size_t i = 0; i < pairs_.size(); ++i) {
+      ASSIGN_OR_RETURN(y, pairs_[i].first->Forward(y));
+      ASSIGN_OR_RETURN(y, pairs_[i].second->Forward(y));
+      if (i + 1 < pairs_.size()) {
         ASSIGN_OR_RETURN(y, ops::Relu(y));
       }
     }
@@ -155,7 +128,22 @@ class Bottleneck : public Block {
   }
 
  private:
-  Block *conv1_, *bn1_, *conv2_, *bn2_, *conv3_, *bn3_, *downsample_ = nullptr;
+  std::vector<std::pair<Block*, Block*>> pairs_;  // (conv, bn)
+  Block* downsample_ = nullptr;
+};
+
+class BasicBlock : public ResidualBlock {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlock(int64_t in, int64_t planes, int64_t stride) : ResidualBlock(in, {{planes, 3, stride}, {planes, 3, 1}}) {}
+};
+
+// The stride on the 3x3 convolution (torchvision's "v1.5").
+class Bottleneck : public ResidualBlock {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  Bottleneck(int64_t in, int64_t planes, int64_t stride)
+      : ResidualBlock(in, {{planes, 1, 1}, {planes, 3, stride}, {planes * kExpansion, 1, 1}}) {}
 };
 
 template <typename B>

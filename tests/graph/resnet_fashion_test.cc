@@ -11,17 +11,10 @@
 #include "graph/data.h"
 #include "graph/idx.h"
 #include "graph/trainer.h"
+#include "tests/graph/fashion_training.h"
 
 namespace kiln::graph {
 namespace {
-
-Dataset Prefix(const Dataset& d, int64_t n) {
-  Dataset out = d;
-  out.images.count = n;
-  out.images.pixels.resize(static_cast<size_t>(n * d.images.rows * d.images.cols));
-  out.labels.resize(static_cast<size_t>(n));
-  return out;
-}
 
 // conv-BN-relu-conv-BN plus the shortcut (a strided 1x1 conv + BN when the shape changes),
 // then relu: ResNet's basic block (He et al. 2016).
@@ -72,7 +65,7 @@ TEST_CASE("a small ResNet learns Fashion-MNIST: 12,000 images, 3 epochs", "[grap
   REQUIRE(train.ok());
   REQUIRE(test.ok());
   transforms::Compose transform(transforms::ToTensor(), {transforms::Normalize(0.286f, 0.353f)});
-  Dataset small_train = Prefix(*train, 12000), small_test = Prefix(*test, 2000);  // the loaders keep references
+  Dataset small_train = testing::Prefix(*train, 12000), small_test = testing::Prefix(*test, 2000);  // the loaders keep references
   auto train_loader = DataLoader::Create(small_train, 64, true, LastBatch::kKeep, 1, transform);
   auto test_loader = DataLoader::Create(small_test, 250, false, LastBatch::kKeep, 0, transform);
   REQUIRE(train_loader.ok());
@@ -92,33 +85,14 @@ TEST_CASE("a small ResNet learns Fashion-MNIST: 12,000 images, 3 epochs", "[grap
   REQUIRE(net->Initialize(Xavier(2.0, "gaussian", "out")).ok());
   Trainer trainer(*net, "sgd", {{"learning_rate", 0.05}, {"momentum", 0.9}, {"wd", 1e-4}});
   TrainStep step(*net, SoftmaxCrossEntropyLoss(), trainer);
-  Batch batch;
-  Tensor loss, out;
-  double first_loss = -1, last_loss = 0;
-  for (int epoch = 0; epoch < 3; ++epoch) {
-    train_loader->Reset();
-    double sum = 0;
-    int64_t n = 0;
-    while (train_loader->Next(batch)) {
-      REQUIRE(step.Run(batch.data, batch.label, batch.size(), &loss, &out).ok());
-      for (int64_t i = 0; i < loss.num_elements(); ++i) sum += loss.f32()[i];
-      n += batch.size();
-    }
-    if (first_loss < 0) first_loss = sum / static_cast<double>(n);
-    last_loss = sum / static_cast<double>(n);
-  }
-  Predictor predictor(*net);  // inference mode: running statistics, no dropout
-  Accuracy acc;
-  test_loader->Reset();
-  while (test_loader->Next(batch)) {
-    REQUIRE(predictor.Forward(batch.data, &out).ok());
-    REQUIRE(acc.Update(batch.label, out).ok());
-  }
+  auto r = testing::TrainAndEvaluate(*net, step, *train_loader, *test_loader, 3);
+  REQUIRE(r.status.ok());
+  const double first_loss = r.first_loss, last_loss = r.last_loss;
   std::printf("small ResNet: epoch losses %.4f -> %.4f, test accuracy %.4f on 2,000 images\n", first_loss, last_loss,
-              acc.Get().second);
-  INFO("epoch losses " << first_loss << " -> " << last_loss << ", test accuracy " << acc.Get().second);
+              r.accuracy);
+  INFO("epoch losses " << first_loss << " -> " << last_loss << ", test accuracy " << r.accuracy);
   CHECK(last_loss < first_loss);
-  CHECK(acc.Get().second > 0.80);
+  CHECK(r.accuracy > 0.80);
 }
 
 }  // namespace
