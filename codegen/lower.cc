@@ -4,12 +4,14 @@
 
 #include "codegen/assign_layouts.h"
 #include "codegen/group_updates.h"
+#include "codegen/hoist_constants.h"
 #include "codegen/plan_buffers.h"
 
 namespace kiln::codegen {
 
 std::vector<std::string> LoweringPassNames(const LowerOptions& options) {
   std::vector<std::string> names = {"select_steps", "assign_layouts"};
+  if (options.constant_params) names.push_back("hoist_constants");
   if (options.group_updates) names.push_back("group_updates");
   names.push_back("plan_buffers");
   return names;
@@ -31,6 +33,10 @@ StatusOr<runtime::StepProgram> LowerToProgram(const ir::Graph& graph, const runt
   RETURN_IF_ERROR(AssignLayouts(program, factory, layouts));
   program.target = options.target;
   after("assign_layouts", program);
+  if (options.constant_params) {
+    HoistConstants(program);
+    after("hoist_constants", program);
+  }
   if (options.group_updates) {
     GroupUpdates(program);
     after("group_updates", program);

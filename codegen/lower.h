@@ -4,6 +4,7 @@
 //
 //   select_steps   (codegen/select_steps.h)   IR -> dense program, one step per node
 //   assign_layouts (codegen/assign_layouts.h) target layouts, reorders, prepack, residency
+//   hoist_constants (codegen/hoist_constants.h) constant_params: parameter-only steps to prepack
 //   group_updates  (codegen/group_updates.h)  optimizer updates as one step per optimizer
 //   plan_buffers   (codegen/plan_buffers.h)   liveness, in-place reuse, offsets, report
 //
@@ -47,7 +48,8 @@ struct LowerOptions {
   bool pool_workspace = false;
   // Parameters that the graph does not update are constant for the executable's sessions
   // (inference, serving): their reorders into blocked layouts become prepack steps run
-  // once per session (runtime::Executable::prepack_steps), not every run.
+  // once per session (runtime::Executable::prepack_steps), not every run, and so do the
+  // steps that compute only from them (hoist_constants, e.g. folded batch norms).
   bool constant_params = false;
   // Training graphs: a parameter or optimizer state that the graph updates and whose first
   // reader wants it in a blocked layout lives in that layout in the session's arena between
@@ -76,8 +78,8 @@ struct LowerStats {
   MemoryReport memory;         // arena vs naive vs lower bound (bytes)
 };
 
-// The lowering passes in pipeline order: select_steps, assign_layouts, group_updates (when
-// enabled), plan_buffers.
+// The lowering passes in pipeline order: select_steps, assign_layouts, hoist_constants
+// (with constant_params), group_updates (when enabled), plan_buffers.
 std::vector<std::string> LoweringPassNames(const LowerOptions& options = {});
 
 // Runs the lowering pipeline: `graph` to a planned StepProgram, with `factory` (the

@@ -38,6 +38,32 @@ Status PlanBuffers(runtime::StepProgram& p, const PlanOptions& options) {
       for (const TensorRef& r : *refs) touch(r, static_cast<int>(i));
     }
   }
+  // Buffers of the prepack steps that are not pinned (codegen/hoist_constants.h) are live
+  // only while the prepack steps run, before any step: they get their own plan over the
+  // prepack steps' order, in the same transient region.
+  std::vector<BufferLifetime> prepack_life(nb);
+  std::vector<bool> prepack_only(nb, false);
+  for (size_t i = 0; i < p.prepack_steps.size(); ++i) {
+    const StepDesc& d = p.prepack_steps[i];
+    for (const auto* refs : {&d.inputs, &d.outputs, &d.scratch}) {
+      for (const TensorRef& r : *refs) {
+        if (r.kind != BufferKind::kArena) continue;
+        auto b = static_cast<size_t>(r.index);
+        if (pinned[b]) continue;
+        if (used[b]) {
+          return Internal("plan_buffers: buffer \"" + p.buffers[b].name +
+                          "\" is used by a prepack step and a step but is not pinned");
+        }
+        BufferLifetime& l = prepack_life[b];
+        if (!prepack_only[b]) {
+          l.bytes = life[b].bytes;
+          l.first_step = l.last_step = static_cast<int>(i);
+          prepack_only[b] = true;
+        }
+        l.last_step = static_cast<int>(i);
+      }
+    }
+  }
   for (size_t b = 0; b < nb; ++b) {
     if (!pinned[b]) continue;
     used[b] = true;
@@ -85,12 +111,22 @@ Status PlanBuffers(runtime::StepProgram& p, const PlanOptions& options) {
   }
   MemoryPlan plan = options.plan_memory ? PlanMemory(planned, align) : NaivePlan(planned, align);
   RETURN_IF_ERROR(CheckPlan(planned, plan, align));
+  std::vector<int> prepack_slot(nb, -1);
+  std::vector<BufferLifetime> prepack_planned;
+  for (size_t b = 0; b < nb; ++b) {
+    if (!prepack_only[b]) continue;
+    prepack_slot[b] = static_cast<int>(prepack_planned.size());
+    prepack_planned.push_back(prepack_life[b]);
+  }
+  MemoryPlan prepack_plan = PlanMemory(prepack_planned, align);
+  RETURN_IF_ERROR(CheckPlan(prepack_planned, prepack_plan, align));
+  const int64_t transient_bytes = std::max(plan.arena_bytes, prepack_plan.arena_bytes);
   auto aligned = [&](int64_t bytes) { return (bytes + align - 1) / align * align; };
   std::map<size_t, int64_t> pinned_offsets;
   int64_t pinned_bytes = 0;
   for (size_t b = 0; b < nb; ++b) {
     if (!pinned[b]) continue;
-    pinned_offsets[b] = aligned(plan.arena_bytes) + pinned_bytes;
+    pinned_offsets[b] = aligned(transient_bytes) + pinned_bytes;
     pinned_bytes += aligned(life[b].bytes);
   }
   for (std::vector<StepDesc>* list : {&p.steps, &p.prepack_steps, &p.writeback_steps}) {
@@ -100,14 +136,22 @@ Status PlanBuffers(runtime::StepProgram& p, const PlanOptions& options) {
           if (r.kind != BufferKind::kArena) continue;
           size_t b = root(static_cast<size_t>(r.index));
           auto pin = pinned_offsets.find(b);
-          r.offset += pin != pinned_offsets.end() ? pin->second : plan.offsets[static_cast<size_t>(slot[b])];
+          if (pin != pinned_offsets.end()) {
+            r.offset += pin->second;
+          } else if (prepack_only[b]) {
+            r.offset += prepack_plan.offsets[static_cast<size_t>(prepack_slot[b])];
+          } else {
+            r.offset += plan.offsets[static_cast<size_t>(slot[b])];
+          }
           r.index = 0;
         }
       }
     }
   }
   runtime::MemoryReport& m = p.memory;
-  m.arena_bytes = plan.arena_bytes;
+  // What the session's transient region holds: the run's plan, or the prepack steps' own
+  // buffers when those need more (hoisted computations, codegen/hoist_constants.h).
+  m.arena_bytes = transient_bytes;
   // Naive and lower bound count every tensor on its own (no in-place sharing).
   std::vector<BufferLifetime> all;
   for (size_t b = 0; b < nb; ++b) {
@@ -122,7 +166,7 @@ Status PlanBuffers(runtime::StepProgram& p, const PlanOptions& options) {
   m.resident_bytes = pinned_bytes;
   m.constant_bytes = 0;
   for (const Tensor& c : p.constants) m.constant_bytes += c.size_bytes();
-  p.arena_bytes = std::max<int64_t>(aligned(plan.arena_bytes) + pinned_bytes, 64);
+  p.arena_bytes = std::max<int64_t>(aligned(transient_bytes) + pinned_bytes, 64);
   p.buffers.clear();
   p.planned = true;
   return OkStatus();

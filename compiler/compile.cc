@@ -41,6 +41,7 @@ StatusOr<CompiledModule> Compile(std::unique_ptr<ir::Graph> graph, const Compile
   }
   passes::OptimizationOptions opt;
   opt.target = m.target;
+  opt.fold_batch_norm = req.mode == Mode::kInference && req.constant_params;
   passes::AddOptimizationPasses(pm, req.opt_level, opt);
   m.target->AddExtraPasses(pm, treq);
   RETURN_IF_ERROR(pm.Run(*graph));

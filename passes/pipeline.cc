@@ -1,6 +1,7 @@
 #include "passes/pipeline.h"
 
 #include "passes/elementwise_fusion.h"
+#include "passes/fold_batch_norm.h"
 #include "passes/fusion.h"
 #include "passes/schedule.h"
 #include "passes/simplify.h"
@@ -9,13 +10,14 @@ namespace kiln::passes {
 
 namespace {
 
-void AddLevelPasses(PassManager& pm, int level, const TargetCapabilities* target) {
+void AddLevelPasses(PassManager& pm, int level, const TargetCapabilities* target, bool fold_batch_norm) {
   if (level >= 1) {
     pm.Add(std::make_unique<ConstantFolding>());
     pm.Add(std::make_unique<CommonSubexpressionElimination>());
   }
   pm.Add(std::make_unique<DeadCodeElimination>());
   if (level >= 2) {
+    if (fold_batch_norm) pm.Add(std::make_unique<FoldBatchNorm>());
     pm.Add(std::make_unique<FuseSum>(target));
     pm.Add(std::make_unique<FuseActivation>(target));
     pm.Add(std::make_unique<DeadCodeElimination>());
@@ -25,10 +27,10 @@ void AddLevelPasses(PassManager& pm, int level, const TargetCapabilities* target
 
 }  // namespace
 
-void AddOptimizationPasses(PassManager& pm, int level) { AddLevelPasses(pm, level, nullptr); }
+void AddOptimizationPasses(PassManager& pm, int level) { AddLevelPasses(pm, level, nullptr, false); }
 
 void AddOptimizationPasses(PassManager& pm, int level, const OptimizationOptions& options) {
-  AddLevelPasses(pm, level, options.target);
+  AddLevelPasses(pm, level, options.target, options.fold_batch_norm);
   if (level >= 2 && options.fuse_elementwise) {
     pm.Add(std::make_unique<ElementwiseFusion>());
     pm.Add(std::make_unique<DeadCodeElimination>());

@@ -4,7 +4,8 @@
 //   -O1  constant_folding, cse, dce
 //   -O2  -O1, then fuse_sum, fuse_activation, dce, schedule_updates (default; the lowering
 //                                               also picks oneDNN blocked layouts and plans
-//                                               memory at -O2: codegen::LowerOptionsFor)
+//                                               memory at -O2: codegen::LowerOptionsFor);
+//        fold_batch_norm first for constant-parameter inference (OptimizationOptions)
 #pragma once
 
 #include <string>
@@ -23,6 +24,10 @@ struct OptimizationOptions {
   // The graph then has fused_elementwise nodes, which need the LLVM step factory
   // (codegen/llvm/llvm_steps.h: LlvmCpuSteps()) to lower.
   bool fuse_elementwise = false;
+  // At -O2: fold_batch_norm (passes/fold_batch_norm.h) first, so conv + batch_norm (+ add)
+  // (+ relu) becomes one convolution. Only for inference graphs whose parameters are
+  // constant for the executable (compiler::CompileRequest::constant_params).
+  bool fold_batch_norm = false;
   // The target the graph is compiled for: fusion passes ask it which post-ops it has
   // (null: the CPU target's set). Must outlive the pass manager.
   const TargetCapabilities* target = nullptr;

@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   std::string model_name, params, shape = "1,1,28,28", out = "model.kiln", name;
   int opt_level = 2;
   uint64_t seed = 42;
-  bool constant_params = false;
+  bool constant_params = true;
   std::string known;
   for (const auto& n : aot::ModelNames()) known += (known.empty() ? "" : "|") + n;
   compile->add_option("--model", model_name, "network to build: " + known)
@@ -178,8 +178,10 @@ int main(int argc, char** argv) {
   tools::AddOptLevelFlag(*compile, &opt_level, "-O,--opt-level");
 
   compile->add_option("--seed", seed, "weight seed when no --params is given")->capture_default_str();
-  compile->add_flag("--constant-params", constant_params,
-                    "treat weights as constants: their reorders run once per session (prepack steps)");
+  compile->add_flag("--constant-params,!--no-constant-params", constant_params,
+                    "weights are constants (default; an artifact's weights never change): batch norms fold into "
+                    "their convolutions and the weights' reorders and folding run once per session (prepack steps)")
+      ->capture_default_str();
 
   auto* inspect = app.add_subcommand("inspect", "print an artifact's signatures, steps, fused nodes and memory");
   std::string inspect_path;
