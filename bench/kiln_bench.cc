@@ -38,6 +38,34 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Floating-point operations of one run in its convolutions and dense layers (2 per
+// multiply-add; forward, backward-data and backward-weights alike), from the steps' shapes:
+// MACs = elements of the output-side activation (dst, or diff_dst) * the weight's
+// elements per output channel. Everything else (batch norm, pooling, elementwise) is left
+// out, as in the usual model FLOP counts (e.g. torchvision's "GFLOPS").
+double ConvDenseFlops(const runtime::Executable& exe) {
+  double flops = 0;
+  for (const auto& step : exe.steps()) {
+    const runtime::StepDesc& d = step->desc();
+    const Shape* act = nullptr;
+    const Shape* w = nullptr;
+    if (d.kind == "conv2d" || d.kind == "dense") {
+      act = &d.outputs[0].dims;
+      w = &d.inputs[1].dims;
+    } else if (d.kind == "conv2d_backward_data" || d.kind == "dense_backward_data") {
+      act = &d.inputs[0].dims;
+      w = &d.inputs[1].dims;
+    } else if (d.kind == "conv2d_backward_weights" || d.kind == "dense_backward_weights") {
+      act = &d.inputs[1].dims;
+      w = &d.outputs[0].dims;
+    }
+    if (act == nullptr || w->empty()) continue;
+    double per_output = static_cast<double>(NumElements(*w)) / static_cast<double>((*w)[0]);
+    flops += 2.0 * static_cast<double>(NumElements(*act)) * per_output;
+  }
+  return flops;
+}
+
 int Main(int argc, char** argv) {
   const std::string program = "kiln_bench";
   CLI::App app{"kiln_bench: time compiled training steps and inference"};
@@ -131,6 +159,9 @@ int Main(int argc, char** argv) {
                   : "",
               static_cast<long long>(batch), static_cast<long long>(shape[2]), opt, med,
               static_cast<double>(batch) / med, exe.steps().size(), static_cast<long long>(exe.arena_bytes()), first);
+  const double flops = ConvDenseFlops(exe);
+  if ((mode == "infer" ? infer->last_streams() : train->last_streams()) == 1) std::printf("  compute: %.3f GFLOP/run in convolutions and dense layers, %.1f GFLOP/s\n", flops / 1e9,
+              flops / med / 1e9);
   const codegen::LowerStats& stats = mode == "train" ? train->last_compile_stats() : infer->last_compile_stats();
   std::printf("  memory: %s\n", stats.memory.ToString().c_str());
   if (streams > 1) {

@@ -5,9 +5,12 @@ comparison table in bench/README.md. Prints one line per case in kiln_bench's fo
   <model> <mode> batch=<N> image=<H> pytorch-<variant>: median <s> s/run, <images/s> images/s
 
 Models match bench/models.h: LeNet-5 (conv 6x5x5 relu, maxpool 2, conv 16x3x3 relu,
-maxpool 2, dense 120 relu, 84 relu, 10) and VGG-11 (configuration A). Training = forward,
+maxpool 2, dense 120 relu, 84 relu, 10) and VGG-11 (configuration A); the zoo models
+(graph/zoo.h) are torchvision 0.14's (resnet18_v1 = resnet18, resnet50_v1 = resnet50,
+mobilenet_v2_1.0 = mobilenet_v2), 1000 classes, random weights. Training = forward,
 softmax cross-entropy, backward, SGD with momentum 0.9 (eager). Inference = eager under
-torch.no_grad() and TorchScript (torch.jit.trace + freeze).
+torch.no_grad() and TorchScript (torch.jit.trace + freeze). --onnx PATH also writes the
+inference model with torch.onnx.export (opset 13, fixed batch) for bench/ort_bench.js.
 """
 import argparse
 import statistics
@@ -15,6 +18,9 @@ import time
 
 import torch
 import torch.nn as nn
+import torchvision
+
+ZOO = {"resnet18_v1": "resnet18", "resnet50_v1": "resnet50", "mobilenet_v2_1.0": "mobilenet_v2"}
 
 from blas_check import describe as describe_blas
 
@@ -52,22 +58,26 @@ def timed(fn, iters, warmup):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["lenet", "vgg11"], default="lenet")
+    p.add_argument("--model", choices=["lenet", "vgg11"] + sorted(ZOO), default="lenet")
     p.add_argument("--mode", choices=["train", "infer"], default="train")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--image", type=int, default=0)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--onnx", default="", help="inference: also export the model to this ONNX file")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     if a.model == "lenet":
         image = a.image or 28
         net, shape = lenet(), (a.batch, 1, image, image)
-    else:
+    elif a.model == "vgg11":
         image = a.image or 224
         net, shape = vgg11(image), (a.batch, 3, image, image)
+    else:
+        image = a.image or 224
+        net, shape = getattr(torchvision.models, ZOO[a.model])(weights=None), (a.batch, 3, image, image)
     x = torch.rand(shape)
     y = torch.arange(a.batch) % 10
     results = []
@@ -86,6 +96,8 @@ def main():
         with torch.no_grad():
             results.append(("eager", timed(lambda: net(x), a.iters, a.warmup)))
             scripted = torch.jit.freeze(torch.jit.trace(net, x))
+            if a.onnx:
+                torch.onnx.export(net, x, a.onnx, opset_version=13, input_names=["data"], output_names=["output"])
             results.append(("torchscript", timed(lambda: scripted(x), a.iters, a.warmup)))
     blas, _ = describe_blas()  # printed with every row: figures on the reference BLAS are not comparable
     for variant, med in results:

@@ -17,7 +17,7 @@
 
 #include "aot/export.h"
 #include "examples/lenet_model.h"
-#include "examples/plot.h"
+#include "examples/fashion_report.h"
 #include "graph/data.h"
 #include "graph/idx.h"
 #include "graph/trainer.h"
@@ -30,39 +30,16 @@ namespace {
 using namespace kiln;
 using namespace kiln::graph;
 
-const char* kClassNames[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
-                               "sandal",  "shirt",   "sneaker",  "bag",   "ankle boot"};
-
 void Die(const Status& s, const char* what) {
   std::fprintf(stderr, "error: %s: %s\n", what, s.ToString().c_str());
   std::exit(1);
 }
 
-// A one-line progress bar on stderr (only when stderr is a terminal).
-void Progress(int64_t done, int64_t total, double seconds) {
-  static const bool tty = ::isatty(2);
-  if (!tty) return;
-  int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
-  std::string bar(static_cast<size_t>(filled), '=');
-  bar.resize(static_cast<size_t>(width), ' ');
-  std::fprintf(stderr, "\r  [%s] %lld/%lld batches %.1fs", bar.c_str(), static_cast<long long>(done),
-               static_cast<long long>(total), seconds);
-  if (done == total) std::fprintf(stderr, "\r%*s\r", width + 40, "");
-  std::fflush(stderr);
-}
-
-// Test-set accuracy of the compiled forward pass.
+// Test-set accuracy of the compiled forward pass (exits on an error).
 double Evaluate(Predictor& predictor, DataLoader& loader) {
-  Accuracy acc;
-  Batch batch;
-  Tensor out;
-  loader.Reset();
-  while (loader.Next(batch)) {
-    Status s = predictor.Forward(batch.data, &out);
-    if (!s.ok()) Die(s, "evaluation");
-    if (Status u = acc.Update(batch.label, out); !u.ok()) Die(u, "accuracy");
-  }
-  return acc.Get().second;
+  auto acc = examples::EvaluateAccuracy(predictor, loader);
+  if (!acc.ok()) Die(acc.status(), "evaluation");
+  return *acc;
 }
 
 // Exports the network's inference graph for one image [1,1,28,28] as an artifact
@@ -151,7 +128,7 @@ int main(int argc, char** argv) {
   Batch batch;
   Tensor loss, out;
   double best_test = 0, last_test = 0;
-  std::vector<double> epoch_loss, epoch_train_acc, epoch_test_acc;
+  examples::EpochLog log;
   for (int epoch = 0; epoch < epochs; ++epoch) {
     Accuracy train_acc;
     double loss_sum = 0;
@@ -164,15 +141,15 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < loss.num_elements(); ++i) loss_sum += loss.f32()[i];
       seen += batch.size();
       (void)train_acc.Update(batch.label, out);
-      Progress(++done, train_loader->size(),
+      examples::PrintProgress(++done, train_loader->size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     last_test = Evaluate(predictor, *test_loader);
     best_test = std::max(best_test, last_test);
-    epoch_loss.push_back(loss_sum / static_cast<double>(seen));
-    epoch_train_acc.push_back(train_acc.Get().second);
-    epoch_test_acc.push_back(last_test);
+    log.loss.push_back(loss_sum / static_cast<double>(seen));
+    log.train_acc.push_back(train_acc.Get().second);
+    log.test_acc.push_back(last_test);
     std::printf("epoch %2d: loss %.4f, train acc %.4f, test acc %.4f, %.2f s, %.0f images/s\n", epoch + 1,
                 loss_sum / static_cast<double>(seen), train_acc.Get().second, last_test, train_seconds,
                 static_cast<double>(seen) / train_seconds);
@@ -188,41 +165,15 @@ int main(int argc, char** argv) {
   std::printf("saved to %s; reloaded into a fresh network: test acc %.4f (%s)\n", params_path.c_str(), reloaded,
               reloaded == last_test ? "same" : "DIFFERENT");
 
-  // Predictions for the first six test images.
+  // Predictions for the first six test images, and the curves.
+  if (Status s = examples::ReportFirstPredictions(fresh_predictor, *test_loader, *test_set, picture_path); !s.ok()) {
+    Die(s, "predicting and drawing the first six test images");
+  }
+  if (!log.loss.empty()) {
+    if (Status s = examples::DrawTrainingCurves(log, plot_path); !s.ok()) Die(s, "drawing the training plot");
+  }
   test_loader->Reset();
   if (!test_loader->Next(batch)) return 1;
-  Tensor first(DType::kF32, {6, 1, 28, 28});
-  std::memcpy(first.data(), batch.data.data(), static_cast<size_t>(first.size_bytes()));
-  if (Status s = fresh_predictor.Forward(first, &out); !s.ok()) Die(s, "predict");
-  std::printf("first six test images:\n");
-  std::vector<examples::plot::LabelledImage> images;
-  const int64_t hw = test_set->images.rows * test_set->images.cols;
-  for (int i = 0; i < 6; ++i) {
-    int best = 0;
-    for (int j = 1; j < 10; ++j) {
-      if (out.f32()[i * 10 + j] > out.f32()[i * 10 + best]) best = j;
-    }
-    const int truth = batch.label.s32()[i];
-    std::printf("  %d: predicted %-10s true %-10s\n", i, kClassNames[best], kClassNames[truth]);
-    examples::plot::LabelledImage im;
-    im.height = test_set->images.rows;
-    im.width = test_set->images.cols;
-    const auto* src = test_set->images.pixels.data() + batch.indices[static_cast<size_t>(i)] * hw;
-    im.pixels.assign(src, src + hw);
-    im.title = std::string("true: ") + kClassNames[truth];
-    im.subtitle = std::string("pred: ") + kClassNames[best];
-    im.highlight = best != truth;
-    images.push_back(std::move(im));
-  }
-  if (Status s = examples::plot::DrawImageRow(picture_path, images, /*scale=*/4); !s.ok()) Die(s, "drawing the predictions");
-  std::printf("drew the six predictions into %s\n", picture_path.c_str());
-  if (!epoch_loss.empty()) {
-    std::vector<examples::plot::Panel> panels{
-        {"training loss", "epoch", {{"train loss", epoch_loss}}},
-        {"accuracy", "epoch", {{"train acc", epoch_train_acc}, {"test acc", epoch_test_acc}}}};
-    if (Status s = examples::plot::DrawLinePlot(plot_path, panels); !s.ok()) Die(s, "drawing the training plot");
-    std::printf("drew loss and accuracy per epoch into %s\n", plot_path.c_str());
-  }
   bool artifact_ok = true;
   if (!artifact_path.empty()) artifact_ok = ExportAndCheck(*fresh, batch, artifact_path);
   return reloaded == last_test && artifact_ok ? 0 : 1;
