@@ -12,6 +12,8 @@
 #   ir_text       the IR text parser and verifier, with the print/parse round trip
 #                 (ir_text_fuzz.cc)
 #   params        the .params reader, with the write/read round trip (params_fuzz.cc)
+#   onnx          the ONNX importer (libonnx parse, checker, shape inference, version
+#                 converter, kiln's checks) and the trace of an imported model (onnx_fuzz.cc)
 #
 # Sources are compiled once into out/fuzz/obj (clang++ -fsanitize=fuzzer-no-link,address,
 # undefined; rebuilt when a source or header is newer) and linked per target. Seeds: the
@@ -21,12 +23,13 @@
 # report; crashing inputs are left in out/fuzz/TARGET/ (crash-*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params [SECONDS]}"
+target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params|onnx [SECONDS]}"
 seconds="${2:-30}"
 CXX="${CXX:-clang++}"
 root=out/fuzz
 mkdir -p "$root/gen/runtime" "$root/obj"
-flags=(-std=c++20 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -I. -I"$root/gen")
+flags=(-std=c++20 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -I. -I"$root/gen"
+       -DONNX_NAMESPACE=onnx -DONNX_ML=1)
 
 runtime_srcs=(base/*.cc runtime/artifact.cc runtime/model.cc runtime/executable.cc runtime/check_numerics.cc
               runtime/step.cc runtime/step_kinds.cc runtime/step_program.cc runtime/target.cc
@@ -36,13 +39,16 @@ case "$target" in
   artifact_run) srcs=("${runtime_srcs[@]}"); libs=(-ldnnl -l:libgomp.so.1 -lz); max_len=262144 ;;
   ir_text) srcs=(base/*.cc ir/*.cc ir/ops/*.cc); libs=(); max_len=16384 ;;
   params) srcs=(base/*.cc runtime/parameter_store.cc); libs=(-lz); max_len=65536 ;;
-  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params)" >&2; exit 2 ;;
+  onnx) srcs=(base/*.cc ir/*.cc ir/ops/*.cc graph/nn.cc graph/ops.cc graph/parameter.cc graph/symbol.cc
+              runtime/parameter_store.cc import/*.cc)
+        libs=(-lonnx -lonnx_proto -lprotobuf -lz); max_len=65536 ;;
+  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params | onnx)" >&2; exit 2 ;;
 esac
 
 flatc --cpp --scoped-enums -o "$root/gen/runtime" runtime/artifact.fbs
 
 # Objects, rebuilt when their source or any header is newer (coarse but safe).
-newest_header=$(find base runtime backends ir -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
+newest_header=$(find base runtime backends ir graph import -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
 objs=()
 todo=()
 for src in "${srcs[@]}"; do

@@ -1,6 +1,7 @@
 // kiln: the command-line compiler and server.
 //
 //   kiln compile --model lenet --params lenet.params --input-shape 32,1,28,28 -o lenet.kiln
+//   kiln compile model.onnx --batch 8 -o model.kiln
 //   kiln inspect lenet.kiln [--ir]
 //   kiln serve lenet.kiln --port 8000
 //
@@ -8,16 +9,20 @@
 // declared in C++), loads trained parameters from a Gluon-compatible .params file (without
 // --params the weights are Xavier-initialized from --seed: an untrained model, for tests),
 // compiles the inference graph for the given input shape (NCHW; its first dim is the batch
-// the artifact runs) and writes the artifact. `inspect` loads an artifact with the runtime
+// the artifact runs) and writes the artifact; or imports an ONNX file (import/onnx_import.h:
+// its weights, its input shape with --batch for a symbolic batch dim) and compiles that. `inspect` loads an artifact with the runtime
 // (so it validates it) and prints its signatures, steps, fused nodes and memory report.
 // `serve` is kiln-serve (serve/server.h). Exit codes (tools/flags.h): 1 when compiling,
 // loading or serving fails, 2 for a usage error (a bad flag value, e.g. --opt-level 7).
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "aot/export.h"
 #include "aot/models.h"
+#include "import/onnx_import.h"
 #include "graph/parameter.h"
 #include "runtime/model.h"
 #include "serve/serve_flags.h"
@@ -72,9 +77,38 @@ std::string Attributes(const runtime::StepDesc& d) {
   return s;
 }
 
+// `kiln compile model.onnx`: the imported network, its input shape for `batch` (or
+// `shape_text` when given), and the artifact's metadata.
+int CompileOnnx(const std::string& path, int64_t batch, const std::string& shape_text, const std::string& out,
+                const std::string& name, int opt_level, bool constant_params) {
+  auto start = std::chrono::steady_clock::now();
+  auto net = onnx_import::ImportOnnxFile(path);
+  if (!net.ok()) return Fail(net.status(), "compile");
+  double import_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto shape = shape_text.empty() ? (*net)->InputShapeForBatch(batch) : tools::ParseShape("--input-shape", shape_text);
+  if (!shape.ok()) return Fail(shape.status(), "compile");
+  aot::ExportOptions options;
+  options.model_name = name.empty() ? std::filesystem::path(path).stem().string() : name;
+  options.compile.opt_level = opt_level;
+  options.compile.constant_params = constant_params;
+  options.metadata["model"] = "onnx";
+  options.metadata["onnx_file"] = path;
+  options.metadata["onnx_opset"] = std::to_string((*net)->model_opset());
+  options.metadata["onnx_producer"] = (*net)->producer();
+  options.metadata["onnx_input"] = (*net)->input_name() + " " + ShapeToString((*net)->input_dims());
+  auto r = aot::ExportArtifact(**net, *shape, out, options);
+  if (!r.ok()) return Fail(r.status(), "compile");
+  std::printf("imported %s (opset %d, %zu nodes) in %.3f s; wrote %s: %s, input %s, %d steps, arena %s, weights %s, "
+              "compiled in %.3f s\n",
+              path.c_str(), (*net)->model_opset(), (*net)->nodes().size(), import_s, out.c_str(),
+              Bytes(r->file_bytes).c_str(), ShapeToString(*shape).c_str(), r->num_steps,
+              Bytes(r->memory.arena_bytes).c_str(), Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds);
+  return 0;
+}
+
 int Compile(const std::string& model_name, const std::string& params, const std::string& shape_text,
             const std::string& out, const std::string& name, int opt_level, uint64_t seed, bool constant_params) {
-  auto shape = tools::ParseShape("--input-shape", shape_text);
+  auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "1,1,28,28" : shape_text);
   if (!shape.ok()) return Fail(shape.status(), "compile");
   auto net = aot::MakeModel(model_name);
   if (!net.ok()) return Fail(net.status(), "compile");
@@ -160,18 +194,25 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* compile = app.add_subcommand("compile", "compile a network with trained parameters into an artifact");
-  std::string model_name, params, shape = "1,1,28,28", out = "model.kiln", name;
+  std::string model_name, params, shape, out = "model.kiln", name, onnx_path;
   int opt_level = 2;
   uint64_t seed = 42;
+  int64_t batch = 1;
   bool constant_params = true;
   std::string known;
   for (const auto& n : aot::ModelNames()) known += (known.empty() ? "" : "|") + n;
-  compile->add_option("--model", model_name, "network to build: " + known)
-      ->required()
-      ->check(CLI::IsMember(aot::ModelNames()));
-  compile->add_option("--params", params, ".params file with the trained parameters (Gluon format)");
-  compile->add_option("--input-shape", shape, "input shape N,C,H,W; N is the batch the artifact runs")
-      ->check(tools::ShapeText())
+  auto* onnx_opt = compile->add_option("onnx", onnx_path, "an ONNX model file to compile instead of --model")
+                       ->check(CLI::ExistingFile);
+  auto* model_opt = compile->add_option("--model", model_name, "network to build: " + known)
+                        ->check(CLI::IsMember(aot::ModelNames()))
+                        ->excludes(onnx_opt);
+  auto* params_opt = compile->add_option("--params", params, ".params file with the trained parameters (Gluon format)");
+  params_opt->excludes(onnx_opt);
+  compile->add_option("--input-shape", shape,
+                      "input shape N,C,H,W; N is the batch the artifact runs (default 1,1,28,28; ONNX: the model's)")
+      ->check(tools::ShapeText());
+  compile->add_option("--batch", batch, "ONNX: the batch to compile for (the model's batch dim may be symbolic)")
+      ->check(tools::PositiveInt())
       ->capture_default_str();
   compile->add_option("-o,--output", out, "artifact path")->check(tools::FolderExists())->capture_default_str();
   compile->add_option("--name", name, "model name stored in the artifact (default: --model)");
@@ -197,7 +238,14 @@ int main(int argc, char** argv) {
   serve::AddServeFlags(*serve, serve_options);
 
   if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
-  if (*compile) return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
+  if (*compile) {
+    if (!onnx_path.empty()) return CompileOnnx(onnx_path, batch, shape, out, name, opt_level, constant_params);
+    if (model_opt->count() == 0) {
+      std::fprintf(stderr, "kiln compile: give --model NAME or an ONNX file (kiln compile model.onnx)\n");
+      return 2;
+    }
+    return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
+  }
   if (*inspect) return Inspect(inspect_path, ir, attrs);
   return serve::ServeUntilSignal(serve_path, serve_options);
 }

@@ -8,6 +8,8 @@ pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcair
 pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libcpp-httplib-dev clang libclang-rt-14-dev wrk curl)
 # The zoo's comparison with torchvision 0.14 (tests/zoo) and the PyTorch benchmark peers.
 pkgs+=(python3-torch python3-torchvision)
+# The ONNX importer (libonnx 1.12, protobuf) and its tests (python3-onnx checks exported files).
+pkgs+=(libonnx-dev libprotobuf-dev python3-onnx)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -19,4 +21,12 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# ONNX Runtime for the importer's comparisons (tests/import) and the benchmarks (bench/),
+# from the npm registry into out/ort (CPU only: no CUDA download).
+ort="$(cd "$(dirname "$0")/.." && pwd)/out/ort"
+if [ ! -f "$ort/node_modules/onnxruntime-node/package.json" ]; then
+  mkdir -p "$ort"
+  (cd "$ort" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-audit --no-fund --silent onnxruntime-node@1.30.0 >/dev/null) ||
+    echo "setup: installing onnxruntime-node failed (the ONNX Runtime comparisons will fail)"
 fi

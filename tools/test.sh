@@ -10,7 +10,8 @@ bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 bash tools/fetch_data.sh data || { echo "0 passed, 1 failed"; exit 1; }
 # One test at a time: oneDNN runs OpenMP on every core, and two such tests at once on a
 # 2-core machine spin against each other (10x slower).
-bazel test -c opt //... --local_test_jobs=1 --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 --test_output=errors
+bazel test -c opt //... --local_test_jobs=1 --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 \
+  --test_env=KILN_ORT_DIR="$PWD/out/ort" --test_output=errors
 status=$?
 passed=0
 failed=0
@@ -39,9 +40,9 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 # The README's commands as written (tools/readme_check.sh) count as one test.
 if bash tools/readme_check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 # Each libFuzzer target (tools/fuzz.sh: the artifact loader, artifacts run with random
-# inputs, the IR text parser, the .params reader) counts as one test: a bounded run without
+# inputs, the IR text parser, the .params reader, the ONNX importer) counts as one test: a bounded run without
 # a crash, leak or sanitizer report.
-for spec in artifact:30 artifact_run:30 ir_text:30 params:15; do
+for spec in artifact:30 artifact_run:30 ir_text:30 params:15 onnx:30; do
   if bash tools/fuzz.sh "${spec%%:*}" "${spec##*:}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 echo "$passed passed, $failed failed"

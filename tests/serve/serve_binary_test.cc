@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <httplib.h>
+#include <onnx/onnx_pb.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +134,94 @@ TEST_CASE("kiln compile, inspect and the kiln-serve binary", "[serve][binary]") 
   server.ReadUntil("\x01");
   CHECK_THAT(server.output, Catch::Contains("SIGTERM received"));
   CHECK_THAT(server.output, Catch::Contains("stopped"));
+  CHECK(WaitExit(server.pid) == 0);
+}
+
+// x [N,1,4,4] -> Conv 1x1 (2 filters: weights 2 and -1, biases 1 and 0.25) -> Relu ->
+// GlobalAveragePool -> Flatten -> y [N,2], batch symbolic: out[0] = mean(2x + 1),
+// out[1] = mean(relu(0.25 - x)).
+std::string TinyOnnxModel() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("tiny");
+  auto value = [](onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
+    v->set_name(name);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    auto* shape = v->mutable_type()->mutable_tensor_type()->mutable_shape();
+    shape->add_dim()->set_dim_param("N");
+    for (int64_t d : dims) shape->add_dim()->set_dim_value(d);
+  };
+  value(g->add_input(), "x", {1, 4, 4});
+  value(g->add_output(), "y", {2});
+  auto tensor = [&](const std::string& name, std::vector<int64_t> dims, std::vector<float> v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float f : v) t->add_float_data(f);
+  };
+  tensor("w", {2, 1, 1, 1}, {2.f, -1.f});
+  tensor("b", {2}, {1.f, 0.25f});
+  auto node = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(op);
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+  };
+  node("Conv", {"x", "w", "b"}, "c");
+  node("Relu", {"c"}, "r");
+  node("GlobalAveragePool", {"r"}, "p");
+  node("Flatten", {"p"}, "y");
+  std::string bytes;
+  REQUIRE(m.SerializeToString(&bytes));
+  return bytes;
+}
+
+TEST_CASE("an ONNX model: kiln compile model.onnx, then kiln-serve answers KServe v2 over HTTP",
+          "[serve][binary][onnx]") {
+  std::string onnx_path = TmpPath("tiny.onnx"), artifact = TmpPath("tiny.kiln");
+  {
+    std::FILE* f = std::fopen(onnx_path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::string bytes = TinyOnnxModel();
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
+  Child compile = Spawn({"tools/kiln", "compile", onnx_path, "--batch", "2", "-o", artifact});
+  compile.ReadUntil("\x01");
+  INFO(compile.output);
+  REQUIRE(WaitExit(compile.pid) == 0);
+  CHECK_THAT(compile.output, Catch::Contains("imported " + onnx_path) && Catch::Contains("input [2,1,4,4]"));
+
+  Child server = Spawn({"serve/kiln-serve", artifact, "--port", "0"});
+  REQUIRE(server.ReadUntil("\n"));
+  INFO(server.output);
+  auto at = server.output.find("ready on http://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  int port = std::atoi(server.output.c_str() + at + std::strlen("ready on http://127.0.0.1:"));
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  std::vector<float> x(16);
+  for (int i = 0; i < 16; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i) / 16.f;
+  json body = {{"inputs", {{{"name", "data"}, {"shape", {1, 1, 4, 4}}, {"datatype", "FP32"}, {"data", x}}}}};
+  auto r = client.Post("/v2/models/tiny/infer", body.dump(), "application/json");
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+  auto out = json::parse(r->body)["outputs"][0];
+  CHECK(out["shape"] == json({1, 2}));
+  double mean = 0, relu = 0;
+  for (float v : x) {
+    mean += 2 * v + 1;
+    relu += std::max(0.f, 0.25f - v);
+  }
+  CHECK(out["data"][0].get<double>() == Approx(mean / 16).epsilon(1e-6));
+  CHECK(out["data"][1].get<double>() == Approx(relu / 16).epsilon(1e-6));
+  REQUIRE(::kill(server.pid, SIGTERM) == 0);
+  server.ReadUntil("\x01");
   CHECK(WaitExit(server.pid) == 0);
 }
 
