@@ -61,7 +61,15 @@ Status CheckConvShapes(const StepDesc& desc, const ConvAttrs& a, const TensorRef
                                      (a.groups > 1 ? " x groups " + std::to_string(a.groups) : std::string()) +
                                      ", OC a multiple of the groups, and dst " + ShapeToString(want));
   }
-  if (a.groups > 1 && !wei.dense()) return InvalidOperands(desc, "grouped weights must be dense (goihw)");
+  if (a.groups > 1 && !wei.dense()) {
+    // A blocked grouped layout names the same groups ("g<G>:<tag>", layout_kernels.cc).
+    int64_t g = 0;
+    std::string tag;
+    if (!ParseGroupedLayout(wei.layout, &g, &tag) || g != a.groups) {
+      return InvalidOperands(desc, "grouped weights must be dense (goihw) or in a \"g" + std::to_string(a.groups) +
+                                       ":<tag>\" layout");
+    }
+  }
   if (bias != nullptr && bias->dims != Shape{wei.dims[0]}) {
     return InvalidOperands(desc, "bias must have shape [OC]=[" + std::to_string(wei.dims[0]) + "]");
   }

@@ -126,10 +126,15 @@ dnnl::memory::desc PlainMd(const std::vector<int64_t>& dims, DType dtype = DType
 inline dnnl::memory::desc PlainMd(const TensorRef& ref) { return PlainMd(ref.dims, ref.dtype); }
 // The descriptor of `ref` in its layout (dense row-major, or the oneDNN format tag it names).
 dnnl::memory::desc MdOf(const TensorRef& ref);
-// Convolution weights with `groups` G: G == 1, MdOf(wei); G > 1, the dense [OC, IC/G, KH, KW]
-// bytes seen as oneDNN's grouped 5-D goihw [G, OC/G, IC/G, KH, KW] (the same memory).
-// Grouped weights stay dense (the lowering never blocks them).
+// Convolution weights with `groups` G: G == 1 or a blocked layout, MdOf(wei); G > 1 and
+// dense, the [OC, IC/G, KH, KW] bytes seen as oneDNN's grouped 5-D goihw [G, OC/G, IC/G,
+// KH, KW] (the same memory).
 dnnl::memory::desc ConvWeightsMd(const TensorRef& wei, int64_t groups);
+// Grouped convolution weights in a blocked 5-D layout are named "g<G>:<tag>" (e.g.
+// "g96:Goihw8g"; MdOf reads them as [G, OC/G, IC/G, KH, KW]). Parse: true and G and the tag
+// for such a name. Name: the name of the 5-D `md5`, or "" when no tag describes it.
+bool ParseGroupedLayout(const std::string& layout, int64_t* groups, std::string* tag);
+std::string GroupedLayoutName(int64_t groups, const dnnl::memory::desc& md5);
 
 // ---- Blocked layouts (layout_kernels.cc) ----
 

@@ -64,8 +64,39 @@ bool IsDenseRowMajor(const dn::memory::desc& md) {
 
 }  // namespace
 
+bool ParseGroupedLayout(const std::string& layout, int64_t* groups, std::string* tag) {
+  // "g<G>:<5-D tag>", e.g. "g96:Goihw8g" (GroupedLayoutName).
+  if (layout.size() < 4 || layout[0] != 'g') return false;
+  size_t colon = layout.find(':');
+  if (colon == std::string::npos || colon < 2 || colon > 10) return false;
+  int64_t g = 0;
+  for (size_t i = 1; i < colon; ++i) {
+    if (layout[i] < '0' || layout[i] > '9') return false;
+    g = g * 10 + (layout[i] - '0');
+  }
+  if (g < 1) return false;
+  *groups = g;
+  *tag = layout.substr(colon + 1);
+  return true;
+}
+
+std::string GroupedLayoutName(int64_t groups, const dn::memory::desc& md5) {
+  std::string name = LayoutName(md5);
+  return name.empty() ? "" : "g" + std::to_string(groups) + ":" + name;
+}
+
 dn::memory::desc MdOf(const TensorRef& ref) {
   if (ref.dense()) return PlainMd(ref);
+  int64_t groups = 0;
+  std::string grouped_tag;
+  if (ParseGroupedLayout(ref.layout, &groups, &grouped_tag)) {
+    // Grouped convolution weights [OC, IC/G, KH, KW] as oneDNN's 5-D [G, OC/G, IC/G, KH, KW].
+    auto it = TagsByName().find(grouped_tag);
+    Tag tag = it == TagsByName().end() || ref.dims.size() != 4 || ref.dims[0] % groups != 0 ? Tag::undef : it->second;
+    dn::memory::dims d{groups, ref.dims.size() == 4 ? ref.dims[0] / groups : 0, ref.dims.size() == 4 ? ref.dims[1] : 0,
+                       ref.dims.size() == 4 ? ref.dims[2] : 0, ref.dims.size() == 4 ? ref.dims[3] : 0};
+    return dn::memory::desc(d, DataType(ref.dtype), tag);
+  }
   auto it = TagsByName().find(ref.layout);
   // Unknown names are rejected by CheckLayouts before any plan is made.
   Tag tag = it == TagsByName().end() ? Tag::undef : it->second;
@@ -112,8 +143,14 @@ Status CheckLayouts(const StepDesc& desc, bool blocked_ok) {
       if (r.dense()) continue;
       if (r.layout == kWorkspaceLayout && (desc.kind == "pool2d" || desc.kind == "pool2d_backward")) continue;
       if (!blocked_ok) return InvalidOperands(desc, "this kind takes dense row-major operands only");
-      auto it = TagsByName().find(r.layout);
+      int64_t groups = 0;
+      std::string grouped_tag;
+      const bool grouped = ParseGroupedLayout(r.layout, &groups, &grouped_tag);
+      auto it = TagsByName().find(grouped ? grouped_tag : r.layout);
       if (it == TagsByName().end()) return InvalidOperands(desc, "unknown layout \"" + r.layout + "\"");
+      if (grouped && (r.dims.size() != 4 || r.dims[0] % groups != 0)) {
+        return InvalidOperands(desc, "grouped layout " + r.layout + " does not describe dims " + ShapeToString(r.dims));
+      }
       dn::memory::desc md;
       try {
         md = MdOf(r);
@@ -135,6 +172,12 @@ StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc) {
   const TensorRef& dst = desc.outputs[0];
   if (src.dims != dst.dims) return InvalidOperands(desc, "src and dst must have the same dims");
   dn::memory::desc src_md = MdOf(src), dst_md = MdOf(dst);
+  // Grouped weights: the dense side is the same bytes seen as 5-D goihw.
+  int64_t groups = 0;
+  std::string tag;
+  if (ParseGroupedLayout(dst.layout, &groups, &tag) && src.dense()) src_md = ConvWeightsMd(src, groups);
+  if (ParseGroupedLayout(src.layout, &groups, &tag) && dst.dense()) dst_md = ConvWeightsMd(dst, groups);
+  if (src_md.dims() != dst_md.dims()) return InvalidOperands(desc, "src and dst layouts describe different dims");
   dn::reorder::primitive_desc pd(Engine(), src_md, Engine(), dst_md, UserScratchpad());
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_FROM, src_md, In(0)}, {DNNL_ARG_TO, dst_md, Out(0)}});
@@ -142,7 +185,7 @@ StatusOr<std::optional<DnnlPlan>> PlanReorder(const StepDesc& desc) {
 }
 
 dn::memory::desc ConvWeightsMd(const TensorRef& wei, int64_t groups) {
-  if (groups <= 1) return MdOf(wei);
+  if (groups <= 1 || !wei.dense()) return MdOf(wei);
   dn::memory::dims d{groups, wei.dims[0] / groups, wei.dims[1], wei.dims[2], wei.dims[3]};
   return dn::memory::desc(d, DataType(wei.dtype), Tag::goihw);
 }
@@ -209,15 +252,28 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
   const TensorRef& act_in = desc.inputs[0];
   const TensorRef& act_other = forward || backward_data ? desc.outputs[0] : desc.inputs[1];
   const TensorRef& wei = forward || backward_data ? desc.inputs[1] : desc.outputs[0];
-  // Grouped weights stay dense (goihw, ConvWeightsMd); the activations still take a layout.
+  // Grouped weights: at inference oneDNN picks their 5-D layout too (e.g. Goihw8g for
+  // depthwise: its jit kernels need it; dense goihw falls back to a kernel ~10x slower), named
+  // "g<G>:<tag>" (GroupedLayoutName); in training graphs they stay dense goihw (the backward
+  // kernels' layouts are not chosen together yet).
   bool grouped = g.groups > 1;
-  dn::memory::desc wei_md = grouped ? ConvWeightsMd(wei, g.groups) : AnyMd(wei);
+  bool training = GetInt(desc, "layout_for_training", 0) != 0;
+  bool grouped_any = grouped && forward && !training;
+  dn::memory::desc wei_md = !grouped ? AnyMd(wei)
+                            : grouped_any
+                                ? dn::memory::desc({g.groups, wei.dims[0] / g.groups, wei.dims[1], wei.dims[2], wei.dims[3]},
+                                                   DataType(wei.dtype), Tag::any)
+                                : ConvWeightsMd(wei, g.groups);
   auto take_weights = [&](const dn::memory::desc& md, std::string* name, int64_t* bytes) {
-    if (!grouped) Take(md, name, bytes);
+    if (!grouped) {
+      Take(md, name, bytes);
+    } else if (grouped_any) {
+      *name = GroupedLayoutName(g.groups, md);
+      if (bytes != nullptr) *bytes = name->empty() ? 0 : static_cast<int64_t>(md.get_size());
+    }
   };
   std::vector<std::string> policies;
   if (!act_in.dense() || (!forward && !backward_data && !act_other.dense())) policies.push_back("keep");
-  bool training = GetInt(desc, "layout_for_training", 0) != 0;
   if (training && (act_in.dims[1] % 16 != 0 || act_other.dims[1] % 16 != 0)) policies.push_back("nhwc");
   policies.push_back("any");
   for (size_t attempt = 0; attempt < policies.size(); ++attempt) {

@@ -421,5 +421,38 @@ TEST_CASE("lowered programs compute what the reference interpreter computes", "[
   }
 }
 
+TEST_CASE("grouped and depthwise convolutions take blocked 5-D weight layouts at inference", "[codegen][lowering]") {
+  // The CPU target names them "g<G>:<tag>" (oneDNN's Goihw8g / Goihw16g for depthwise): at
+  // inference with constant parameters the reorder into that layout is a prepack step, and
+  // the results equal the reference; training graphs keep grouped weights dense.
+  for (int64_t groups : {int64_t{16}, int64_t{4}}) {
+    INFO("groups " << groups);
+    ir::Graph g = Parse(R"(graph g {
+  input %x : f32[2,16,9,9]NCHW
+  param %w : f32[16,)" + std::to_string(16 / groups) + R"(,3,3]OIHW
+  param %b : f32[16]C
+  %c = conv2d[dw](%x, %w, %b) {dilation=[1,1], groups=)" + std::to_string(groups) +
+                        R"(, padding_begin=[1,1], padding_end=[1,1], stride=[2,2]} : f32[2,16,5,5]NCHW
+  output y = %c
+}
+)");
+    LowerOptions frozen{true, true, false};
+    frozen.constant_params = true;
+    auto program = LowerToProgram(g, backends::cpu::CpuSteps(), frozen);
+    REQUIRE(program.ok());
+    std::string text = PrintStepProgram(*program);
+    INFO(text);
+    bool blocked_weights = false;
+    for (const auto& d : program->steps) {
+      if (d.kind == "conv2d") blocked_weights = d.inputs[1].layout.rfind("g" + std::to_string(groups) + ":", 0) == 0;
+    }
+    if (groups == 16) {  // depthwise: oneDNN's jit kernels want Goihw8g/16g (grouped 4: its choice)
+      CHECK(blocked_weights);
+      CHECK(program->prepack_steps.size() == 1);  // the weights' reorder
+    }
+    testing::ExpectEquivalent(g, g, 3, {frozen, LowerOptions{true, true, false}}, 1e-5);
+  }
+}
+
 }  // namespace
 }  // namespace kiln::codegen
