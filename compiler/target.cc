@@ -19,7 +19,7 @@ class CpuCompileTargetImpl final : public Target {
  public:
   const runtime::Target& runtime_target() const override { return backends::cpu::CpuTarget(); }
   bool SupportsPostOp(std::string_view op, std::string_view post_op) const override {
-    bool eltwise = post_op == "relu" || post_op == "sigmoid" || post_op == "tanh";
+    bool eltwise = post_op == "relu" || post_op == "sigmoid" || post_op == "tanh" || post_op == "clip";
     if (op == "conv2d") return eltwise || post_op == "sum";
     if (op == "dense") return eltwise;
     if (op == "pool2d_backward" || op == "batch_norm") return post_op == "relu";

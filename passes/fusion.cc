@@ -24,11 +24,12 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
       changed = true;
       continue;
     }
-    if (act.op != "relu" && act.op != "sigmoid" && act.op != "tanh") continue;
+    if (act.op != "relu" && act.op != "sigmoid" && act.op != "tanh" && act.op != "clip") continue;
     ir::ValueId x = act.inputs[0];
     const ir::Node* p = g.Producer(x);
     // conv2d / dense take any of the three; inference batch_norm a ReLU (oneDNN's
     // fuse_norm_relu flag).
+    // (clip, e.g. relu6, as oneDNN's eltwise_clip post-op with its bounds.)
     if (p == nullptr || (p->op != "conv2d" && p->op != "dense" && !(p->op == "batch_norm" && act.op == "relu"))) {
       continue;
     }
@@ -37,7 +38,12 @@ StatusOr<bool> FuseActivation::Run(ir::Graph& g) {
     if (pinned.count(x) || users[static_cast<size_t>(x)].size() != 1) continue;
     ir::ValueId y = act.outputs[0];
     std::string op = act.op;
-    g.mutable_nodes()[static_cast<size_t>(g.ScheduleIndex(p->id))].attrs.Set("activation", op);
+    ir::Attrs& attrs = g.mutable_nodes()[static_cast<size_t>(g.ScheduleIndex(p->id))].attrs;
+    attrs.Set("activation", op);
+    if (op == "clip") {
+      attrs.Set("activation_min", act.attrs.GetFloat("a_min", 0.0));
+      attrs.Set("activation_max", act.attrs.GetFloat("a_max", 6.0));
+    }
     g.ReplaceAllUsesWith(y, x);
     changed = true;
   }

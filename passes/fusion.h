@@ -5,7 +5,8 @@
 
 namespace kiln::passes {
 
-// Fuses conv2d / dense with the activation that follows (relu, sigmoid, tanh) into one node
+// Fuses conv2d / dense with the activation that follows (relu, sigmoid, tanh, clip such as
+// relu6, whose bounds become activation_min / activation_max) into one node
 // whose `activation` attribute the CPU backend lowers to a oneDNN eltwise post-op
 // (oneDNN dev guide "Primitive Attributes: Post-ops"). The bias is already part of
 // conv2d/dense (their optional third input), so conv+bias+ReLU becomes one primitive.

@@ -33,7 +33,9 @@ std::vector<AttrInfo> PoolAttrs(std::vector<AttrInfo> extra = {}) {
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
-const std::vector<AttrInfo> kActivationAttr = {{"activation", kString, ""}};
+// conv2d and dense: relu | sigmoid | tanh | clip (to [activation_min, activation_max]).
+const std::vector<AttrInfo> kActivationAttr = {
+    {"activation", kString, ""}, {"activation_min", kFloat, "0"}, {"activation_max", kFloat, "6"}};
 const std::vector<AttrInfo> kSgdAttrs = {
     {"wd", kFloat, "0"}, {"momentum", kFloat, "0"}, {"clip_gradient", kFloat, "-1"}};
 const std::vector<AttrInfo> kAdamAttrs = {{"beta1", kFloat, "0.9"},

@@ -120,16 +120,23 @@ StatusOr<dn::primitive_attr> ForwardAttr(const StepDesc& desc, bool with_sum = f
     return attr;
   }
   algorithm alg;
-  if (it->second == "relu") {
+  float alpha = 0.f, beta = 0.f;
+  if (it->second == "clip") {
+    // oneDNN eltwise_clip: min(max(x, alpha), beta) (relu6: 0, 6).
+    alg = algorithm::eltwise_clip;
+    auto lo = desc.floats.find("activation_min"), hi = desc.floats.find("activation_max");
+    alpha = lo == desc.floats.end() ? 0.f : static_cast<float>(lo->second);
+    beta = hi == desc.floats.end() ? 6.f : static_cast<float>(hi->second);
+  } else if (it->second == "relu") {
     alg = algorithm::eltwise_relu;
   } else if (it->second == "sigmoid") {
     alg = algorithm::eltwise_logistic;
   } else if (it->second == "tanh") {
     alg = algorithm::eltwise_tanh;
   } else {
-    return InvalidOperands(desc, "activation must be relu, sigmoid or tanh, got \"" + it->second + "\"");
+    return InvalidOperands(desc, "activation must be relu, sigmoid, tanh or clip, got \"" + it->second + "\"");
   }
-  ops.append_eltwise(1.f, alg, 0.f, 0.f);
+  ops.append_eltwise(1.f, alg, alpha, beta);
   attr.set_post_ops(ops);
   return attr;
 }

@@ -65,8 +65,9 @@
 // Layout queries (ChooseLayouts, not Create) may carry ints layout_for_training {1}: the
 // step is part of a training graph, and convolutions then prefer channels-last for channel
 // counts that 16-blocking pads (see layout_kernels.cc).
-// Fused activations: conv2d and dense take strings activation "relu"|"sigmoid"|"tanh",
-// applied to dst as a oneDNN eltwise post-op.
+// Fused activations: conv2d and dense take strings activation "relu"|"sigmoid"|"tanh"|"clip"
+// (floats activation_min, activation_max: relu6 is 0, 6), applied to dst as a oneDNN eltwise
+// post-op (eltwise_clip for clip).
 //
 // Threading: steps are immutable; Run is const and may be called concurrently from many
 // threads on distinct arenas. oneDNN primitives use the user scratchpad mode with the

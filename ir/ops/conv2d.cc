@@ -119,6 +119,7 @@ const OpDef& Conv2dDef() {
     d.ints_attrs = {"stride", "padding_begin", "padding_end", "dilation"};
     d.int_attrs = {"groups"};
     d.string_attrs = {"activation"};  // fused by passes/fusion.h: dst = act(conv(src))
+    d.float_attrs = {"activation_min", "activation_max"};  // activation "clip" (relu6: 0, 6)
     d.verify_attrs = VerifyConvAttrs;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(ops::CheckRank(c, 0, 4));

@@ -15,6 +15,7 @@ const OpDef& DenseDef() {
     d.output_names = {"dst"};
     d.min_inputs = 2;
     d.string_attrs = {"activation"};  // fused by passes/fusion.h: dst = act(dense(src))
+    d.float_attrs = {"activation_min", "activation_max"};  // activation "clip"
     d.verify_attrs = ops::CheckFusedActivation;
     d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
       RETURN_IF_ERROR(ops::CheckRank(c, 0, 2));

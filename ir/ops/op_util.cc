@@ -81,15 +81,23 @@ int64_t NormalizeAxis(int64_t axis, int64_t rank) {
 
 Status CheckFusedActivation(const InferCtx& c) {
   std::string act = c.attrs().GetString("activation", "");
+  if (act == "clip") {
+    double lo = c.attrs().GetFloat("activation_min", 0), hi = c.attrs().GetFloat("activation_max", 6);
+    if (!(lo < hi)) return c.Error("clip activation needs activation_min < activation_max");
+    return OkStatus();
+  }
   if (act.empty() || act == "relu" || act == "sigmoid" || act == "tanh") return OkStatus();
-  return c.Error("activation must be relu, sigmoid or tanh, got \"" + act + "\"");
+  return c.Error("activation must be relu, sigmoid, tanh or clip, got \"" + act + "\"");
 }
 
 void ApplyFusedActivation(const Attrs& attrs, RefTensor& dst) {
   std::string act = attrs.GetString("activation", "");
+  const double lo = attrs.GetFloat("activation_min", 0), hi = attrs.GetFloat("activation_max", 6);
   for (int64_t i = 0; i < dst.size(); ++i) {
     double& x = dst[i];
-    if (act == "relu") {
+    if (act == "clip") {
+      x = std::min(std::max(x, lo), hi);
+    } else if (act == "relu") {
       x = x > 0 ? x : 0;
     } else if (act == "sigmoid") {
       x = 1 / (1 + std::exp(-x));

@@ -17,8 +17,9 @@ Status CheckDType(const InferCtx& c, int i, DType dtype);
 Status CheckIntList(const InferCtx& c, const std::string& key, size_t size, int64_t min);
 
 // Fused activation (the `activation` string attribute of conv2d and dense, set by the
-// fusion pass): checks it is "", "relu", "sigmoid" or "tanh"; Apply runs it on a reference
-// output in place.
+// fusion pass): checks it is "", "relu", "sigmoid", "tanh" or "clip" (bounds in the float
+// attributes activation_min < activation_max, default 0 and 6: relu6); Apply runs it on a
+// reference output in place.
 Status CheckFusedActivation(const InferCtx& c);
 void ApplyFusedActivation(const Attrs& attrs, RefTensor& dst);
 // Fused ops have no gradient rule (fusion runs after autodiff): the error says so.

@@ -67,6 +67,32 @@ TEST_CASE("fuse_activation folds relu into conv2d and dense (IR before and after
   CheckEquivalent(before, after, 1);
 }
 
+TEST_CASE("fuse_activation folds relu6 (clip) into conv2d and dense with its bounds", "[passes][fusion]") {
+  ir::Graph before = Parse(R"(graph g {
+  input %x : f32[2,3,6,6]NCHW
+  param %w : f32[4,3,3,3]OIHW
+  param %b : f32[4]C
+  param %dw : f32[5,64]OI
+  %c = conv2d[conv](%x, %w, %b) {dilation=[1,1], padding_begin=[0,0], padding_end=[0,0], stride=[1,1]} : f32[2,4,4,4]NCHW
+  %r = clip[relu6](%c) {a_max=6, a_min=0} : f32[2,4,4,4]NCHW
+  %f = reshape[flat](%r) {shape=[2,64]} : f32[2,64]NC
+  %d = dense[fc](%f, %dw) : f32[2,5]NC
+  %e = clip[bound](%d) {a_max=0.25, a_min=-0.5} : f32[2,5]NC
+  output y = %e
+}
+)");
+  ir::Graph after = before;
+  auto changed = FuseActivation().Run(after);
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  std::string text = ir::PrintGraph(after);
+  INFO(text);
+  CHECK(CountOp(after, "clip") == 0);
+  CHECK_THAT(text, Catch::Contains("activation=\"clip\"") && Catch::Contains("activation_max=0.25") &&
+                       Catch::Contains("activation_min=-0.5") && Catch::Contains("activation_max=6"));
+  CheckEquivalent(before, after, 12);
+}
+
 TEST_CASE("fuse_activation leaves a pre-activation value that has other readers", "[passes][fusion]") {
   ir::Graph g = Parse(R"(graph g {
   input %x : f32[2,6]NC
