@@ -12,11 +12,15 @@
 # Slice, Squeeze, Gemm with alpha/beta, opset 9 and 14) against ONNX Runtime (npm
 # onnxruntime-node in $KILN_ORT_DIR, which tools/setup.sh installs; required when
 # KILN_REQUIRE_DATA is set, as in tools/test.sh and CI).
+# Export: LeNet-5, resnet18_v1 and mobilenet_v2_1.0 built in kiln, written as ONNX
+# (import/onnx_export.h), run by ONNX Runtime on kiln's input (same tolerance against kiln's
+# output), and imported back into kiln (kiln -> ONNX -> kiln, against ONNX Runtime's output).
 set -euo pipefail
 compare="$1"
 script="$2"
 ort_script="$3"
-shift 3
+export_check="$4"
+shift 4
 seeds=("$@")
 py=/usr/bin/python3
 if ! "$py" -c "import torch, torchvision" 2>/dev/null; then
@@ -50,6 +54,16 @@ run resnet18 64 2 9
 run lenet 28 2 9
 run mobilenet_v2 64 4 13 --dynamic --batch 3
 if [ -n "${KILN_ORT_DIR:-}" ] && [ -d "$KILN_ORT_DIR/node_modules/onnxruntime-node" ] && command -v node >/dev/null; then
+  for m in lenet resnet18_v1 mobilenet_v2_1.0; do
+    rm -rf "$dir"
+    shape=2,3,64,64
+    [ "$m" = lenet ] && shape=2,1,28,28
+    echo "== kiln $m -> ONNX -> ONNX Runtime and -> kiln"
+    if ! "$export_check" --model "$m" --dir "$dir" --image 64 --batch 2 || ! node "$ort_script" "$dir/model.onnx" "$shape" "$dir" ||
+       ! "$export_check" --model "$m" --dir "$dir" --compare --tol 1e-4 || ! "$compare" --dir "$dir" --tol 1e-4; then
+      failed=$((failed + 1))
+    fi
+  done
   for seed in "${seeds[@]}"; do
     shape=3,2,6,6
     case "$seed" in *opset9*) shape=1,2,6,6 ;; esac
