@@ -2,6 +2,7 @@
 //
 //   kiln compile --model lenet --params lenet.params --input-shape 32,1,28,28 -o lenet.kiln
 //   kiln compile model.onnx --batch 8 -o model.kiln
+//   kiln export-onnx --model lenet --params lenet.params -o lenet.onnx
 //   kiln inspect lenet.kiln [--ir]
 //   kiln serve lenet.kiln --port 8000
 //
@@ -22,8 +23,10 @@
 
 #include "aot/export.h"
 #include "aot/models.h"
+#include "import/onnx_export.h"
 #include "import/onnx_import.h"
 #include "graph/parameter.h"
+#include "graph/trainer.h"
 #include "runtime/model.h"
 #include "serve/serve_flags.h"
 #include "serve/server.h"
@@ -134,6 +137,37 @@ int Compile(const std::string& model_name, const std::string& params, const std:
   return 0;
 }
 
+// `kiln export-onnx`: a network by name with its trained parameters as an ONNX model
+// (import/onnx_export.h), batch dim symbolic unless `static_batch`.
+int ExportOnnxFile(const std::string& model_name, const std::string& params, const std::string& shape_text,
+                   const std::string& out, uint64_t seed, bool static_batch) {
+  auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "1,1,28,28" : shape_text);
+  if (!shape.ok()) return Fail(shape.status(), "export-onnx");
+  auto net = aot::MakeModel(model_name);
+  if (!net.ok()) return Fail(net.status(), "export-onnx");
+  if (params.empty()) {
+    graph::Seed(seed);
+    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "export-onnx");
+    std::fprintf(stderr, "kiln export-onnx: no --params: Xavier-initialized weights (seed %llu), an untrained model\n",
+                 static_cast<unsigned long long>(seed));
+  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
+    return Fail(s, "export-onnx");
+  }
+  if (params.empty()) {
+    // Deferred parameter shapes are inferred by a first trace.
+    graph::Predictor predictor(**net);
+    Tensor x(DType::kF32, *shape), y;
+    if (Status s = predictor.Forward(x, &y); !s.ok()) return Fail(s, "export-onnx");
+  }
+  onnx_import::ExportOptions options;
+  options.dynamic_batch = !static_batch;
+  if (Status s = onnx_import::ExportOnnx(**net, *shape, out, options); !s.ok()) return Fail(s, "export-onnx");
+  std::printf("wrote %s: %s (ONNX opset 13, input data %s%s, output output)\n", out.c_str(),
+              Bytes(static_cast<int64_t>(std::filesystem::file_size(out))).c_str(), ShapeToString(*shape).c_str(),
+              static_batch ? "" : ", batch dim symbolic");
+  return 0;
+}
+
 int Inspect(const std::string& path, bool ir, bool attrs) {
   auto model = runtime::Model::Load(path);
   if (!model.ok()) return Fail(model.status(), "inspect");
@@ -224,6 +258,19 @@ int main(int argc, char** argv) {
                     "their convolutions and the weights' reorders and folding run once per session (prepack steps)")
       ->capture_default_str();
 
+  auto* export_onnx = app.add_subcommand("export-onnx", "write a network with trained parameters as an ONNX model");
+  std::string ex_model, ex_params, ex_shape, ex_out = "model.onnx";
+  uint64_t ex_seed = 42;
+  bool ex_static = false;
+  export_onnx->add_option("--model", ex_model, "network to build: " + known)
+      ->required()
+      ->check(CLI::IsMember(aot::ModelNames()));
+  export_onnx->add_option("--params", ex_params, ".params file with the trained parameters (Gluon format)");
+  export_onnx->add_option("--input-shape", ex_shape, "input shape N,C,H,W (default 1,1,28,28)")->check(tools::ShapeText());
+  export_onnx->add_option("-o,--output", ex_out, "ONNX file")->check(tools::FolderExists())->capture_default_str();
+  export_onnx->add_option("--seed", ex_seed, "weight seed when no --params is given")->capture_default_str();
+  export_onnx->add_flag("--static-batch", ex_static, "write the batch dim as fixed (default: symbolic N)");
+
   auto* inspect = app.add_subcommand("inspect", "print an artifact's signatures, steps, fused nodes and memory");
   std::string inspect_path;
   bool ir = false, attrs = false;
@@ -247,5 +294,6 @@ int main(int argc, char** argv) {
     return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
   }
   if (*inspect) return Inspect(inspect_path, ir, attrs);
+  if (*export_onnx) return ExportOnnxFile(ex_model, ex_params, ex_shape, ex_out, ex_seed, ex_static);
   return serve::ServeUntilSignal(serve_path, serve_options);
 }

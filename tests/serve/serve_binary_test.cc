@@ -223,6 +223,19 @@ TEST_CASE("an ONNX model: kiln compile model.onnx, then kiln-serve answers KServ
   REQUIRE(::kill(server.pid, SIGTERM) == 0);
   server.ReadUntil("\x01");
   CHECK(WaitExit(server.pid) == 0);
+
+  // And the other way: kiln export-onnx writes a model that kiln compile imports again.
+  std::string exported = TmpPath("mlp.onnx");
+  Child ex = Spawn({"tools/kiln", "export-onnx", "--model", "mlp", "--input-shape", "1,1,4,4", "-o", exported});
+  ex.ReadUntil("\x01");
+  INFO(ex.output);
+  REQUIRE(WaitExit(ex.pid) == 0);
+  CHECK_THAT(ex.output, Catch::Contains("batch dim symbolic"));
+  Child back = Spawn({"tools/kiln", "compile", exported, "--batch", "3", "-o", TmpPath("mlp_back.kiln")});
+  back.ReadUntil("\x01");
+  INFO(back.output);
+  CHECK(WaitExit(back.pid) == 0);
+  CHECK_THAT(back.output, Catch::Contains("input [3,1,4,4]"));
 }
 
 }  // namespace
