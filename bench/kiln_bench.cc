@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,7 @@
 #include "codegen/llvm/kernel_llvm.h"
 #include "graph/nn.h"
 #include "graph/trainer.h"
+#include "import/onnx_import.h"
 #include "tools/flags.h"
 
 namespace kiln {
@@ -95,14 +97,34 @@ int Main(int argc, char** argv) {
   bool no_resident = false;
   app.add_flag("--no-resident", no_resident,
                "training: reorder weights every step instead of keeping them in the steps' layouts");
+  std::string onnx_path;
+  app.add_option("--onnx", onnx_path,
+                 "an ONNX file to benchmark instead of --model (import/onnx_import.h; its batch dim must be "
+                 "symbolic or equal --batch)")
+      ->check(CLI::ExistingFile);
   if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
-  const std::string& model = f.model;
+  const std::string model = onnx_path.empty() ? f.model : "onnx:" + onnx_path;
   const std::string& mode = f.mode;
   const int64_t batch = f.batch;
   const int opt = f.opt;
 
   graph::Seed(1);
-  auto [net, shape] = bench::MakeModel(model, batch, f.image, f.fc, f.channels);
+  std::shared_ptr<graph::nn::Block> net;
+  Shape shape;
+  if (onnx_path.empty()) {
+    std::tie(net, shape) = bench::MakeModel(model, batch, f.image, f.fc, f.channels);
+  } else {
+    auto t0 = std::chrono::steady_clock::now();
+    auto imported = onnx_import::ImportOnnxFile(onnx_path);
+    if (!imported.ok()) return tools::Failure(program, imported.status());
+    std::printf("imported %s (opset %d, %zu nodes) in %.3f s\n", onnx_path.c_str(), (*imported)->model_opset(),
+                (*imported)->nodes().size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    auto s = (*imported)->InputShapeForBatch(batch);
+    if (!s.ok()) return tools::Failure(program, s.status());
+    net = *imported;
+    shape = *s;
+  }
   if (Status s = net->Initialize(graph::Xavier()); !s.ok()) return tools::Failure(program, s);
   std::mt19937 rng(7);
   Tensor data = RandomTensor(shape, rng);

@@ -21,7 +21,8 @@ export OMP_NUM_THREADS=2
 if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SKYLAKEX; else unset OPENBLAS_CORETYPE; fi
 bash tools/setup.sh >/dev/null
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch python3-torchvision libopenblas0-openmp nodejs npm >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch python3-torchvision libopenblas0-openmp >/dev/null
+# (tools/setup.sh installs onnxruntime-node into out/ort; this is for an older checkout)
 if [ ! -d out/ort/node_modules/onnxruntime-node ]; then
   mkdir -p out/ort
   (cd out/ort && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-audit --no-fund --silent onnxruntime-node >/dev/null)
@@ -40,6 +41,8 @@ infer() {  # model batch iters warmup
   "$py" bench/pytorch_bench.py --model "$m" --mode infer --batch "$b" --iters "$it" --warmup "$wu" --threads 2 \
     --onnx "$onnx" 2>/dev/null
   node bench/ort_bench.js "$onnx" "$m" --shape "$b,3,224,224" --threads 2 --iters "$it" --warmup "$wu"
+  # kiln on the same ONNX file (kiln compile model.onnx's path: import, fold, compile)
+  $kb --onnx "$onnx" --mode infer --batch "$b" --frozen --iters "$it" --warmup "$wu" | grep -v '^  memory'
 }
 infer resnet50_v1 1 20 3
 infer resnet50_v1 32 5 1
