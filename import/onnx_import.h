@@ -5,8 +5,12 @@
 // artifacts (`kiln compile model.onnx`), serving and TrainStep.
 //
 // Parsing, checking and opset conversion use Debian's libonnx 1.12 (onnx/onnx_pb.h
-// ModelProto, onnx::checker::check_model, onnx::shape_inference::InferShapes in strict
-// mode, onnx::version_conversion::ConvertVersion); no protobuf is parsed by hand.
+// ModelProto, onnx::checker::check_model, onnx::version_conversion::ConvertVersion); no
+// protobuf is parsed by hand. Before libonnx sees a graph, kiln checks its structure (every
+// input defined before use, values defined once, outputs produced, no subgraphs: libonnx's
+// converter crashes on some of these). Shapes are checked by kiln's own inference when the
+// network is traced (libonnx's InferShapes crashes on malformed Conv weights, so it is not
+// run; both found by the fuzzer, tools/fuzz.sh onnx).
 //
 // What is imported (ONNX operator docs, https://onnx.ai/onnx/operators/, opset 13 semantics):
 //   - Models of opsets 7-17 of the default domain: a model below opset 13 (kImportOpset) is
@@ -120,8 +124,8 @@ class OnnxNetwork final : public graph::nn::Block {
 };
 
 // Imports the ONNX file at `path`. Errors: NotFound for a missing file; InvalidArgument
-// for a file that does not parse as a ModelProto, fails the ONNX checker or strict shape
-// inference, has an unsupported opset, domain, operator, attribute, input or initializer
+// for a file that does not parse as a ModelProto, fails kiln's structure check or the ONNX
+// checker, has an unsupported opset, domain, operator, attribute, input or initializer
 // (one line per problem: node name, op type, opset, what kiln supports); Unimplemented
 // for a version conversion the converter cannot do.
 StatusOr<std::shared_ptr<OnnxNetwork>> ImportOnnxFile(const std::string& path, ImportOptions options = {});

@@ -306,8 +306,7 @@ TEST_CASE("ONNX import: malformed and adversarial files get one clear error each
   SECTION("wrong types: an integer input, a string initializer") {
     onnx::ModelProto m = SmallCnn();
     m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
-    // (ONNX's strict shape inference names the node, its op and the type)
-    CHECK_THAT(ImportError(m), Catch::Contains("node name: conv") && Catch::Contains("tensor(int64)"));
+    CHECK_THAT(ImportError(m), Catch::Contains("input 'x': kiln imports a float tensor input"));
     onnx::ModelProto s = SmallCnn();
     auto* t = s.mutable_graph()->mutable_initializer(1);
     t->set_data_type(onnx::TensorProto::STRING);
@@ -317,7 +316,7 @@ TEST_CASE("ONNX import: malformed and adversarial files get one clear error each
     t->add_string_data("c");
     std::string e = ImportError(s);
     INFO(e);
-    CHECK_THAT(e, Catch::Contains("node name: conv") && Catch::Contains("tensor(string)"));
+    CHECK_THAT(e, Catch::Contains("initializer 'conv.b': data type STRING is not supported"));
   }
   SECTION("a Reshape whose product does not match") {
     onnx::ModelProto m = SmallCnn();
@@ -335,10 +334,30 @@ TEST_CASE("ONNX import: malformed and adversarial files get one clear error each
       CHECK_THAT(net.status().message(), Catch::Contains("flatten") || Catch::Contains("Reshape"));
     }
   }
+  SECTION("a graph output that no node produces (crashed libonnx 1.12's version converter)") {
+    onnx::ModelProto m = SmallCnn(9);
+    m.mutable_graph()->mutable_node(m.graph().node_size() - 1)->set_output(0, "=");
+    std::string e = ImportError(m);
+    INFO(e);
+    CHECK_THAT(e, Catch::Contains("graph output 'y' is not produced by any node"));
+  }
+  SECTION("a convolution weight of another rank than its input (crashed libonnx 1.12's shape inference)") {
+    onnx::ModelProto m = SmallCnn(11);
+    auto* w = m.mutable_graph()->mutable_initializer(0);
+    w->clear_dims();
+    for (int64_t d : {3, 2, 1, 3, 3}) w->add_dims(d);
+    auto net = ImportOnnxBytes(Bytes(m));
+    REQUIRE(net.ok());  // the file itself is well formed; the trace refuses the convolution
+    Tensor y;
+    graph::Predictor p(**net);
+    Status s = p.Forward(RandomInput(2), &y);
+    REQUIRE_FALSE(s.ok());
+    CHECK_THAT(s.message(), Catch::Contains("ONNX node 'conv' (Conv)") && Catch::Contains("[3,2,1,3,3]"));
+  }
   SECTION("a cycle") {
     onnx::ModelProto m = SmallCnn();
     m.mutable_graph()->mutable_node(0)->set_input(0, "r");  // conv reads relu's output
-    CHECK_THAT(ImportError(m), Catch::Contains("checker") || Catch::Contains("topologically"));
+    CHECK_THAT(ImportError(m), Catch::Contains("node 'conv' (Conv): input 'r' is not defined before it"));
   }
   SECTION("an initializer whose data is shorter than its shape") {
     onnx::ModelProto m = SmallCnn();
