@@ -42,6 +42,15 @@ std::string IrName(const std::string& s) {
 
 int64_t NormalizeAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
+// A known value as an integer, clamped to +-2^62 (the file's int64 values pass through
+// double; a cast of anything beyond int64 would be undefined): the checks downstream then
+// refuse it as a dim, index or size out of range.
+int64_t ToInt(double v) {
+  constexpr double kLimit = 4611686018427387904.0;  // 2^62
+  if (!(v == v)) return 0;
+  return static_cast<int64_t>(std::clamp(v, -kLimit, kLimit));
+}
+
 class NodeTracer {
  public:
   NodeTracer(Sym x, const std::vector<HostTensor>& tensors, const std::map<std::string, HostTensor>& host,
@@ -176,7 +185,8 @@ StatusOr<std::shared_ptr<const HostTensor>> NodeTracer::AsHost(size_t i) {
 }
 
 // NumPy broadcasting of two host tensors.
-StatusOr<HostTensor> HostBroadcast(const HostTensor& a, const HostTensor& b, const std::function<double(double, double)>& f) {
+StatusOr<HostTensor> HostBroadcast(const HostTensor& a, const HostTensor& b, const std::function<double(double, double)>& f,
+                                   int64_t max_elements) {
   const size_t rank = std::max(a.dims.size(), b.dims.size());
   Shape out(rank);
   auto dim = [&](const Shape& d, size_t i) -> int64_t {
@@ -190,10 +200,17 @@ StatusOr<HostTensor> HostBroadcast(const HostTensor& a, const HostTensor& b, con
     }
     out[i] = std::max(x, y);
   }
+  int64_t n = 1;
+  for (int64_t d : out) {
+    if (d != 0 && n > max_elements / d) {
+      return InvalidArgument("broadcasting " + ShapeToString(a.dims) + " and " + ShapeToString(b.dims) + " gives more than " +
+                             std::to_string(max_elements) + " elements");
+    }
+    n *= d;
+  }
   HostTensor r;
   r.is_float = a.is_float || b.is_float;
   r.dims = out;
-  int64_t n = NumElements(out);
   r.values.resize(static_cast<size_t>(n));
   std::vector<int64_t> idx(rank, 0);
   auto flat = [&](const HostTensor& t) {
@@ -323,7 +340,7 @@ Status NodeTracer::Run(const OnnxNode& n) {
   } else if (op == "ConstantOfShape") {
     ASSIGN_OR_RETURN(auto shape, AsHost(0));
     HostTensor h;
-    for (double d : shape->values) h.dims.push_back(static_cast<int64_t>(d));
+    for (double d : shape->values) h.dims.push_back(ToInt(d));
     RETURN_IF_ERROR(CheckSize(h.dims));
     double value = 0;
     h.is_float = true;
@@ -405,6 +422,11 @@ Status NodeTracer::Conv() {
   if (strides.size() != 2 || dilations.size() != 2 || pads.size() != 4) {
     return InvalidArgument("strides, dilations and pads must have 2, 2 and 4 values");
   }
+  for (const auto* list : {&strides, &dilations, &pads}) {
+    for (int64_t v : *list) {
+      if (v < 0 || v > (int64_t{1} << 30)) return InvalidArgument("strides, dilations and pads must lie in [0, 2^30]");
+    }
+  }
   const std::string auto_pad = String("auto_pad", "NOTSET");
   if (auto_pad == "VALID") {
     pads = {0, 0, 0, 0};
@@ -449,6 +471,11 @@ Status NodeTracer::Pool(bool max) {
     return InvalidArgument("kernel_shape, strides and pads must have 2, 2 and 4 values");
   }
   if (dilations != std::vector<int64_t>{1, 1}) return InvalidArgument("dilated pooling is not supported");
+  for (const auto* list : {&kernel, &strides, &pads}) {
+    for (int64_t v : *list) {
+      if (v < 0 || v > (int64_t{1} << 30)) return InvalidArgument("kernel_shape, strides and pads must lie in [0, 2^30]");
+    }
+  }
   if (Int("storage_order", 0) != 0) return InvalidArgument("storage_order 1 (column major) is not supported");
   const std::string auto_pad = String("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET" && auto_pad != "VALID") {
@@ -569,7 +596,7 @@ Status NodeTracer::Binary(const std::string& op) {
     if (op == "Div") {
       f = [integer](double x, double y) { return y == 0 ? 0.0 : integer ? std::trunc(x / y) : x / y; };
     }
-    ASSIGN_OR_RETURN(HostTensor r, HostBroadcast(*a, *b, f));
+    ASSIGN_OR_RETURN(HostTensor r, HostBroadcast(*a, *b, f, max_elements_));
     return SetHost(0, std::move(r));
   }
   ASSIGN_OR_RETURN(Sym a, AsSym(0));
@@ -623,7 +650,7 @@ StatusOr<Shape> ReshapeTarget(const Shape& in, const HostTensor& spec) {
   int infer = -1;
   int64_t known = 1;
   for (size_t i = 0; i < spec.values.size(); ++i) {
-    int64_t d = static_cast<int64_t>(spec.values[i]);
+    int64_t d = ToInt(spec.values[i]);
     if (d == 0) {
       if (i >= in.size()) return InvalidArgument("shape code 0 at position " + std::to_string(i) + " has no input dim");
       d = in[i];
@@ -636,7 +663,7 @@ StatusOr<Shape> ReshapeTarget(const Shape& in, const HostTensor& spec) {
     }
     if (d < 0) return InvalidArgument("shape value " + std::to_string(d) + " is negative");
     out.push_back(d);
-    known *= d;
+    if (__builtin_mul_overflow(known, d, &known)) return InvalidArgument("the shape's element count overflows");
   }
   int64_t total = NumElements(in);
   if (infer >= 0) {
@@ -675,7 +702,7 @@ Status NodeTracer::SqueezeOrUnsqueeze(bool squeeze) {
   if (Has(1)) {
     ASSIGN_OR_RETURN(auto a, AsHost(1));
     axes.clear();
-    for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
+    for (double v : a->values) axes.push_back(ToInt(v));
   }
   ASSIGN_OR_RETURN(const Val* v, Get(node_->inputs[0]));
   Shape in = v->has_sym ? v->sym.shape() : v->param ? v->param->shape() : v->host->dims;
@@ -719,13 +746,13 @@ Status NodeTracer::Slice() {
   std::vector<int64_t> axes, steps;
   if (Has(3)) {
     ASSIGN_OR_RETURN(auto a, AsHost(3));
-    for (double x : a->values) axes.push_back(static_cast<int64_t>(x));
+    for (double x : a->values) axes.push_back(ToInt(x));
   } else {
     for (int64_t i = 0; i < starts->size(); ++i) axes.push_back(i);
   }
   if (Has(4)) {
     ASSIGN_OR_RETURN(auto s, AsHost(4));
-    for (double x : s->values) steps.push_back(static_cast<int64_t>(x));
+    for (double x : s->values) steps.push_back(ToInt(x));
   }
   if (starts->size() != ends->size() || static_cast<int64_t>(axes.size()) != starts->size()) {
     return InvalidArgument("starts, ends and axes must have the same length");
@@ -737,7 +764,7 @@ Status NodeTracer::Slice() {
   const bool host = v->host && !v->has_sym && v->param == nullptr;
   Shape dims = v->has_sym ? v->sym.shape() : v->param ? v->param->shape() : v->host->dims;
   auto clamp = [](double x, int64_t dim) {
-    int64_t i = x >= 9.2e18 ? dim : x <= -9.2e18 ? 0 : static_cast<int64_t>(x);
+    int64_t i = x >= 9.2e18 ? dim : x <= -9.2e18 ? 0 : ToInt(x);
     if (i < 0) i += dim;
     return std::clamp<int64_t>(i, 0, dim);
   };
@@ -785,7 +812,7 @@ Status NodeTracer::Split() {
   if (Has(1)) {
     ASSIGN_OR_RETURN(auto s, AsHost(1));
     sizes.clear();
-    for (double v : s->values) sizes.push_back(static_cast<int64_t>(v));
+    for (double v : s->values) sizes.push_back(ToInt(v));
   }
   const int64_t parts = static_cast<int64_t>(node_->outputs.size());
   if (sizes.empty()) {
@@ -836,9 +863,9 @@ Status NodeTracer::Gather() {
   r.dims = idx->dims;
   const int64_t n = data->dims[0];
   for (double v : idx->values) {
-    int64_t i = static_cast<int64_t>(v);
+    int64_t i = ToInt(v);
     if (i < 0) i += n;
-    if (i < 0 || i >= n) return InvalidArgument("index " + std::to_string(static_cast<int64_t>(v)) + " out of range");
+    if (i < 0 || i >= n) return InvalidArgument("index " + std::to_string(ToInt(v)) + " out of range");
     r.values.push_back(data->values[static_cast<size_t>(i)]);
   }
   return SetHost(0, std::move(r));
@@ -886,7 +913,7 @@ Status NodeTracer::Pad() {
   }
   Sym y = x;
   for (size_t axis = 0; axis < rank; ++axis) {
-    const int64_t before = static_cast<int64_t>(pads->values[axis]), after = static_cast<int64_t>(pads->values[axis + rank]);
+    const int64_t before = ToInt(pads->values[axis]), after = ToInt(pads->values[axis + rank]);
     if (before < 0 || after < 0) return InvalidArgument("negative pads (cropping) are not supported");
     if (before == 0 && after == 0) continue;
     std::vector<Sym> parts;
