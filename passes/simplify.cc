@@ -50,7 +50,9 @@ StatusOr<bool> ConstantFolding::Run(ir::Graph& g) {
       std::vector<ir::ValueId> outputs = n.outputs;
       std::string name = n.name;
       for (size_t k = 0; k < outputs.size(); ++k) {
-        const ir::Value& v = g.value(outputs[k]);
+        // Copies, not a reference: AddConstant grows the value table and would leave a
+        // `const Value&` dangling (a heap-use-after-free under AddressSanitizer).
+        const ir::Value v = g.value(outputs[k]);
         ir::ValueId c = g.AddConstant(g.UniqueName(v.name + ".folded"), ir::FromRef(outs[k], v.type.dtype));
         g.mutable_value(c).type.layout = v.type.layout;
         g.ReplaceAllUsesWith(outputs[k], c);
