@@ -9,8 +9,21 @@
 namespace kiln::serve {
 
 // Adds --host, --port, --model-name, --max-batch-size, --batch-delay-us, --max-body-bytes,
-// --http-threads and --workers to `app`, writing into `options`, with their ranges (a value
+// --http-threads, --workers, --max-connections, the header/body/idle timeouts, --max-queue
+// and --request-timeout-ms to `app`, writing into `options`, with their ranges (a value
 // outside is a usage error at parse time, tools/flags.h).
+// Adds what to serve: the positional `artifact` or `--model-repository DIR`, exactly one
+// (neither or both is a usage error at parse time).
+inline void AddServeSource(CLI::App& app, std::string& artifact, std::string& repository) {
+  auto* a = app.add_option("artifact", artifact, "the .kiln file to serve (or --model-repository)");
+  auto* r = app.add_option("--model-repository", repository,
+                           "serve every model of this folder, DIR/<model>/<version>/model.kiln (serve/repository.h)");
+  a->excludes(r);
+  app.callback([&artifact, &repository] {
+    if (artifact.empty() && repository.empty()) throw CLI::RequiredError("an artifact or --model-repository");
+  });
+}
+
 inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--host", options.host, "address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
@@ -26,8 +39,29 @@ inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--max-body-bytes", options.max_body_bytes, "larger request bodies get HTTP 413")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--http-threads", options.http_threads, "connections served at once")
-      ->check(CLI::Range(1, 4096))
+  app.add_option("--http-threads", options.http_threads,
+                 "I/O threads (asynchronous: waiting connections hold no thread)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections, "connections open at once; one more gets 503")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--header-timeout-ms", options.header_timeout_ms,
+                 "a request's headers must arrive within this many ms of their first byte")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--body-timeout-ms", options.body_timeout_ms, "a request's body must arrive within this many ms")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", options.idle_timeout_ms, "keep-alive connections idle longer are closed")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--max-queue", options.max_queue, "requests waiting for a batch; one more gets 503")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--request-timeout-ms", options.request_timeout_ms,
+                 "a request still queued after this many ms gets 504 (0 = no timeout)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
       ->capture_default_str();
   app.add_option("--workers", options.workers, "sessions running batches in parallel")
       ->check(CLI::Range(1, 256))

@@ -1,496 +1,416 @@
 #include "serve/server.h"
 
-#include <httplib.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <future>
-#include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "serve/repository.h"
 
 namespace kiln::serve {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kJson = "application/json";
-constexpr int kMaxNesting = 32;
-
-std::string DatatypeName(DType d) { return d == DType::kF32 ? "FP32" : "INT32"; }
-
-// The spec's shape with the batch dim shown as -1 (KServe's variable dim).
-json VariableBatchShape(const Shape& s) {
-  json j = json::array();
-  for (size_t i = 0; i < s.size(); ++i) j.push_back(i == 0 ? int64_t{-1} : s[i]);
-  return j;
+HttpResponse Reply(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
 }
 
-json TensorMetadata(const runtime::TensorSpec& s) {
-  return {{"name", s.name}, {"datatype", DatatypeName(s.dtype)}, {"shape", VariableBatchShape(s.shape)}};
+HttpResponse ErrorReply(int status, const std::string& message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = JsonError(message);
+  return r;
 }
 
-std::string ErrorBody(const std::string& message) { return json{{"error", message}}.dump(); }
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kFailedPrecondition: return 400;
+    case StatusCode::kInvalidArgument: return 400;
+    default: return 500;
+  }
+}
 
-std::string ShapeText(const json& shape) { return shape.dump(); }
+// "/a/b/c" -> {"a","b","c"}; empty segments kept (so "//" does not match a route).
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  if (path.empty() || path[0] != '/') return out;
+  size_t at = 1;
+  for (;;) {
+    size_t next = path.find('/', at);
+    out.push_back(path.substr(at, next == std::string::npos ? std::string::npos : next - at));
+    if (next == std::string::npos) break;
+    at = next + 1;
+  }
+  return out;
+}
 
-// Appends the numbers of a (possibly nested) JSON array to `out` as `dtype`, row-major.
-Status Flatten(const json& j, DType dtype, int depth, const std::string& input, std::vector<uint8_t>* out,
-               int64_t max_elements) {
-  if (depth > kMaxNesting) return InvalidArgument("input '" + input + "': data is nested too deeply");
-  if (j.is_array()) {
-    for (const json& e : j) RETURN_IF_ERROR(Flatten(e, dtype, depth + 1, input, out, max_elements));
-    return OkStatus();
-  }
-  if (static_cast<int64_t>(out->size()) / 4 >= max_elements) {
-    return InvalidArgument("input '" + input + "': data has more elements than its shape");
-  }
-  if (dtype == DType::kF32) {
-    if (!j.is_number()) {
-      return InvalidArgument("input '" + input + "': FP32 data must be numbers, got " + std::string(j.type_name()));
-    }
-    float v = static_cast<float>(j.get<double>());
-    const auto* b = reinterpret_cast<const uint8_t*>(&v);
-    out->insert(out->end(), b, b + 4);
-  } else {
-    if (!j.is_number_integer()) {
-      return InvalidArgument("input '" + input + "': INT32 data must be integers, got " + std::string(j.type_name()) +
-                             (j.is_number_float() ? " (a float)" : ""));
-    }
-    int64_t w = j.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(j.get<uint64_t>(), 1ull << 40))
-                                       : j.get<int64_t>();
-    if (w < std::numeric_limits<int32_t>::min() || w > std::numeric_limits<int32_t>::max()) {
-      return InvalidArgument("input '" + input + "': INT32 value " + std::to_string(w) + " is out of range");
-    }
-    int32_t v = static_cast<int32_t>(w);
-    const auto* b = reinterpret_cast<const uint8_t*>(&v);
-    out->insert(out->end(), b, b + 4);
-  }
-  return OkStatus();
+bool VersionLess(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;  // numeric folder names, no leading zeros
 }
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------
-// Metrics.
-
-void Metrics::Histogram::Observe(double v) {
-  size_t i = 0;
-  while (i < bounds.size() && v > bounds[i]) ++i;
-  counts[i]++;
-  sum += v;
-  count++;
-}
-
-void Metrics::Histogram::Write(std::string* out, const std::string& name, const std::string& help,
-                               const std::string& labels) const {
-  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
-  uint64_t cumulative = 0;
-  char buf[64];
-  for (size_t i = 0; i <= bounds.size(); ++i) {
-    cumulative += counts[i];
-    std::string le = "+Inf";
-    if (i < bounds.size()) {
-      std::snprintf(buf, sizeof buf, "%g", bounds[i]);
-      le = buf;
-    }
-    *out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
-  }
-  std::snprintf(buf, sizeof buf, "%.9g", sum);
-  *out += name + "_sum{" + labels + "} " + buf + "\n";
-  *out += name + "_count{" + labels + "} " + std::to_string(count) + "\n";
-}
-
-Metrics::Metrics(int max_batch_size) {
-  for (int b = 1; b < max_batch_size; b *= 2) batch_size_.bounds.push_back(b);
-  batch_size_.bounds.push_back(max_batch_size);
-  batch_requests_.bounds = batch_size_.bounds;
-  latency_.bounds = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
-  for (Histogram* h : {&batch_size_, &batch_requests_, &latency_}) h->counts.assign(h->bounds.size() + 1, 0);
-}
-
-void Metrics::RecordRequest(bool ok, double seconds) {
-  std::lock_guard<std::mutex> lock(mu_);
-  requests_++;
-  if (!ok) failures_++;
-  latency_.Observe(seconds);
-}
-
-void Metrics::RecordBatch(int samples, int requests) {
-  std::lock_guard<std::mutex> lock(mu_);
-  runs_++;
-  batch_size_.Observe(samples);
-  batch_requests_.Observe(requests);
-}
-
-std::string Metrics::Text(const std::string& model_name) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string labels = "model=\"" + model_name + "\"";
-  std::string out;
-  auto counter = [&](const std::string& name, const std::string& help, uint64_t v) {
-    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
-    out += name + "{" + labels + "} " + std::to_string(v) + "\n";
-  };
-  counter("kiln_requests_total", "Inference requests received (POST .../infer).", requests_);
-  counter("kiln_request_failures_total", "Inference requests answered with an error.", failures_);
-  counter("kiln_inference_runs_total", "Batched runs of the compiled graph.", runs_);
-  batch_size_.Write(&out, "kiln_batch_size", "Samples per batched run (before padding).", labels);
-  batch_requests_.Write(&out, "kiln_batch_requests", "Requests packed into one batched run.", labels);
-  latency_.Write(&out, "kiln_request_latency_seconds", "Inference request latency, parse to response.", labels);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// The server.
-
-struct InferenceServer::Job {
-  int n = 0;                                // samples
-  std::vector<std::vector<uint8_t>> inputs;  // per model input: n rows, row-major
-  std::vector<int> outputs;                  // requested output indices
-  json id;                                   // echoed when present
-  Clock::time_point enqueued;
-  std::vector<std::vector<uint8_t>> results;  // per requested output: n rows
-  std::promise<Status> done;
-};
-
-InferenceServer::InferenceServer(std::shared_ptr<const runtime::Model> model, ServerOptions options, int batch)
-    : model_(std::move(model)),
-      options_(std::move(options)),
-      batch_(batch),
-      max_batch_(options_.max_batch_size > 0 ? options_.max_batch_size : batch),
-      metrics_(max_batch_) {
-  model_name_ = options_.model_name.empty() ? model_->name() : options_.model_name;
-  if (model_name_.empty()) model_name_ = "model";
+BatchingConfig BatchingFrom(const ServerOptions& o) {
+  BatchingConfig c;
+  c.max_batch_size = o.max_batch_size;
+  c.batch_delay_us = o.batch_delay_us;
+  c.instances = o.workers;
+  c.max_queue = o.max_queue;
+  c.request_timeout_ms = o.request_timeout_ms;
+  return c;
 }
 
 StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::Create(std::shared_ptr<const runtime::Model> model,
                                                                    ServerOptions options) {
   if (!model) return InvalidArgument("serve: no model");
-  int64_t batch = -1;
-  auto check = [&](const runtime::TensorSpec& s, const char* role) -> Status {
-    if (s.shape.empty()) {
-      return InvalidArgument(std::string("serve: ") + role + " '" + s.name + "' is a scalar; batching needs [N, ...]");
-    }
-    if (batch < 0) batch = s.shape[0];
-    if (s.shape[0] != batch || batch < 1) {
-      return InvalidArgument(std::string("serve: ") + role + " '" + s.name + "' " + ShapeToString(s.shape) +
-                             " does not have the batch dim N=" + std::to_string(batch) + " first");
-    }
-    return OkStatus();
-  };
-  for (const auto& s : model->inputs()) RETURN_IF_ERROR(check(s, "input"));
-  for (const auto& s : model->outputs()) RETURN_IF_ERROR(check(s, "output"));
-  if (model->inputs().empty()) return InvalidArgument("serve: the model has no inputs");
-  if (options.max_batch_size < 0 || options.max_batch_size > batch) {
-    return InvalidArgument("serve: --max-batch-size " + std::to_string(options.max_batch_size) +
-                           " must be in [1, " + std::to_string(batch) +
-                           "], the batch the artifact was compiled for (0 = that batch)");
-  }
-  if (options.batch_delay_us < 0) return InvalidArgument("serve: the batch delay must be >= 0");
-  if (options.workers < 1 || options.http_threads < 1) {
-    return InvalidArgument("serve: workers and http threads must be >= 1");
-  }
+  if (options.http_threads < 1) return InvalidArgument("serve: http threads must be >= 1");
   if (options.max_body_bytes < 1) return InvalidArgument("serve: the body size limit must be >= 1 byte");
-  return std::unique_ptr<InferenceServer>(new InferenceServer(std::move(model), std::move(options),
-                                                              static_cast<int>(batch)));
+  std::string name = options.model_name.empty() ? model->name() : options.model_name;
+  if (name.empty()) name = "model";
+  ASSIGN_OR_RETURN(auto instance, ModelInstance::Create(name, "1", std::move(model), BatchingFrom(options)));
+  std::unique_ptr<InferenceServer> server(new InferenceServer(std::move(options)));
+  server->model_name_ = name;
+  server->models_[name].versions.push_back({"1", std::move(instance), ""});
+  return server;
+}
+
+StatusOr<std::unique_ptr<InferenceServer>> InferenceServer::CreateFromRepository(const std::string& dir,
+                                                                                ServerOptions options) {
+  if (options.http_threads < 1) return InvalidArgument("serve: http threads must be >= 1");
+  if (options.max_body_bytes < 1) return InvalidArgument("serve: the body size limit must be >= 1 byte");
+  ASSIGN_OR_RETURN(std::string root, RepositoryRoot(dir));
+  std::unique_ptr<InferenceServer> server(new InferenceServer(std::move(options)));
+  server->repository_ = root;
+  return server;
 }
 
 InferenceServer::~InferenceServer() { Shutdown(); }
 
-StatusOr<std::shared_ptr<InferenceServer::Job>> InferenceServer::ParseInfer(const std::string& body) const {
-  json req = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (req.is_discarded()) return InvalidArgument("malformed JSON in the request body");
-  if (!req.is_object()) return InvalidArgument("the request body must be a JSON object");
-  auto job = std::make_shared<Job>();
-  if (req.contains("id")) {
-    if (!req["id"].is_string()) return InvalidArgument("\"id\" must be a string");
-    job->id = req["id"];
-  }
-  if (!req.contains("inputs") || !req["inputs"].is_array() || req["inputs"].empty()) {
-    return InvalidArgument("the request needs a non-empty \"inputs\" array");
-  }
-  const auto& specs = model_->inputs();
-  job->inputs.resize(specs.size());
-  std::vector<bool> seen(specs.size(), false);
-  job->n = -1;
-  for (const json& in : req["inputs"]) {
-    if (!in.is_object()) return InvalidArgument("each entry of \"inputs\" must be an object");
-    if (!in.contains("name") || !in["name"].is_string()) return InvalidArgument("an input has no \"name\" string");
-    std::string name = in["name"];
-    int index = model_->executable().InputIndex(name);
-    if (index < 0) {
-      std::string known;
-      for (const auto& s : specs) known += (known.empty() ? "'" : ", '") + s.name + "'";
-      return InvalidArgument("unknown input '" + name + "' (the model's inputs: " + known + ")");
-    }
-    const runtime::TensorSpec& spec = specs[static_cast<size_t>(index)];
-    if (seen[static_cast<size_t>(index)]) return InvalidArgument("input '" + name + "' is given twice");
-    seen[static_cast<size_t>(index)] = true;
-    if (!in.contains("datatype") || !in["datatype"].is_string()) {
-      return InvalidArgument("input '" + name + "' has no \"datatype\" string");
-    }
-    std::string datatype = in["datatype"];
-    if (datatype != DatatypeName(spec.dtype)) {
-      return InvalidArgument("input '" + name + "': datatype " + datatype + " but the model expects " +
-                             DatatypeName(spec.dtype));
-    }
-    if (!in.contains("shape") || !in["shape"].is_array()) {
-      return InvalidArgument("input '" + name + "' has no \"shape\" array");
-    }
-    const json& shape = in["shape"];
-    std::string expected = "[N";
-    for (size_t i = 1; i < spec.shape.size(); ++i) expected += "," + std::to_string(spec.shape[i]);
-    expected += "] with 1 <= N <= " + std::to_string(max_batch_);
-    bool shape_ok = shape.size() == spec.shape.size();
-    for (size_t i = 0; shape_ok && i < shape.size(); ++i) {
-      if (!shape[i].is_number_integer()) {
-        shape_ok = false;
-      } else if (i == 0) {
-        int64_t n = shape[i].get<int64_t>();
-        shape_ok = n >= 1 && n <= max_batch_;
-      } else {
-        shape_ok = shape[i].get<int64_t>() == spec.shape[i];
-      }
-    }
-    if (!shape_ok) {
-      return InvalidArgument("input '" + name + "': shape " + ShapeText(shape) + " but the model expects " + expected);
-    }
-    int n = static_cast<int>(shape[0].get<int64_t>());
-    if (job->n >= 0 && n != job->n) {
-      return InvalidArgument("input '" + name + "' has batch " + std::to_string(n) + " but another input has " +
-                             std::to_string(job->n));
-    }
-    job->n = n;
-    if (!in.contains("data")) return InvalidArgument("input '" + name + "' has no \"data\"");
-    int64_t row_elements = NumElements(spec.shape) / spec.shape[0];
-    int64_t elements = row_elements * n;
-    std::vector<uint8_t>& bytes = job->inputs[static_cast<size_t>(index)];
-    bytes.reserve(static_cast<size_t>(elements) * 4);
-    RETURN_IF_ERROR(Flatten(in["data"], spec.dtype, 0, name, &bytes, elements));
-    if (static_cast<int64_t>(bytes.size()) != elements * 4) {
-      return InvalidArgument("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
-                             " values, \"data\" has " + std::to_string(bytes.size() / 4));
-    }
-  }
-  for (size_t i = 0; i < specs.size(); ++i) {
-    if (!seen[i]) return InvalidArgument("input '" + specs[i].name + "' is missing");
-  }
-  if (req.contains("outputs")) {
-    if (!req["outputs"].is_array()) return InvalidArgument("\"outputs\" must be an array");
-    for (const json& o : req["outputs"]) {
-      if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) {
-        return InvalidArgument("each entry of \"outputs\" needs a \"name\" string");
-      }
-      int index = model_->executable().OutputIndex(o["name"].get<std::string>());
-      if (index < 0) return InvalidArgument("unknown output '" + o["name"].get<std::string>() + "'");
-      job->outputs.push_back(index);
-    }
-  }
-  if (job->outputs.empty()) {
-    for (size_t i = 0; i < model_->outputs().size(); ++i) job->outputs.push_back(static_cast<int>(i));
-  }
-  return job;
+int InferenceServer::max_batch_size() const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  if (!repository_.empty() || models_.empty() || models_.begin()->second.versions.empty()) return 0;
+  const auto& inst = models_.begin()->second.versions.front().instance;
+  return inst ? inst->max_batch_size() : 0;
 }
 
-void InferenceServer::SetUpRoutes() {
-  httplib::Server& s = *http_;
-  auto reply = [](httplib::Response& res, int status, const json& body) {
-    res.status = status;
-    res.set_content(body.dump(), kJson);
+std::vector<std::shared_ptr<ModelInstance>> InferenceServer::Instances() const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  std::vector<std::shared_ptr<ModelInstance>> out;
+  for (const auto& [name, entry] : models_) {
+    for (const auto& v : entry.versions) {
+      if (v.instance) out.push_back(v.instance);
+    }
+  }
+  return out;
+}
+
+std::string InferenceServer::MetricsText() const { return serve::MetricsText(Instances()); }
+
+std::shared_ptr<ModelInstance> InferenceServer::Find(const std::string& name, const std::string& version, int* status,
+                                                     std::string* error) const {
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    *status = 404;
+    std::string known;
+    for (const auto& [n, e] : models_) known += (known.empty() ? "'" : ", '") + n + "'";
+    *error = "unknown model '" + name + "'" + (known.empty() ? "" : " (models: " + known + ")");
+    return nullptr;
+  }
+  const ModelEntry& entry = it->second;
+  if (version.empty()) {
+    for (auto v = entry.versions.rbegin(); v != entry.versions.rend(); ++v) {
+      if (v->instance) return v->instance;
+    }
+    *status = 503;
+    std::string reason = entry.reason;
+    for (const auto& v : entry.versions) {
+      if (reason.empty() && !v.reason.empty()) reason = "version " + v.version + ": " + v.reason;
+    }
+    *error = "model '" + name + "' has no ready version" + (reason.empty() ? "" : ": " + reason);
+    return nullptr;
+  }
+  std::string versions;
+  for (const auto& v : entry.versions) {
+    if (v.version == version) {
+      if (v.instance) return v.instance;
+      *status = 503;
+      *error = "model '" + name + "' version " + version + " is unavailable: " + v.reason;
+      return nullptr;
+    }
+    versions += (versions.empty() ? "" : ", ") + v.version;
+  }
+  *status = 404;
+  *error = "model '" + name + "' has no version '" + version + "' (versions: " + versions + ")";
+  return nullptr;
+}
+
+void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
+  std::vector<std::string> seg = Segments(req.path);
+  const bool get = req.method == "GET";
+  auto only = [&](bool allowed, const char* method) {
+    if (allowed) return true;
+    respond(ErrorReply(405, "use " + std::string(method) + " for " + req.path));
+    return false;
   };
-  s.Get("/v2/health/live", [reply](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, {{"live", true}});
-  });
-  s.Get("/v2/health/ready", [this, reply](const httplib::Request&, httplib::Response& res) {
+  if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health" && (seg[2] == "live" || seg[2] == "ready")) {
+    if (!only(get, "GET")) return;
+    if (seg[2] == "live") return respond(Reply(200, {{"live", true}}));
     bool ready = !shutting_down_.load();
-    reply(res, ready ? 200 : 503, {{"ready", ready}});
-  });
-  s.Get("/v2", [reply](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, {{"name", "kiln"}, {"version", "1"}, {"extensions", json::array()}});
-  });
-  s.Get(R"(/v2/models/([^/]+))", [this, reply](const httplib::Request& req, httplib::Response& res) {
-    if (req.matches[1] != model_name_) return reply(res, 404, {{"error", "unknown model '" + std::string(req.matches[1]) + "'"}});
-    json inputs = json::array(), outputs = json::array();
-    for (const auto& spec : model_->inputs()) inputs.push_back(TensorMetadata(spec));
-    for (const auto& spec : model_->outputs()) outputs.push_back(TensorMetadata(spec));
-    reply(res, 200,
-          {{"name", model_name_}, {"versions", {"1"}}, {"platform", "kiln"}, {"inputs", inputs}, {"outputs", outputs},
-           {"parameters", {{"max_batch_size", max_batch_}, {"compiled_batch_size", batch_},
-                           {"batch_delay_us", options_.batch_delay_us}}}});
-  });
-  s.Get(R"(/v2/models/([^/]+)/ready)", [this, reply](const httplib::Request& req, httplib::Response& res) {
-    if (req.matches[1] != model_name_) return reply(res, 404, {{"error", "unknown model '" + std::string(req.matches[1]) + "'"}});
-    reply(res, 200, {{"name", model_name_}, {"ready", !shutting_down_.load()}});
-  });
-  s.Post(R"(/v2/models/([^/]+)/infer)", [this, reply](const httplib::Request& req, httplib::Response& res) {
-    auto start = Clock::now();
-    auto finish = [&](int status, const json& body) {
-      reply(res, status, body);
-      metrics_.RecordRequest(status == 200, std::chrono::duration<double>(Clock::now() - start).count());
-    };
-    if (req.matches[1] != model_name_) return finish(404, {{"error", "unknown model '" + std::string(req.matches[1]) + "'"}});
-    if (shutting_down_.load()) return finish(503, {{"error", "the server is shutting down"}});
-    auto job = ParseInfer(req.body);
-    if (!job.ok()) return finish(400, {{"error", job.status().message()}});
-    std::shared_ptr<Job> j = *job;
-    j->enqueued = Clock::now();
-    std::future<Status> done = j->done.get_future();
+    return respond(Reply(ready ? 200 : 503, {{"ready", ready}}));
+  }
+  if (seg.size() == 1 && seg[0] == "v2") {
+    if (!only(get, "GET")) return;
+    json extensions = json::array();
+    if (!repository_.empty()) extensions.push_back("model_repository");
+    return respond(Reply(200, {{"name", "kiln"}, {"version", "1"}, {"extensions", extensions}}));
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (!only(get, "GET")) return;
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = MetricsText();
+    return respond(std::move(r));
+  }
+  if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models") return HandleModel(req, seg, respond);
+  if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "repository") {
+    if (!only(req.method == "POST", "POST")) return;
+    return HandleRepository(req, seg, std::move(respond));
+  }
+  respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+}
+
+void InferenceServer::HandleModel(const HttpRequest& req, const std::vector<std::string>& seg,
+                                  HttpResponder& respond) {
+  const std::string& name = seg[2];
+  size_t at = 3;
+  std::string version;
+  if (seg.size() >= 5 && seg[3] == "versions") {
+    version = seg[4];
+    at = 5;
+  }
+  std::string action = at < seg.size() ? seg[at] : "";
+  if (at + 1 < seg.size() || (action != "" && action != "ready" && action != "infer")) {
+    return respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+  }
+  const bool get = req.method == "GET";
+  if ((action == "infer") != (req.method == "POST") || (action != "infer" && !get)) {
+    return respond(ErrorReply(405, std::string("use ") + (action == "infer" ? "POST" : "GET") + " for " + req.path));
+  }
+  int status = 0;
+  std::string error;
+  std::shared_ptr<ModelInstance> inst = Find(name, version, &status, &error);
+  if (action == "ready") {
+    if (inst && !shutting_down_.load()) return respond(Reply(200, {{"name", name}, {"ready", true}}));
+    if (status == 404) return respond(ErrorReply(404, error));
+    return respond(Reply(503, {{"name", name}, {"ready", false}, {"reason", error.empty() ? "shutting down" : error}}));
+  }
+  if (!inst) return respond(ErrorReply(status, error));
+  if (action == "") {
+    json meta = json::parse(inst->MetadataJson());
+    json versions = json::array();
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(j);
-    }
-    cv_.notify_all();
-    Status st = done.get();
-    if (!st.ok()) return finish(500, {{"error", st.message()}});
-    json out = {{"model_name", model_name_}, {"model_version", "1"}};
-    if (!j->id.is_null()) out["id"] = j->id;
-    json outputs = json::array();
-    for (size_t k = 0; k < j->outputs.size(); ++k) {
-      const runtime::TensorSpec& spec = model_->outputs()[static_cast<size_t>(j->outputs[k])];
-      Shape shape = spec.shape;
-      shape[0] = j->n;
-      json data = json::array();
-      const std::vector<uint8_t>& bytes = j->results[k];
-      size_t count = bytes.size() / 4;
-      if (spec.dtype == DType::kF32) {
-        const auto* p = reinterpret_cast<const float*>(bytes.data());
-        for (size_t i = 0; i < count; ++i) data.push_back(p[i]);
-      } else {
-        const auto* p = reinterpret_cast<const int32_t*>(bytes.data());
-        for (size_t i = 0; i < count; ++i) data.push_back(p[i]);
-      }
-      outputs.push_back({{"name", spec.name}, {"datatype", DatatypeName(spec.dtype)}, {"shape", shape}, {"data", data}});
-    }
-    out["outputs"] = outputs;
-    finish(200, out);
-  });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(MetricsText(), "text/plain; version=0.0.4");
-  });
-  // Errors httplib raises itself (413 over the size limit, 404 for unknown paths) get a
-  // JSON body too.
-  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string message = "HTTP " + std::to_string(res.status);
-    if (res.status == 413) {
-      message = "request body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes";
-    } else if (res.status == 404) {
-      message = "no endpoint " + req.method + " " + req.path;
-    } else if (res.status == 400) {
-      message = "malformed HTTP request";
-    }
-    if (req.path.find("/infer") != std::string::npos) metrics_.RecordRequest(false, 0);
-    res.set_content(ErrorBody(message), kJson);
-  });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what += std::string(": ") + e.what();
-    } catch (...) {
-    }
-    res.status = 500;
-    res.set_content(ErrorBody(what), kJson);
-  });
-}
-
-void InferenceServer::RunBatch(runtime::Session* session, std::vector<std::shared_ptr<Job>>& jobs) {
-  const auto& in_specs = model_->inputs();
-  const auto& out_specs = model_->outputs();
-  int samples = 0;
-  for (const auto& j : jobs) samples += j->n;
-  // Pack: rows of each request in order, zero padding after them.
-  std::vector<Tensor> inputs;
-  std::vector<const Tensor*> in_ptrs;
-  inputs.reserve(in_specs.size());
-  for (size_t i = 0; i < in_specs.size(); ++i) {
-    Tensor& t = inputs.emplace_back(in_specs[i].dtype, in_specs[i].shape);
-    size_t at = 0;
-    for (const auto& j : jobs) {
-      std::memcpy(static_cast<uint8_t*>(t.data()) + at, j->inputs[i].data(), j->inputs[i].size());
-      at += j->inputs[i].size();
-    }
-    in_ptrs.push_back(&t);
-  }
-  std::vector<Tensor> outputs(out_specs.size());
-  std::vector<Tensor*> out_ptrs;
-  for (auto& t : outputs) out_ptrs.push_back(&t);
-  Status st = session->Run(in_ptrs, out_ptrs);
-  metrics_.RecordBatch(samples, static_cast<int>(jobs.size()));
-  int row = 0;
-  for (auto& j : jobs) {
-    if (st.ok()) {
-      for (int k : j->outputs) {
-        const Tensor& t = outputs[static_cast<size_t>(k)];
-        size_t row_bytes = static_cast<size_t>(t.size_bytes() / t.shape()[0]);
-        const auto* base = static_cast<const uint8_t*>(t.data()) + row_bytes * static_cast<size_t>(row);
-        j->results.emplace_back(base, base + row_bytes * static_cast<size_t>(j->n));
+      std::lock_guard<std::mutex> lock(registry_mu_);
+      auto it = models_.find(name);
+      if (it != models_.end()) {
+        for (const auto& v : it->second.versions) {
+          if (v.instance) versions.push_back(v.version);
+        }
       }
     }
-    row += j->n;
-    j->done.set_value(st);
+    meta["versions"] = versions;
+    return respond(Reply(200, meta));
   }
+  if (shutting_down_.load()) return respond(ErrorReply(503, "the server is shutting down"));
+  inst->Infer(req.body, std::move(respond));
 }
 
-void InferenceServer::WorkerLoop(runtime::Session* session) {
-  const auto delay = std::chrono::microseconds(options_.batch_delay_us);
-  std::unique_lock<std::mutex> lock(mu_);
+void InferenceServer::HandleRepository(const HttpRequest& req, const std::vector<std::string>& seg,
+                                       HttpResponder respond) {
+  if (seg.size() == 3 && seg[2] == "index") return respond(Reply(200, json::parse(RepositoryIndexJson())));
+  if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+    if (repository_.empty()) {
+      return respond(ErrorReply(400, "this server serves one artifact; load and unload need --model-repository"));
+    }
+    std::string name = seg[3];
+    bool load = seg[4] == "load";
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (control_stop_) return respond(ErrorReply(503, "the server is shutting down"));
+    control_queue_.push_back([this, name, load, respond = std::move(respond)] {
+      Status s = load ? LoadModel(name) : UnloadModel(name);
+      if (s.ok()) return respond(Reply(200, json::object()));
+      respond(ErrorReply(HttpStatusOf(s), s.message()));
+    });
+    control_cv_.notify_all();
+    return;
+  }
+  respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+}
+
+void InferenceServer::ControlLoop() {
+  std::unique_lock<std::mutex> lock(control_mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_workers_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, nothing left
-    // Wait for more requests until the batch is full or the first request's delay is over.
-    auto deadline = queue_.front()->enqueued + delay;
-    for (;;) {
-      int queued = 0;
-      for (const auto& j : queue_) queued += j->n;
-      if (queued >= max_batch_ || stopping_workers_) break;
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
-      if (queue_.empty()) break;
-    }
-    if (queue_.empty()) continue;
-    std::vector<std::shared_ptr<Job>> jobs;
-    int samples = 0;
-    while (!queue_.empty() && samples + queue_.front()->n <= max_batch_) {
-      samples += queue_.front()->n;
-      jobs.push_back(queue_.front());
-      queue_.pop_front();
-    }
+    control_cv_.wait(lock, [&] { return control_stop_ || !control_queue_.empty(); });
+    if (control_queue_.empty()) return;
+    auto task = std::move(control_queue_.front());
+    control_queue_.pop_front();
     lock.unlock();
-    RunBatch(session, jobs);
+    task();
     lock.lock();
   }
 }
 
-Status InferenceServer::Start() {
-  for (int i = 0; i < options_.workers; ++i) {
-    ASSIGN_OR_RETURN(auto session, model_->NewSession());
-    sessions_.push_back(std::move(session));
-  }
-  http_ = std::make_unique<httplib::Server>();
-  int threads = options_.http_threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
-  http_->set_keep_alive_max_count(100000);
-  http_->set_tcp_nodelay(true);
-  SetUpRoutes();
-  if (options_.port == 0) {
-    port_ = http_->bind_to_any_port(options_.host);
+Status InferenceServer::LoadModel(const std::string& name) {
+  if (repository_.empty()) return FailedPrecondition("this server serves one artifact; it has no repository");
+  RETURN_IF_ERROR(CheckModelName(name));
+  std::lock_guard<std::mutex> serial(load_mu_);
+  ModelEntry entry;
+  Status result = OkStatus();
+  auto config = ReadModelConfig(repository_, name, BatchingFrom(options_));
+  auto versions = config.ok() ? ListVersions(repository_, name, config->latest_only)
+                              : StatusOr<std::vector<VersionEntry>>(config.status());
+  if (!versions.ok()) {
+    if (versions.status().code() == StatusCode::kNotFound) {
+      std::lock_guard<std::mutex> lock(registry_mu_);
+      if (models_.count(name) == 0) return versions.status();
+    }
+    entry.reason = versions.status().message();
+    result = versions.status();
   } else {
-    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+    std::string reasons;
+    for (const VersionEntry& v : *versions) {
+      if (v.version.empty()) {
+        entry.reason = v.error;
+        reasons = v.error;
+        continue;
+      }
+      Version out{v.version, nullptr, v.error};
+      if (v.error.empty()) {
+        auto model = runtime::Model::Load(v.artifact);
+        Status st = model.status();
+        if (model.ok()) {
+          auto inst = ModelInstance::Create(name, v.version, *model, config->batching);
+          st = inst.status();
+          if (inst.ok()) st = (*inst)->Start();
+          if (st.ok()) out.instance = *inst;
+        }
+        if (!st.ok()) out.reason = st.message();
+      }
+      if (!out.instance) reasons += (reasons.empty() ? "" : "; ") + ("version " + v.version + ": " + out.reason);
+      entry.versions.push_back(std::move(out));
+    }
+    bool any = false;
+    for (const auto& v : entry.versions) any = any || v.instance != nullptr;
+    if (!any) result = InvalidArgument("model '" + name + "': no version could be loaded: " + reasons);
   }
-  if (port_ <= 0) {
-    return InvalidArgument("serve: cannot bind " + options_.host + ":" + std::to_string(options_.port));
+  std::sort(entry.versions.begin(), entry.versions.end(),
+            [](const Version& a, const Version& b) { return VersionLess(a.version, b.version); });
+  ModelEntry old;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    old = std::move(models_[name]);
+    models_[name] = std::move(entry);
   }
-  for (auto& s : sessions_) workers_.emplace_back([this, p = s.get()] { WorkerLoop(p); });
-  listener_ = std::thread([this] { http_->listen_after_bind(); });
-  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!http_->is_running()) return Internal("serve: the HTTP listener did not start");
+  // The replaced versions finish their queued requests; their memory goes with the last
+  // reference (a request being routed may still hold one for a moment).
+  for (auto& v : old.versions) {
+    if (v.instance) v.instance->Stop();
+  }
+  return result;
+}
+
+Status InferenceServer::UnloadModel(const std::string& name) {
+  if (repository_.empty()) return FailedPrecondition("this server serves one artifact; it has no repository");
+  std::lock_guard<std::mutex> serial(load_mu_);
+  ModelEntry old;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    auto it = models_.find(name);
+    bool loaded = false;
+    if (it != models_.end()) {
+      for (const auto& v : it->second.versions) loaded = loaded || v.instance != nullptr;
+    }
+    if (!loaded) return NotFound("model '" + name + "' is not loaded");
+    old = std::move(it->second);
+    it->second = ModelEntry();
+    it->second.reason = "unloaded";
+  }
+  for (auto& v : old.versions) {
+    if (v.instance) v.instance->Stop();
+  }
+  return OkStatus();
+}
+
+std::string InferenceServer::RepositoryIndexJson() const {
+  json out = json::array();
+  std::set<std::string> listed;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    for (const auto& [name, entry] : models_) {
+      listed.insert(name);
+      if (entry.versions.empty()) {
+        out.push_back({{"name", name}, {"state", "UNAVAILABLE"}, {"reason", entry.reason}});
+      }
+      for (const auto& v : entry.versions) {
+        json row = {{"name", name}, {"version", v.version}, {"state", v.instance ? "READY" : "UNAVAILABLE"}};
+        if (!v.instance) row["reason"] = v.reason;
+        out.push_back(row);
+      }
+    }
+  }
+  if (!repository_.empty()) {
+    auto names = ListModels(repository_);
+    if (names.ok()) {
+      for (const auto& n : *names) {
+        if (!listed.count(n)) out.push_back({{"name", n}, {"state", "UNAVAILABLE"}, {"reason", "not loaded"}});
+      }
+    }
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Status InferenceServer::Start() {
+  // Request bodies and their tensors of 1 MiB and more are mmapped, so freeing them gives
+  // the memory back to the system (glibc would otherwise raise its threshold to the
+  // largest freed block and keep such blocks on its heap).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  if (!repository_.empty()) {
+    ASSIGN_OR_RETURN(auto names, ListModels(repository_));
+    for (const auto& n : names) {
+      Status s = LoadModel(n);  // a model that fails is UNAVAILABLE with its reason
+      if (!s.ok()) std::fprintf(stderr, "kiln serve: model '%s' is unavailable: %s\n", n.c_str(), s.message().c_str());
+    }
+  } else {
+    for (auto& inst : Instances()) RETURN_IF_ERROR(inst->Start());
+  }
+  control_ = std::thread([this] { ControlLoop(); });
+  HttpOptions http;
+  http.host = options_.host;
+  http.port = options_.port;
+  http.io_threads = options_.http_threads;
+  http.max_connections = options_.max_connections;
+  http.max_body_bytes = options_.max_body_bytes;
+  http.header_timeout_ms = options_.header_timeout_ms;
+  http.body_timeout_ms = options_.body_timeout_ms;
+  http.idle_timeout_ms = options_.idle_timeout_ms;
+  auto server = HttpServer::Start(http, [this](HttpRequest req, HttpResponder respond) {
+    Handle(std::move(req), std::move(respond));
+  });
+  if (!server.ok()) return InvalidArgument("serve: " + server.status().message());
+  http_ = std::move(*server);
+  port_ = http_->port();
   return OkStatus();
 }
 
@@ -499,37 +419,39 @@ void InferenceServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shutting_down_ = true;
-  // 1. Stop accepting; httplib's stop() returns after the listener closed, and the listener
-  //    thread ends once the connection threads finished their requests (which still get
-  //    their batches run, since the workers keep going).
-  if (http_) http_->stop();
-  if (listener_.joinable()) listener_.join();
-  // 2. Stop the workers once the queue is empty.
+  // 1. Stop accepting connections; requests already read are still queued and answered.
+  if (http_) http_->StopAccepting();
+  // 2. Finish the repository requests, then every model's queued batches.
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_workers_ = true;
+    std::lock_guard<std::mutex> lock(control_mu_);
+    control_stop_ = true;
   }
-  cv_.notify_all();
-  for (auto& w : workers_) w.join();
-  workers_.clear();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& j : queue_) j->done.set_value(Internal("the server shut down before the request ran"));
-  queue_.clear();
+  control_cv_.notify_all();
+  if (control_.joinable()) control_.join();
+  for (auto& inst : Instances()) inst->Stop();
+  // 3. Write the last responses (up to 10 s), then close every connection.
+  if (http_) http_->Stop(std::chrono::milliseconds(10'000));
 }
 
-int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& options) {
+int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& options,
+                     const std::string& repository_dir) {
   // Block SIGTERM/SIGINT in every thread (threads inherit the mask), then wait for them here.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto model = runtime::Model::Load(artifact_path);
-  if (!model.ok()) {
-    std::fprintf(stderr, "kiln serve: %s\n", model.status().ToString().c_str());
-    return 1;
+  StatusOr<std::unique_ptr<InferenceServer>> server = InvalidArgument("serve: give an artifact or --model-repository");
+  if (!repository_dir.empty()) {
+    server = InferenceServer::CreateFromRepository(repository_dir, options);
+  } else {
+    auto model = runtime::Model::Load(artifact_path);
+    if (!model.ok()) {
+      std::fprintf(stderr, "kiln serve: %s\n", model.status().ToString().c_str());
+      return 1;
+    }
+    server = InferenceServer::Create(*model, options);
   }
-  auto server = InferenceServer::Create(*model, options);
   if (!server.ok()) {
     std::fprintf(stderr, "kiln serve: %s\n", server.status().ToString().c_str());
     return 1;
@@ -538,9 +460,14 @@ int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& opti
     std::fprintf(stderr, "kiln serve: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("kiln serve: model '%s' ready on http://%s:%d (batch up to %d, delay %lld us)\n",
-              (*server)->model_name().c_str(), options.host.c_str(), (*server)->port(), (*server)->max_batch_size(),
-              static_cast<long long>(options.batch_delay_us));
+  if (repository_dir.empty()) {
+    std::printf("kiln serve: model '%s' ready on http://%s:%d (batch up to %d, delay %lld us)\n",
+                (*server)->model_name().c_str(), options.host.c_str(), (*server)->port(), (*server)->max_batch_size(),
+                static_cast<long long>(options.batch_delay_us));
+  } else {
+    std::printf("kiln serve: repository %s ready on http://%s:%d: %s\n", repository_dir.c_str(), options.host.c_str(),
+                (*server)->port(), (*server)->RepositoryIndexJson().c_str());
+  }
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);

@@ -1,37 +1,42 @@
-// An inference server for one kiln artifact: the Open Inference Protocol (KServe v2) over
-// HTTP/JSON, with dynamic batching, Prometheus metrics and a graceful shutdown.
+// kiln-serve's inference server: the Open Inference Protocol (KServe v2) over HTTP/JSON for
+// one artifact or a model repository of several models and versions, with dynamic
+// batching, the repository extension, Prometheus metrics and a graceful shutdown.
 //
-// Endpoints (KServe "Open Inference Protocol, HTTP/REST"):
+// Endpoints (KServe "Open Inference Protocol, HTTP/REST"); "/versions/<v>" may follow
+// <m> in every model route (without it: the highest ready version):
 //   GET  /v2/health/live            200 {"live":true}
 //   GET  /v2/health/ready           200 {"ready":true} (503 while shutting down)
 //   GET  /v2                        server metadata {"name","version","extensions"}
-//   GET  /v2/models/<name>          model metadata: {"name","versions","platform","inputs",
-//                                   "outputs"}; each tensor {"name","datatype","shape"} with
-//                                   the batch dim as -1, e.g. [-1,1,28,28]
-//   GET  /v2/models/<name>/ready    200 {"name","ready":true}
-//   POST /v2/models/<name>/infer    request {"id"?, "inputs":[{"name","shape","datatype",
-//                                   "data"}], "outputs"?:[{"name"}]}; `data` is the row-major
-//                                   tensor, flat or nested; response {"model_name","id"?,
-//                                   "outputs":[{"name","shape","datatype","data"}]}
-//   GET  /metrics                   Prometheus text format 0.0.4
-// Datatypes: FP32 (f32) and INT32 (s32). Errors: 400 {"error": "..."} naming the input, the
-// expected and the received shape or datatype, or the JSON problem; 404 for an unknown
-// model or path; 413 for a body over `max_body_bytes`; 503 while shutting down.
-//
-// Dynamic batching: the artifact is compiled for a fixed batch B (the first dim of every
-// input and output). A request carries n samples (its inputs' first dim, 1 <= n <= B).
-// Requests arriving within `batch_delay_us` of the first queued one are packed, in order,
-// into one run of up to `max_batch_size` samples; the rest of the batch is zero-padded and
-// each request gets its own rows back. Compile the artifact with the largest batch you want
-// to serve (`kiln compile --input-shape 32,1,28,28`); a batch-1 artifact serves one sample
-// per run. Source: KServe "Open Inference Protocol" (kserve.github.io, V2 REST), Triton's
-// dynamic batcher (max_queue_delay_microseconds), Prometheus exposition format.
+//   GET  /v2/models/<m>             model metadata: {"name","versions","platform","inputs",
+//                                   "outputs","parameters"}; each tensor {"name","datatype",
+//                                   "shape"} with the batch dim as -1, e.g. [-1,1,28,28]
+//   GET  /v2/models/<m>/ready       200 {"name","ready":true}; 503 {"ready":false,"reason"}
+//                                   for a version that failed to load or was unloaded
+//   POST /v2/models/<m>/infer       request and response: serve/infer_request.h
+//   POST /v2/repository/index       [{"name","version","state":"READY"|"UNAVAILABLE","reason"?}]
+//   POST /v2/repository/models/<m>/load    (re)loads every version of <m> from the repository
+//   POST /v2/repository/models/<m>/unload  stops <m>: queued requests finish, memory is freed
+//   GET  /metrics                   Prometheus text format 0.0.4 (serve/model_instance.h)
+// An artifact server serves its model as version "1"; load and unload need a repository.
+// Errors, each with a JSON body {"error": "..."}: 400 naming the input, the expected and
+// the received shape or datatype, a value out of range and its index, or the JSON problem;
+// 404 for an unknown model, version or path; 405 for a known path with another method;
+// 413 for a body over `max_body_bytes` (chunked bodies included); 415 for a compressed
+// body; 431 for oversized headers; 503 when the queue holds `max_queue` requests, when
+// `max_connections` are open, for an unavailable version, or while shutting down; 504 for
+// a request still queued after `request_timeout_ms`. Slow clients are dropped after the
+// header/body timeouts and hold no thread meanwhile (serve/http.h), so health checks keep
+// answering. Batching: serve/model_instance.h. Repository layout: serve/repository.h.
+// Source: KServe "Open Inference Protocol" (kserve.github.io, V2 REST), Triton's model
+// repository extension and dynamic batcher, Prometheus exposition format.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,103 +45,123 @@
 
 #include "base/status.h"
 #include "runtime/model.h"
-
-namespace httplib {
-class Server;
-}
+#include "serve/http.h"
+#include "serve/model_instance.h"
 
 namespace kiln::serve {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;         // 0 = any free port (see InferenceServer::port())
-  std::string model_name;  // "" = the artifact's model name
+  std::string model_name;  // artifact server: "" = the artifact's model name
+  // Batching defaults (a repository model's config.json overrides them):
   int max_batch_size = 0;  // samples per run; 0 = the artifact's batch B; at most B
   int64_t batch_delay_us = 2000;            // how long the first queued request waits for others
-  int64_t max_body_bytes = int64_t{8} << 20;  // larger request bodies get 413
-  int http_threads = 16;  // concurrent connections handled (each waits for its batch)
   int workers = 1;        // sessions running batches in parallel (oneDNN already uses every core)
+  int max_queue = 256;                 // queued requests per model version; one more gets 503
+  int64_t request_timeout_ms = 30'000;  // a request still queued after this gets 504; 0 = none
+  // HTTP (serve/http.h):
+  int64_t max_body_bytes = int64_t{8} << 20;  // larger request bodies get 413
+  int http_threads = 2;   // I/O threads (asynchronous: a waiting connection holds no thread)
+  int max_connections = 512;         // open at once; one more gets 503
+  int64_t header_timeout_ms = 10'000;  // a request's headers must arrive within this
+  int64_t body_timeout_ms = 60'000;    // and its body within this
+  int64_t idle_timeout_ms = 30'000;    // keep-alive connections idle longer are closed
 };
 
-// Counters and histograms exported on /metrics (thread-safe).
-class Metrics {
- public:
-  explicit Metrics(int max_batch_size);
-  void RecordRequest(bool ok, double seconds);
-  void RecordBatch(int samples, int requests);
-  // Prometheus text: kiln_requests_total, kiln_request_failures_total,
-  // kiln_inference_runs_total, kiln_batch_size (histogram of samples per run),
-  // kiln_batch_requests (histogram of requests per run), kiln_request_latency_seconds
-  // (histogram), all labelled with model="<name>".
-  std::string Text(const std::string& model_name) const;
-
- private:
-  struct Histogram {
-    std::vector<double> bounds;
-    std::vector<uint64_t> counts;  // per bucket (not cumulative); last = +Inf
-    double sum = 0;
-    uint64_t count = 0;
-    void Observe(double v);
-    void Write(std::string* out, const std::string& name, const std::string& help, const std::string& labels) const;
-  };
-  mutable std::mutex mu_;
-  uint64_t requests_ = 0, failures_ = 0, runs_ = 0;
-  Histogram batch_size_, batch_requests_, latency_;
-};
+// The batching part of the options.
+BatchingConfig BatchingFrom(const ServerOptions& options);
 
 class InferenceServer {
  public:
-  // Checks the options against the model: every input and output has the batch dim first
-  // with the same B, max_batch_size <= B. Errors: InvalidArgument naming the tensor/option.
+  // Serves one artifact as model `options.model_name` (or the artifact's name), version
+  // "1". Checks the options against the model (ModelInstance::Create). Errors:
+  // InvalidArgument naming the tensor or option.
   static StatusOr<std::unique_ptr<InferenceServer>> Create(std::shared_ptr<const runtime::Model> model,
                                                            ServerOptions options);
+  // Serves the repository `dir` (serve/repository.h); Start loads every model found. A
+  // version that does not load is UNAVAILABLE with its reason while the others serve.
+  // Errors: NotFound / InvalidArgument when `dir` is not a readable folder.
+  static StatusOr<std::unique_ptr<InferenceServer>> CreateFromRepository(const std::string& dir,
+                                                                        ServerOptions options);
   ~InferenceServer();
 
-  // Binds host:port, starts the batch workers and the HTTP listener thread; returns once the
-  // server accepts connections. Errors: InvalidArgument when the port cannot be bound.
+  // Loads the repository's models (repository server), starts the batch threads, binds
+  // host:port and starts the HTTP I/O threads; returns once the server accepts
+  // connections. Sets glibc's M_MMAP_THRESHOLD to 1 MiB (process-wide) so that large
+  // request bodies go back to the system when freed. Errors: InvalidArgument when the port
+  // is outside [0, 65535] or cannot be bound (in use: the message says so).
   Status Start();
   // The bound port (valid after Start).
   int port() const { return port_; }
+  // Artifact server: its model's name and samples per run ("" and 0 for a repository).
   const std::string& model_name() const { return model_name_; }
-  int max_batch_size() const { return max_batch_; }
-  // Graceful shutdown: stops accepting connections, lets in-flight requests finish (their
-  // batches still run), then stops the workers. Idempotent; called by the destructor.
+  int max_batch_size() const;
+  // Graceful shutdown: stops accepting connections, lets queued requests finish (their
+  // batches still run), writes their responses, then stops. Idempotent; called by the
+  // destructor.
   void Shutdown();
-  std::string MetricsText() const { return metrics_.Text(model_name_); }
+  std::string MetricsText() const;
+
+  // The repository extension (also over HTTP; serialized with each other).
+  // LoadModel reads the model's config and versions anew and loads them; versions already
+  // serving keep serving until their replacements are ready. Errors: FailedPrecondition for
+  // an artifact server; InvalidArgument for an unsafe name; NotFound when the model is not
+  // in the repository; the reasons when no version could be loaded.
+  Status LoadModel(const std::string& name);
+  // Stops and frees every version of `name` (queued requests are answered first). Errors:
+  // FailedPrecondition for an artifact server; NotFound for a model not loaded.
+  Status UnloadModel(const std::string& name);
+  // [{"name","version","state","reason"?}] for every model in the repository (or served).
+  std::string RepositoryIndexJson() const;
 
  private:
-  struct Job;
-  InferenceServer(std::shared_ptr<const runtime::Model> model, ServerOptions options, int batch);
-  void SetUpRoutes();
-  void WorkerLoop(runtime::Session* session);
-  void RunBatch(runtime::Session* session, std::vector<std::shared_ptr<Job>>& jobs);
-  // Parses and validates an infer request body; on success returns the job (not queued).
-  StatusOr<std::shared_ptr<Job>> ParseInfer(const std::string& body) const;
+  struct Version {
+    std::string version;
+    std::shared_ptr<ModelInstance> instance;  // null when unavailable
+    std::string reason;                       // why it is unavailable
+  };
+  struct ModelEntry {
+    std::vector<Version> versions;  // increasing version order
+    std::string reason;             // model-level problem (config, no versions, unloaded)
+  };
+  explicit InferenceServer(ServerOptions options) : options_(std::move(options)) {}
+  void Handle(HttpRequest request, HttpResponder respond);
+  void HandleModel(const HttpRequest& req, const std::vector<std::string>& seg, HttpResponder& respond);
+  void HandleRepository(const HttpRequest& req, const std::vector<std::string>& seg, HttpResponder respond);
+  // The instance serving <m> (and <v>, "" = the highest ready), or the HTTP error.
+  std::shared_ptr<ModelInstance> Find(const std::string& name, const std::string& version, int* status,
+                                      std::string* error) const;
+  std::vector<std::shared_ptr<ModelInstance>> Instances() const;
+  void ControlLoop();
 
-  std::shared_ptr<const runtime::Model> model_;
   ServerOptions options_;
+  std::string repository_;  // real path; "" = artifact server
   std::string model_name_;
-  int batch_ = 1;      // the artifact's batch B
-  int max_batch_ = 1;  // samples per run
   int port_ = 0;
-  Metrics metrics_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread listener_;
-  std::vector<std::thread> workers_;
-  std::vector<std::unique_ptr<runtime::Session>> sessions_;
+  std::unique_ptr<HttpServer> http_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Job>> queue_;
-  bool stopping_workers_ = false;
+  mutable std::mutex registry_mu_;
+  std::map<std::string, ModelEntry> models_;
+
+  std::mutex load_mu_;  // serializes LoadModel / UnloadModel
+  // Repository requests run on this thread (loading takes long; I/O threads must not block).
+  std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  std::deque<std::function<void()>> control_queue_;
+  bool control_stop_ = false;
+  std::thread control_;
+
   std::atomic<bool> shutting_down_{false};
   std::mutex shutdown_mu_;
   bool shut_down_ = false;
 };
 
-// `kiln serve`: loads `artifact_path`, serves it until SIGTERM or SIGINT, then shuts down
-// gracefully. Prints "kiln serve: model '<name>' ready on http://<host>:<port> ..." to
-// stdout once listening. Returns the process exit code (0 after a clean shutdown).
-int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& options);
+// `kiln serve` / `kiln-serve`: loads `artifact_path` (or, when it is "", the repository
+// `repository_dir`), serves it until SIGTERM or SIGINT, then shuts down gracefully. Prints
+// "kiln serve: ... ready on http://<host>:<port> ..." to stdout once listening. Returns the
+// process exit code (0 after a clean shutdown, 1 when loading or binding fails).
+int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& options,
+                     const std::string& repository_dir = "");
 
 }  // namespace kiln::serve

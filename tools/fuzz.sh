@@ -12,6 +12,8 @@
 #   ir_text       the IR text parser and verifier, with the print/parse round trip
 #                 (ir_text_fuzz.cc)
 #   params        the .params reader, with the write/read round trip (params_fuzz.cc)
+#   infer_request kiln-serve's KServe v2 JSON request parser and response writer
+#                 (infer_request_fuzz.cc)
 #   onnx          the ONNX importer (libonnx parse, checker, shape inference, version
 #                 converter, kiln's checks) and the trace of an imported model (onnx_fuzz.cc)
 #
@@ -23,7 +25,7 @@
 # report; crashing inputs are left in out/fuzz/TARGET/ (crash-*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params|onnx [SECONDS]}"
+target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params|infer_request|onnx [SECONDS]}"
 seconds="${2:-30}"
 CXX="${CXX:-clang++}"
 root=out/fuzz
@@ -39,16 +41,17 @@ case "$target" in
   artifact_run) srcs=("${runtime_srcs[@]}"); libs=(-ldnnl -l:libgomp.so.1 -lz); max_len=262144 ;;
   ir_text) srcs=(base/*.cc ir/*.cc ir/ops/*.cc); libs=(); max_len=16384 ;;
   params) srcs=(base/*.cc runtime/parameter_store.cc); libs=(-lz); max_len=65536 ;;
+  infer_request) srcs=(base/*.cc serve/infer_request.cc); libs=(); max_len=65536 ;;
   onnx) srcs=(base/*.cc ir/*.cc ir/ops/*.cc graph/nn.cc graph/ops.cc graph/parameter.cc graph/symbol.cc
               runtime/parameter_store.cc import/*.cc)
         libs=(-lonnx -lonnx_proto -lprotobuf -lz); max_len=65536 ;;
-  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params | onnx)" >&2; exit 2 ;;
+  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params | infer_request | onnx)" >&2; exit 2 ;;
 esac
 
 flatc --cpp --scoped-enums -o "$root/gen/runtime" runtime/artifact.fbs
 
 # Objects, rebuilt when their source or any header is newer (coarse but safe).
-newest_header=$(find base runtime backends ir graph import -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
+newest_header=$(find base runtime backends ir graph import serve -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
 objs=()
 todo=()
 for src in "${srcs[@]}"; do

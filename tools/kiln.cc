@@ -279,9 +279,9 @@ int main(int argc, char** argv) {
   inspect->add_flag("--attrs", attrs, "also print every step's attributes");
 
   auto* serve = app.add_subcommand("serve", "serve an artifact over KServe v2 HTTP/JSON (see kiln-serve)");
-  std::string serve_path;
+  std::string serve_path, serve_repository;
   serve::ServerOptions serve_options;
-  serve->add_option("artifact", serve_path, "the .kiln file")->required();
+  serve::AddServeSource(*serve, serve_path, serve_repository);
   serve::AddServeFlags(*serve, serve_options);
 
   if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
@@ -295,5 +295,5 @@ int main(int argc, char** argv) {
   }
   if (*inspect) return Inspect(inspect_path, ir, attrs);
   if (*export_onnx) return ExportOnnxFile(ex_model, ex_params, ex_shape, ex_out, ex_seed, ex_static);
-  return serve::ServeUntilSignal(serve_path, serve_options);
+  return serve::ServeUntilSignal(serve_path, serve_options, serve_repository);
 }

@@ -3,9 +3,10 @@
 # Runs apt-get only for what is missing; uses sudo when not root.
 set -euo pipefail
 pkgs=(bazel-bootstrap libdnnl-dev catch2 nlohmann-json3-dev libcli11-dev libcairo2-dev llvm-19-dev)
-# Artifacts (FlatBuffers + flatc, zlib CRC-32), the inference server (cpp-httplib), the loader's
-# libFuzzer target (clang, compiler-rt) and the serving benchmark (wrk).
-pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libcpp-httplib-dev clang libclang-rt-14-dev wrk curl)
+# Artifacts (FlatBuffers + flatc, zlib CRC-32), the inference server (Boost.Beast/Asio from
+# libboost1.81-dev; cpp-httplib as the tests' HTTP client), the libFuzzer targets (clang,
+# compiler-rt) and the serving benchmark (wrk).
+pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libboost1.81-dev libcpp-httplib-dev clang libclang-rt-14-dev wrk curl)
 # The zoo's comparison with torchvision 0.14 (tests/zoo) and the PyTorch benchmark peers.
 pkgs+=(python3-torch python3-torchvision)
 # The ONNX importer (libonnx 1.12, protobuf) and its tests (python3-onnx checks exported files).

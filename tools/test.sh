@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: install dependencies, fetch the data the real-data tests use, run
-# `bazel test //...`, the README's commands and bounded runs of the four fuzz targets, and
+# `bazel test //...`, the README's commands and bounded runs of the six fuzz targets, and
 # print one summary line "N passed, M failed" (Catch2 test cases; a test without a Catch2
 # summary — a shell test, or a binary that crashed — counts once by the status Bazel
 # recorded; the README check and each fuzz target count once).
@@ -40,9 +40,9 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 # The README's commands as written (tools/readme_check.sh) count as one test.
 if bash tools/readme_check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 # Each libFuzzer target (tools/fuzz.sh: the artifact loader, artifacts run with random
-# inputs, the IR text parser, the .params reader, the ONNX importer) counts as one test: a bounded run without
+# inputs, the IR text parser, the .params reader, kiln-serve's request parser, the ONNX importer) counts as one test: a bounded run without
 # a crash, leak or sanitizer report.
-for spec in artifact:30 artifact_run:30 ir_text:30 params:15 onnx:30; do
+for spec in artifact:30 artifact_run:30 ir_text:30 params:15 infer_request:20 onnx:30; do
   if bash tools/fuzz.sh "${spec%%:*}" "${spec##*:}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 echo "$passed passed, $failed failed"

@@ -13,108 +13,12 @@
 #include <random>
 #include <thread>
 
-#include "aot/export.h"
-#include "aot/models.h"
-#include "graph/parameter.h"
-#include "runtime/model.h"
-#include "serve/server.h"
+#include "tests/serve/serve_test_util.h"
 
 namespace kiln::serve {
 namespace {
 
-using json = nlohmann::json;
-
-constexpr int kBatch = 4;  // the artifact's compiled batch
-
-std::string TmpPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-// A LeNet artifact compiled for batch 4 (seeded Xavier weights), loaded once.
-std::shared_ptr<const runtime::Model> LeNet() {
-  static std::shared_ptr<const runtime::Model> model = [] {
-    graph::Seed(3);
-    auto net = aot::MakeModel("lenet");
-    REQUIRE(net.ok());
-    REQUIRE((*net)->Initialize(graph::Xavier()).ok());
-    std::string path = TmpPath("serve_lenet.kiln");
-    REQUIRE(aot::ExportArtifact(**net, {kBatch, 1, 28, 28}, path, {.model_name = "lenet"}).ok());
-    auto m = runtime::Model::Load(path);
-    REQUIRE(m.ok());
-    return *m;
-  }();
-  return model;
-}
-
-std::vector<float> RandomImages(int n, uint32_t seed) {
-  std::vector<float> v(static_cast<size_t>(n) * 784);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// The model's logits for `images` (n rows), run directly on a session with zero padding,
-// as the server batches them.
-std::vector<float> Expected(const std::vector<float>& images) {
-  auto s = LeNet()->NewSession();
-  REQUIRE(s.ok());
-  Tensor in(DType::kF32, {kBatch, 1, 28, 28}), out;
-  std::memcpy(in.data(), images.data(), images.size() * 4);
-  REQUIRE((*s)->Run({&in}, {&out}).ok());
-  return std::vector<float>(out.f32(), out.f32() + images.size() / 784 * 10);
-}
-
-json InferBody(const std::vector<float>& images, const std::string& id = "") {
-  int n = static_cast<int>(images.size() / 784);
-  json b = {{"inputs", {{{"name", "data"}, {"shape", {n, 1, 28, 28}}, {"datatype", "FP32"}, {"data", images}}}}};
-  if (!id.empty()) b["id"] = id;
-  return b;
-}
-
-struct Running {
-  std::unique_ptr<InferenceServer> server;
-  std::unique_ptr<httplib::Client> client;
-  explicit Running(ServerOptions options = {}) {
-    options.port = 0;
-    auto s = InferenceServer::Create(LeNet(), options);
-    REQUIRE(s.ok());
-    server = std::move(*s);
-    REQUIRE(server->Start().ok());
-    REQUIRE(server->port() > 0);
-    client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
-    client->set_read_timeout(30, 0);
-  }
-  httplib::Result Post(const std::string& body, const std::string& path = "/v2/models/lenet/infer") {
-    return client->Post(path.c_str(), body, "application/json");
-  }
-};
-
-// Checks that an infer response carries the expected logits exactly (FP32 through JSON
-// doubles round-trips bit for bit).
-void CheckLogits(const httplib::Result& r, const std::vector<float>& images) {
-  REQUIRE(r);
-  INFO(r->body.substr(0, 300));
-  REQUIRE(r->status == 200);
-  json j = json::parse(r->body);
-  int n = static_cast<int>(images.size() / 784);
-  REQUIRE(j["outputs"].size() == 1);
-  CHECK(j["outputs"][0]["name"] == "output");
-  CHECK(j["outputs"][0]["datatype"] == "FP32");
-  CHECK(j["outputs"][0]["shape"] == json({n, 10}));
-  std::vector<float> want = Expected(images);
-  REQUIRE(j["outputs"][0]["data"].size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) CHECK(j["outputs"][0]["data"][i].get<float>() == want[i]);
-}
-
-void CheckStillServing(Running& r) {
-  auto live = r.client->Get("/v2/health/live");
-  REQUIRE(live);
-  CHECK(live->status == 200);
-  auto images = RandomImages(1, 777);
-  CheckLogits(r.Post(InferBody(images).dump()), images);
-}
+using namespace kiln::serve::testing;
 
 TEST_CASE("server: health, server and model metadata", "[serve]") {
   Running r;
@@ -245,9 +149,9 @@ TEST_CASE("server: bad requests get 400 with a JSON error naming the problem", "
     expect_400(b.dump(), "needs 1568 values, \"data\" has 784");
     b = body;
     b["inputs"][0]["data"] = std::vector<float>(785, 0.f);
-    expect_400(b.dump(), "more elements than its shape");
+    expect_400(b.dump(), "needs 784 values, \"data\" has 785");
     b["inputs"][0]["data"][3] = "x";
-    expect_400(b.dump(), "FP32 data must be numbers");
+    expect_400(b.dump(), "data must be numbers (at index 3), got a string");
     b = body;
     b["inputs"][0].erase("data");
     expect_400(b.dump(), "no \"data\"");
@@ -271,8 +175,8 @@ TEST_CASE("server: bad requests get 400 with a JSON error naming the problem", "
   CheckStillServing(r);
   // Failures are counted.
   std::string metrics = r.server->MetricsText();
-  CHECK_THAT(metrics, Catch::Contains("kiln_request_failures_total{model=\"lenet\"}"));
-  CHECK_THAT(metrics, !Catch::Contains("kiln_request_failures_total{model=\"lenet\"} 0\n"));
+  CHECK_THAT(metrics, Catch::Contains("kiln_inference_request_failure{model=\"lenet\",version=\"1\"}"));
+  CHECK_THAT(metrics, !Catch::Contains("kiln_inference_request_failure{model=\"lenet\",version=\"1\"} 0\n"));
 }
 
 TEST_CASE("server: concurrent clients are batched and each gets its own rows", "[serve][batching]") {
@@ -309,15 +213,29 @@ TEST_CASE("server: concurrent clients are batched and each gets its own rows", "
   CHECK(ok == kClients * kRequests);
   std::string metrics = r.server->MetricsText();
   INFO(metrics);
-  CHECK_THAT(metrics, Catch::Contains("kiln_requests_total{model=\"lenet\"} 60\n"));
-  CHECK_THAT(metrics, Catch::Contains("kiln_request_failures_total{model=\"lenet\"} 0\n"));
+  const std::string labels = "{model=\"lenet\",version=\"1\"}";
+  CHECK_THAT(metrics, Catch::Contains("kiln_inference_request_success" + labels + " 60\n"));
+  CHECK_THAT(metrics, Catch::Contains("kiln_inference_request_failure" + labels + " 0\n"));
+  // Samples: 1 or 2 per request, alternating per client: 12 clients x (3 + 2 x 2 or 2 + 3 x 2).
+  int samples = 0;
+  for (int c = 0; c < kClients; ++c) {
+    for (int k = 0; k < kRequests; ++k) samples += 1 + (c + k) % 2;
+  }
+  CHECK_THAT(metrics, Catch::Contains("kiln_inference_count" + labels + " " + std::to_string(samples) + "\n"));
   // Fewer runs than requests: requests were batched together.
-  auto runs_at = metrics.find("kiln_inference_runs_total{model=\"lenet\"} ");
+  std::string exec = "kiln_inference_exec_count" + labels + " ";
+  auto runs_at = metrics.find(exec);
   REQUIRE(runs_at != std::string::npos);
-  int runs = std::atoi(metrics.c_str() + runs_at + std::strlen("kiln_inference_runs_total{model=\"lenet\"} "));
+  int runs = std::atoi(metrics.c_str() + runs_at + exec.size());
   CHECK(runs < kClients * kRequests);
-  CHECK_THAT(metrics, Catch::Contains("kiln_batch_size_bucket{model=\"lenet\",le=\"+Inf\"} " + std::to_string(runs)));
-  CHECK_THAT(metrics, Catch::Contains("kiln_request_latency_seconds_count{model=\"lenet\"} 60"));
+  CHECK_THAT(metrics, Catch::Contains("kiln_batch_size_bucket{model=\"lenet\",version=\"1\",le=\"+Inf\"} " +
+                                      std::to_string(runs)));
+  CHECK_THAT(metrics, Catch::Contains("kiln_request_latency_seconds_count" + labels + " 60"));
+  // Every duration family is there and the compute time is not zero.
+  for (const char* family : {"request", "queue", "compute_input", "compute_infer", "compute_output"}) {
+    CHECK_THAT(metrics, Catch::Contains(std::string("kiln_inference_") + family + "_duration_us" + labels));
+  }
+  CHECK_THAT(metrics, !Catch::Contains("kiln_inference_compute_infer_duration_us" + labels + " 0\n"));
   auto scraped = r.client->Get("/metrics");
   REQUIRE(scraped);
   CHECK(scraped->status == 200);

@@ -1,0 +1,403 @@
+#include "serve/infer_request.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace kiln::serve {
+
+using json = nlohmann::json;
+
+std::string KServeDatatype(DType dtype) { return dtype == DType::kF32 ? "FP32" : "INT32"; }
+
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+std::string Quote(const std::string& s) {
+  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ShapeText(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// The SAX handler: a stack of what each open container is, and the inputs as they come.
+class RequestReader : public nlohmann::json_sax<json> {
+ public:
+  explicit RequestReader(const ModelSignature& sig) : sig_(sig) {
+    for (const auto& s : sig.inputs) {
+      int64_t row = 1;
+      for (size_t i = 1; i < s.shape.size(); ++i) row *= s.shape[i];
+      max_values_ = std::max(max_values_, row * sig.max_batch);
+    }
+    request_.inputs.resize(sig.inputs.size());
+    seen_.assign(sig.inputs.size(), false);
+  }
+
+  Status status() const { return status_; }
+  InferRequest Take() { return std::move(request_); }
+
+  // The whole document was read: check what must be there.
+  Status Finish() {
+    if (!has_inputs_) return InvalidArgument("the request needs a non-empty \"inputs\" array");
+    for (size_t i = 0; i < sig_.inputs.size(); ++i) {
+      if (!seen_[i]) return InvalidArgument("input '" + sig_.inputs[i].name + "' is missing");
+    }
+    if (request_.outputs.empty()) {
+      for (size_t i = 0; i < sig_.outputs.size(); ++i) request_.outputs.push_back(static_cast<int>(i));
+    }
+    return OkStatus();
+  }
+
+  bool null() override { return Scalar(Kind::kNull); }
+  bool boolean(bool) override { return Scalar(Kind::kBool); }
+  bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v), true); }
+  bool number_unsigned(number_unsigned_t v) override { return Number(static_cast<double>(v), true); }
+  bool number_float(number_float_t v, const string_t&) override { return Number(v, false); }
+  bool string(string_t& v) override { return String(v); }
+  bool binary(binary_t&) override { return Error("binary values are not JSON"); }
+  bool key(string_t& k) override {
+    frames_.back().key = k;
+    return true;
+  }
+  bool start_object(std::size_t) override { return Open(true); }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(false); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    std::string what = e.what();
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+    if (size_t at = what.find("] "); at != std::string::npos) what = what.substr(at + 2);
+    if (status_.ok()) status_ = InvalidArgument("malformed JSON in the request body at byte " + std::to_string(position) + ": " + what);
+    return false;
+  }
+
+ private:
+  enum class Role { kRoot, kInputs, kInput, kShape, kData, kOutputs, kOutput, kSkip };
+  enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
+  struct Frame {
+    Role role;
+    bool object;
+    std::string key;  // the current key, for objects
+  };
+  // One entry of "inputs" while it is read.
+  struct Pending {
+    std::optional<std::string> name, datatype;
+    std::optional<std::vector<int64_t>> shape;
+    bool has_data = false;
+    bool shape_ok = true;
+    std::vector<double> data;
+    int64_t first_fraction = -1;  // index of the first non-integer literal
+  };
+
+  static const char* KindName(Kind k) {
+    switch (k) {
+      case Kind::kNull: return "null";
+      case Kind::kBool: return "a boolean";
+      case Kind::kNumber: return "a number";
+      case Kind::kString: return "a string";
+      case Kind::kObject: return "an object";
+      case Kind::kArray: return "an array";
+    }
+    return "?";
+  }
+
+  bool Error(std::string message) {
+    if (status_.ok()) status_ = InvalidArgument(std::move(message));
+    return false;
+  }
+
+  std::string InputLabel() const {
+    return pending_.name ? "input '" + *pending_.name + "'" : "input #" + std::to_string(input_count_);
+  }
+
+  // What a value at the current position is, or an error for a value of the wrong kind.
+  // Returns the role of a container opened here.
+  std::optional<Role> Place(Kind kind) {
+    if (frames_.empty()) {
+      if (kind != Kind::kObject) {
+        Error(std::string("the request body must be a JSON object, got ") + KindName(kind));
+        return std::nullopt;
+      }
+      return Role::kRoot;
+    }
+    Frame& f = frames_.back();
+    auto want = [&](bool ok, const std::string& what) -> bool {
+      if (!ok) Error(what + ", got " + KindName(kind));
+      return ok;
+    };
+    switch (f.role) {
+      case Role::kSkip: return Role::kSkip;
+      case Role::kRoot:
+        if (f.key == "inputs") {
+          if (!want(kind == Kind::kArray, "\"inputs\" must be an array")) return std::nullopt;
+          if (has_inputs_key_) return Error("\"inputs\" is given twice"), std::nullopt;
+          has_inputs_key_ = true;
+          return Role::kInputs;
+        }
+        if (f.key == "outputs") {
+          if (!want(kind == Kind::kArray, "\"outputs\" must be an array")) return std::nullopt;
+          if (has_outputs_key_) return Error("\"outputs\" is given twice"), std::nullopt;
+          has_outputs_key_ = true;
+          return Role::kOutputs;
+        }
+        if (f.key == "id" && !want(kind == Kind::kString, "\"id\" must be a string")) return std::nullopt;
+        return Role::kSkip;
+      case Role::kInputs:
+        if (!want(kind == Kind::kObject, "each entry of \"inputs\" must be an object")) return std::nullopt;
+        return Role::kInput;
+      case Role::kInput:
+        if (f.key == "name" || f.key == "datatype") {
+          if (!want(kind == Kind::kString, InputLabel() + ": \"" + f.key + "\" must be a string")) return std::nullopt;
+        } else if (f.key == "shape") {
+          if (!want(kind == Kind::kArray, InputLabel() + ": \"shape\" must be an array")) return std::nullopt;
+          if (pending_.shape) return Error(InputLabel() + ": \"shape\" is given twice"), std::nullopt;
+          pending_.shape.emplace();
+          return Role::kShape;
+        } else if (f.key == "data") {
+          if (!want(kind == Kind::kArray, InputLabel() + ": \"data\" must be an array")) return std::nullopt;
+          if (pending_.has_data) return Error(InputLabel() + ": \"data\" is given twice"), std::nullopt;
+          pending_.has_data = true;
+          return Role::kData;
+        }
+        return Role::kSkip;
+      case Role::kShape:
+        if (!want(kind == Kind::kNumber, InputLabel() + ": \"shape\" must hold integers")) return std::nullopt;
+        return Role::kShape;
+      case Role::kData:
+        if (kind != Kind::kNumber && kind != Kind::kArray) {
+          Error(InputLabel() + ": data must be numbers (at index " + std::to_string(pending_.data.size()) + "), got " +
+                KindName(kind));
+          return std::nullopt;
+        }
+        return Role::kData;
+      case Role::kOutputs:
+        if (!want(kind == Kind::kObject, "each entry of \"outputs\" must be an object")) return std::nullopt;
+        return Role::kOutput;
+      case Role::kOutput:
+        if (f.key == "name" && !want(kind == Kind::kString, "an entry of \"outputs\" has a \"name\" that is not a string")) {
+          return std::nullopt;
+        }
+        return Role::kSkip;
+    }
+    return std::nullopt;
+  }
+
+  bool Open(bool object) {
+    auto role = Place(object ? Kind::kObject : Kind::kArray);
+    if (!role) return false;
+    if (frames_.size() >= kMaxDepth) return Error("the request is nested deeper than " + std::to_string(kMaxDepth));
+    if (*role == Role::kInput) {
+      pending_ = Pending();
+      input_count_++;
+    }
+    if (*role == Role::kOutput) output_name_.reset();
+    frames_.push_back({*role, object, ""});
+    return true;
+  }
+
+  bool Close() {
+    Role role = frames_.back().role;
+    frames_.pop_back();
+    if (role == Role::kInput) return FinishInput();
+    if (role == Role::kOutput) {
+      if (!output_name_) return Error("each entry of \"outputs\" needs a \"name\" string");
+      int index = -1;
+      for (size_t i = 0; i < sig_.outputs.size(); ++i) {
+        if (sig_.outputs[i].name == *output_name_) index = static_cast<int>(i);
+      }
+      if (index < 0) return Error("unknown output '" + *output_name_ + "'" + Known(sig_.outputs, "outputs"));
+      request_.outputs.push_back(index);
+    }
+    return true;
+  }
+
+  bool Scalar(Kind kind) { return Place(kind).has_value(); }
+
+  bool Number(double v, bool integer) {
+    auto role = Place(Kind::kNumber);
+    if (!role) return false;
+    if (*role == Role::kShape) {
+      if (!integer) return Error(InputLabel() + ": \"shape\" must hold integers");
+      if (pending_.shape->size() >= 16) return Error(InputLabel() + ": \"shape\" has more than 16 dims");
+      if (v < 0 || v > 9.0e15) pending_.shape_ok = false;
+      pending_.shape->push_back(static_cast<int64_t>(std::min(std::max(v, -1.0), 9.0e15)));
+    } else if (*role == Role::kData) {
+      if (static_cast<int64_t>(pending_.data.size()) >= max_values_) {
+        return Error(InputLabel() + ": data has more than " + std::to_string(max_values_) +
+                     " values, more than any input of the model takes");
+      }
+      if (!integer && pending_.first_fraction < 0) pending_.first_fraction = static_cast<int64_t>(pending_.data.size());
+      pending_.data.push_back(v);
+    }
+    return true;
+  }
+
+  bool String(const std::string& v) {
+    auto role = Place(Kind::kString);
+    if (!role) return false;
+    const Frame& f = frames_.back();
+    if (f.role == Role::kRoot && f.key == "id") request_.id = v;
+    if (f.role == Role::kInput && f.key == "name") pending_.name = v;
+    if (f.role == Role::kInput && f.key == "datatype") pending_.datatype = v;
+    if (f.role == Role::kOutput && f.key == "name") output_name_ = v;
+    return true;
+  }
+
+  static std::string Known(const std::vector<runtime::TensorSpec>& specs, const char* what) {
+    std::string known;
+    for (const auto& s : specs) known += (known.empty() ? "'" : ", '") + s.name + "'";
+    return std::string(" (the model's ") + what + ": " + known + ")";
+  }
+
+  bool FinishInput() {
+    has_inputs_ = true;
+    Pending& p = pending_;
+    if (!p.name) return Error("an input has no \"name\" string");
+    const std::string& name = *p.name;
+    int index = -1;
+    for (size_t i = 0; i < sig_.inputs.size(); ++i) {
+      if (sig_.inputs[i].name == name) index = static_cast<int>(i);
+    }
+    if (index < 0) return Error("unknown input '" + name + "'" + Known(sig_.inputs, "inputs"));
+    const runtime::TensorSpec& spec = sig_.inputs[static_cast<size_t>(index)];
+    if (seen_[static_cast<size_t>(index)]) return Error("input '" + name + "' is given twice");
+    seen_[static_cast<size_t>(index)] = true;
+    if (!p.datatype) return Error("input '" + name + "' has no \"datatype\" string");
+    std::string want_type = KServeDatatype(spec.dtype);
+    if (*p.datatype != want_type) {
+      return Error("input '" + name + "': datatype " + *p.datatype + " but the model expects " + want_type);
+    }
+    if (!p.shape) return Error("input '" + name + "' has no \"shape\" array");
+    std::string expected = "[N";
+    for (size_t i = 1; i < spec.shape.size(); ++i) expected += "," + std::to_string(spec.shape[i]);
+    expected += "] with 1 <= N <= " + std::to_string(sig_.max_batch);
+    const std::vector<int64_t>& shape = *p.shape;
+    bool ok = p.shape_ok && shape.size() == spec.shape.size() && !shape.empty() && shape[0] >= 1 &&
+              shape[0] <= sig_.max_batch;
+    for (size_t i = 1; ok && i < shape.size(); ++i) ok = shape[i] == spec.shape[i];
+    if (!ok) return Error("input '" + name + "': shape " + ShapeText(shape) + " but the model expects " + expected);
+    int n = static_cast<int>(shape[0]);
+    if (request_.n > 0 && n != request_.n) {
+      return Error("input '" + name + "' has batch " + std::to_string(n) + " but another input has " +
+                   std::to_string(request_.n));
+    }
+    request_.n = n;
+    if (!p.has_data) return Error("input '" + name + "' has no \"data\"");
+    int64_t elements = n;
+    for (size_t i = 1; i < shape.size(); ++i) elements *= shape[i];
+    if (static_cast<int64_t>(p.data.size()) != elements) {
+      return Error("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
+                   " values, \"data\" has " + std::to_string(p.data.size()));
+    }
+    std::vector<uint8_t>& bytes = request_.inputs[static_cast<size_t>(index)];
+    bytes.resize(static_cast<size_t>(elements) * 4);
+    if (spec.dtype == DType::kF32) {
+      auto* out = reinterpret_cast<float*>(bytes.data());
+      constexpr double kMax = std::numeric_limits<float>::max();
+      for (size_t i = 0; i < p.data.size(); ++i) {
+        double v = p.data[i];
+        if (!(std::fabs(v) <= kMax)) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", v);
+          return Error("input '" + name + "': value " + buf + " at index " + std::to_string(i) +
+                       " is out of range for FP32");
+        }
+        out[i] = static_cast<float>(v);
+      }
+    } else {
+      if (p.first_fraction >= 0) {
+        return Error("input '" + name + "': INT32 data must be integers, got a fraction at index " +
+                     std::to_string(p.first_fraction));
+      }
+      auto* out = reinterpret_cast<int32_t*>(bytes.data());
+      for (size_t i = 0; i < p.data.size(); ++i) {
+        double v = p.data[i];
+        if (v < -2147483648.0 || v > 2147483647.0) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%.0f", v);
+          return Error("input '" + name + "': value " + std::string(buf) + " at index " + std::to_string(i) +
+                       " is out of range for INT32");
+        }
+        out[i] = static_cast<int32_t>(v);
+      }
+    }
+    std::vector<double>().swap(p.data);
+    return true;
+  }
+
+  const ModelSignature& sig_;
+  Status status_;
+  InferRequest request_;
+  std::vector<Frame> frames_;
+  std::vector<bool> seen_;
+  Pending pending_;
+  int input_count_ = 0;
+  std::optional<std::string> output_name_;
+  int64_t max_values_ = 0;
+  bool has_inputs_ = false, has_inputs_key_ = false, has_outputs_key_ = false;
+};
+
+void AppendFloat(std::string* out, float v) {
+  if (!std::isfinite(v)) {
+    *out += "null";
+    return;
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
+}
+
+}  // namespace
+
+StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSignature& signature) {
+  RequestReader reader(signature);
+  bool ok = json::sax_parse(body.begin(), body.end(), &reader, json::input_format_t::json, /*strict=*/true);
+  if (!ok || !reader.status().ok()) {
+    Status s = reader.status();
+    return s.ok() ? InvalidArgument("malformed JSON in the request body") : s;
+  }
+  RETURN_IF_ERROR(reader.Finish());
+  return reader.Take();
+}
+
+std::string WriteInferResponse(const std::string& model_name, const std::string& version,
+                               const InferRequest& request, const ModelSignature& signature,
+                               const std::vector<std::vector<uint8_t>>& results) {
+  std::string out = "{\"model_name\":" + Quote(model_name) + ",\"model_version\":" + Quote(version);
+  if (request.id) out += ",\"id\":" + Quote(*request.id);
+  out += ",\"outputs\":[";
+  for (size_t k = 0; k < request.outputs.size(); ++k) {
+    const runtime::TensorSpec& spec = signature.outputs[static_cast<size_t>(request.outputs[k])];
+    out += k ? ",{" : "{";
+    out += "\"name\":" + Quote(spec.name) + ",\"datatype\":\"" + KServeDatatype(spec.dtype) + "\",\"shape\":[" +
+           std::to_string(request.n);
+    for (size_t i = 1; i < spec.shape.size(); ++i) out += "," + std::to_string(spec.shape[i]);
+    out += "],\"data\":[";
+    const std::vector<uint8_t>& bytes = results[k];
+    size_t count = bytes.size() / 4;
+    out.reserve(out.size() + count * 12);
+    for (size_t i = 0; i < count; ++i) {
+      if (i) out += ',';
+      if (spec.dtype == DType::kF32) {
+        float v;
+        std::memcpy(&v, bytes.data() + i * 4, 4);
+        AppendFloat(&out, v);
+      } else {
+        int32_t v;
+        std::memcpy(&v, bytes.data() + i * 4, 4);
+        out += std::to_string(v);
+      }
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace kiln::serve

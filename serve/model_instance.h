@@ -1,0 +1,126 @@
+// One model version being served: its loaded artifact, sessions on their own threads, the
+// dynamic batcher's bounded queue, and its metrics in Triton's vocabulary.
+//
+// Dynamic batching: the artifact is compiled for a fixed batch B (the first dim of every
+// input and output). A request carries n samples (1 <= n <= max_batch_size <= B). Requests
+// arriving within `batch_delay_us` of the first queued one are packed, in order, into one
+// run of up to `max_batch_size` samples; the rest of the batch is zero-padded and each
+// request gets its own rows back. Source: Triton's dynamic batcher
+// (max_queue_delay_microseconds, max_queue_size, default_queue_policy timeout).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "runtime/model.h"
+#include "serve/http.h"
+#include "serve/infer_request.h"
+
+namespace kiln::serve {
+
+struct BatchingConfig {
+  int max_batch_size = 0;          // samples per run; 0 = the artifact's batch B; at most B
+  int64_t batch_delay_us = 2000;   // how long the first queued request waits for others
+  int instances = 1;               // sessions running batches in parallel, one thread each
+  int max_queue = 256;             // queued requests; one more gets 503
+  int64_t request_timeout_ms = 30'000;  // a request still queued after this gets 504; 0 = none
+};
+
+// Counters and histograms of one model version (thread-safe). Durations are cumulative
+// microseconds per request, as Triton counts them (a batch's compute time is added to each
+// of its requests).
+struct ModelStats {
+  uint64_t request_success = 0, request_failure = 0;
+  uint64_t inference_count = 0;  // samples inferred (sum of the requests' n)
+  uint64_t exec_count = 0;       // batched runs of the graph (inference_count / exec_count = average batch)
+  uint64_t request_duration_us = 0, queue_duration_us = 0;
+  uint64_t compute_input_duration_us = 0, compute_infer_duration_us = 0, compute_output_duration_us = 0;
+  std::vector<double> batch_bounds;     // histogram of samples per run: upper bounds
+  std::vector<uint64_t> batch_counts;   // per bucket, last = +Inf
+  std::vector<double> latency_bounds;   // histogram of request latency in seconds
+  std::vector<uint64_t> latency_counts;
+  double latency_sum = 0;
+};
+
+class ModelInstance {
+ public:
+  // Checks the model against the config: every input and output has the batch dim B first,
+  // dtype f32 or s32; max_batch_size <= B. Errors: InvalidArgument naming the tensor or
+  // option.
+  static StatusOr<std::shared_ptr<ModelInstance>> Create(std::string name, std::string version,
+                                                         std::shared_ptr<const runtime::Model> model,
+                                                         BatchingConfig config);
+  ~ModelInstance();  // Stop()
+  ModelInstance(const ModelInstance&) = delete;
+  ModelInstance& operator=(const ModelInstance&) = delete;
+
+  // Creates the sessions (one arena each) and starts their threads. Errors: as NewSession.
+  Status Start();
+  // Parses the KServe v2 JSON body (serve/infer_request.h) and queues the request; the
+  // response is sent from a batch thread. Answers 400 for a bad request, 503 when the queue
+  // is full or the instance is stopping, 504 after the request timeout, 500 when the run fails.
+  void Infer(std::string_view body, HttpResponder respond);
+  // Finishes every queued request (their batches still run), then joins the threads;
+  // requests arriving meanwhile get 503. Idempotent.
+  void Stop();
+
+  const std::string& name() const { return name_; }
+  const std::string& version() const { return version_; }
+  int max_batch_size() const { return max_batch_; }
+  int compiled_batch_size() const { return batch_; }
+  const BatchingConfig& config() const { return config_; }
+  const runtime::Model& model() const { return *model_; }
+  // KServe model metadata: {"name","versions":[version],"platform":"kiln","inputs","outputs",
+  // "parameters"} with each tensor's batch dim as -1.
+  std::string MetadataJson() const;
+  ModelStats Stats() const;
+
+ private:
+  struct Job;
+  ModelInstance(std::string name, std::string version, std::shared_ptr<const runtime::Model> model,
+                BatchingConfig config, int batch);
+  void WorkerLoop(runtime::Session* session);
+  void RunBatch(runtime::Session* session, std::vector<std::shared_ptr<Job>>& jobs,
+                std::chrono::steady_clock::time_point batch_start);
+  void RecordFailure(double seconds);
+
+  std::string name_, version_;
+  std::shared_ptr<const runtime::Model> model_;
+  BatchingConfig config_;
+  ModelSignature signature_;
+  int batch_ = 1;
+  int max_batch_ = 1;
+  std::vector<std::unique_ptr<runtime::Session>> sessions_;
+  std::vector<std::thread> workers_;
+
+  std::mutex mu_;  // queue_, stopping_
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+
+  mutable std::mutex stats_mu_;
+  ModelStats stats_;
+};
+
+// Prometheus text format 0.0.4 for the given model versions: each family written once, with
+// a sample per version labelled model="<name>",version="<v>". Families (Triton's names with
+// the kiln_ prefix): kiln_inference_request_success, kiln_inference_request_failure,
+// kiln_inference_count, kiln_inference_exec_count (counters);
+// kiln_inference_request_duration_us, kiln_inference_queue_duration_us,
+// kiln_inference_compute_input_duration_us, kiln_inference_compute_infer_duration_us,
+// kiln_inference_compute_output_duration_us (cumulative microseconds); kiln_batch_size
+// (histogram of samples per run), kiln_request_latency_seconds (histogram).
+std::string MetricsText(const std::vector<std::shared_ptr<ModelInstance>>& instances);
+
+}  // namespace kiln::serve

@@ -1,0 +1,59 @@
+// libFuzzer target for kiln-serve's request parser (serve/infer_request.h
+// ParseInferRequest): any body must give a Status, never a crash, an allocation beyond the
+// stated bound or a sanitizer report; a body that parses must satisfy the signature (batch
+// in [1, max_batch], every input n rows of its dtype, outputs named) and write a response
+// that is valid JSON. Built and run by tools/fuzz.sh with clang++ -fsanitize=fuzzer,address,
+// undefined.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "serve/infer_request.h"
+
+namespace {
+
+const kiln::serve::ModelSignature& Signature() {
+  static const kiln::serve::ModelSignature sig = [] {
+    kiln::serve::ModelSignature s;
+    s.inputs = {{"data", kiln::DType::kF32, {4, 1, 2, 2}}, {"ids", kiln::DType::kS32, {4, 3}}};
+    s.outputs = {{"logits", kiln::DType::kF32, {4, 5}}, {"label", kiln::DType::kS32, {4}}};
+    s.max_batch = 4;
+    return s;
+  }();
+  return sig;
+}
+
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "infer_request fuzz: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace kiln::serve;
+  const ModelSignature& sig = Signature();
+  auto req = ParseInferRequest(std::string_view(reinterpret_cast<const char*>(data), size), sig);
+  if (!req.ok()) {
+    if (req.status().message().empty()) Fail("an error without a message");
+    return 0;
+  }
+  if (req->n < 1 || req->n > sig.max_batch) Fail("batch outside [1, max_batch]");
+  if (req->inputs.size() != sig.inputs.size()) Fail("wrong input count");
+  const size_t row_bytes[] = {16, 12};
+  for (size_t i = 0; i < req->inputs.size(); ++i) {
+    if (req->inputs[i].size() != row_bytes[i] * static_cast<size_t>(req->n)) Fail("input rows do not match the batch");
+  }
+  if (req->outputs.empty()) Fail("no outputs");
+  std::vector<std::vector<uint8_t>> results;
+  for (int k : req->outputs) {
+    if (k < 0 || k > 1) Fail("output index out of range");
+    results.emplace_back((k == 0 ? 20u : 4u) * static_cast<size_t>(req->n), uint8_t{0x7f});
+  }
+  std::string body = WriteInferResponse("m", "1", *req, sig, results);
+  if (nlohmann::json::parse(body, nullptr, false).is_discarded()) Fail("the response is not valid JSON");
+  return 0;
+}
