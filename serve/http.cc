@@ -125,7 +125,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(opt().max_header_bytes));
-    parser_->body_limit(static_cast<uint64_t>(opt().max_body_bytes));
+    // No body limit while the headers are read (Beast would fail a large Content-Length
+    // before the header is complete, without its value); OnHeader checks it, then sets it.
+    parser_->body_limit(boost::none);
     stream_.expires_after(std::chrono::milliseconds(opt().header_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -135,11 +137,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == http::error::header_limit) {
       return Fail(431, "the request's headers exceed " + std::to_string(opt().max_header_bytes) + " bytes");
     }
-    if (ec == http::error::body_limit) {  // Content-Length above the limit, seen with the headers
-      auto length = parser_->content_length();
-      return Fail(413, "the request body" + (length ? " of " + std::to_string(*length) + " bytes" : std::string()) +
-                           " exceeds the limit of " + std::to_string(opt().max_body_bytes) + " bytes");
-    }
     if (ec == beast::error::timeout) return Close();  // a slow client: drop it
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset) return Close();
     if (ec) return Fail(400, "malformed HTTP request: " + ec.message());
@@ -148,6 +145,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!encoding.empty() && encoding != "identity") {
       return Fail(415, "Content-Encoding '" + encoding + "' is not accepted: send the body uncompressed");
     }
+    if (auto length = parser_->content_length(); length && *length > static_cast<uint64_t>(opt().max_body_bytes)) {
+      return Fail(413, "the request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
+                           std::to_string(opt().max_body_bytes) + " bytes");
+    }
+    // Counted on the decoded bytes, so a chunked body stops at the limit too.
+    parser_->body_limit(static_cast<uint64_t>(opt().max_body_bytes));
     if (Lower(std::string(req[http::field::expect])) == "100-continue") {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
       stream_.expires_after(std::chrono::milliseconds(opt().write_timeout_ms));

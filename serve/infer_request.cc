@@ -16,6 +16,87 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
+// A datatype on the wire (KServe names) and the values it can carry.
+struct Wire {
+  const char* name;
+  int bytes;
+  bool integer;
+  double lo, hi;
+};
+
+constexpr Wire kWires[] = {
+    {"FP32", 4, false, -3.4028234663852886e38, 3.4028234663852886e38},
+    {"FP64", 8, false, -1.7976931348623157e308, 1.7976931348623157e308},
+    {"FP16", 2, false, -65504.0, 65504.0},
+    {"BF16", 2, false, -3.3895313892515355e38, 3.3895313892515355e38},
+    {"INT8", 1, true, -128.0, 127.0},
+    {"UINT8", 1, true, 0.0, 255.0},
+    {"INT16", 2, true, -32768.0, 32767.0},
+    {"UINT16", 2, true, 0.0, 65535.0},
+    {"INT32", 4, true, -2147483648.0, 2147483647.0},
+    {"UINT32", 4, true, 0.0, 4294967295.0},
+    {"INT64", 8, true, -9223372036854775808.0, 9223372036854775807.0},
+    {"UINT64", 8, true, 0.0, 18446744073709551615.0},
+};
+
+const Wire* FindWire(const std::string& name) {
+  for (const Wire& w : kWires) {
+    if (name == w.name) return &w;
+  }
+  return nullptr;
+}
+
+float HalfToFloat(uint16_t h) {
+  int exp = (h >> 10) & 0x1f;
+  int mant = h & 0x3ff;
+  float v;
+  if (exp == 0) {
+    v = std::ldexp(static_cast<float>(mant), -24);
+  } else if (exp == 31) {
+    v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    v = std::ldexp(static_cast<float>(mant | 0x400), exp - 25);
+  }
+  return (h & 0x8000) ? -v : v;
+}
+
+// Element `i` of little-endian binary data of datatype `w`, as a double.
+double Decode(const Wire& w, const uint8_t* p, size_t i) {
+  p += i * static_cast<size_t>(w.bytes);
+  std::string_view n = w.name;
+  auto load = [&](auto v) {
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  if (n == "FP32") return load(float{});
+  if (n == "FP64") return load(double{});
+  if (n == "FP16") return HalfToFloat(load(uint16_t{}));
+  if (n == "BF16") {
+    uint32_t bits = static_cast<uint32_t>(load(uint16_t{})) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  if (n == "INT8") return load(int8_t{});
+  if (n == "UINT8") return load(uint8_t{});
+  if (n == "INT16") return load(int16_t{});
+  if (n == "UINT16") return load(uint16_t{});
+  if (n == "INT32") return load(int32_t{});
+  if (n == "UINT32") return load(uint32_t{});
+  if (n == "INT64") return static_cast<double>(load(int64_t{}));
+  return static_cast<double>(load(uint64_t{}));
+}
+
+std::string NumberText(double v) {
+  char buf[40];
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e19) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%g", v);
+  }
+  return buf;
+}
+
 std::string Quote(const std::string& s) {
   return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -29,7 +110,8 @@ std::string ShapeText(const std::vector<int64_t>& s) {
 // The SAX handler: a stack of what each open container is, and the inputs as they come.
 class RequestReader : public nlohmann::json_sax<json> {
  public:
-  explicit RequestReader(const ModelSignature& sig) : sig_(sig) {
+  RequestReader(const ModelSignature& sig, std::string_view binary, bool has_binary)
+      : sig_(sig), binary_(binary), has_binary_(has_binary) {
     for (const auto& s : sig.inputs) {
       int64_t row = 1;
       for (size_t i = 1; i < s.shape.size(); ++i) row *= s.shape[i];
@@ -48,14 +130,28 @@ class RequestReader : public nlohmann::json_sax<json> {
     for (size_t i = 0; i < sig_.inputs.size(); ++i) {
       if (!seen_[i]) return InvalidArgument("input '" + sig_.inputs[i].name + "' is missing");
     }
-    if (request_.outputs.empty()) {
-      for (size_t i = 0; i < sig_.outputs.size(); ++i) request_.outputs.push_back(static_cast<int>(i));
+    if (has_binary_ && binary_used_ != binary_.size()) {
+      return InvalidArgument("the body has " + std::to_string(binary_.size()) + " bytes of binary data after the JSON, " +
+                             "the inputs' binary_data_size add up to " + std::to_string(binary_used_));
     }
+    if (request_.outputs.empty()) {
+      for (size_t i = 0; i < sig_.outputs.size(); ++i) {
+        request_.outputs.push_back(static_cast<int>(i));
+        output_binary_.push_back(std::nullopt);
+      }
+    }
+    for (const auto& b : output_binary_) request_.binary_outputs.push_back(b.value_or(binary_output_default_));
     return OkStatus();
   }
 
   bool null() override { return Scalar(Kind::kNull); }
-  bool boolean(bool) override { return Scalar(Kind::kBool); }
+  bool boolean(bool v) override {
+    if (!Scalar(Kind::kBool)) return false;
+    const Frame& f = frames_.back();
+    if (f.role == Role::kRequestParams && f.key == "binary_data_output") binary_output_default_ = v;
+    if (f.role == Role::kOutputParams && f.key == "binary_data") current_output_binary_ = v;
+    return true;
+  }
   bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v), true); }
   bool number_unsigned(number_unsigned_t v) override { return Number(static_cast<double>(v), true); }
   bool number_float(number_float_t v, const string_t&) override { return Number(v, false); }
@@ -78,7 +174,9 @@ class RequestReader : public nlohmann::json_sax<json> {
   }
 
  private:
-  enum class Role { kRoot, kInputs, kInput, kShape, kData, kOutputs, kOutput, kSkip };
+  enum class Role {
+    kRoot, kRequestParams, kInputs, kInput, kInputParams, kShape, kData, kOutputs, kOutput, kOutputParams, kSkip
+  };
   enum class Kind { kNull, kBool, kNumber, kString, kObject, kArray };
   struct Frame {
     Role role;
@@ -91,6 +189,7 @@ class RequestReader : public nlohmann::json_sax<json> {
     std::optional<std::vector<int64_t>> shape;
     bool has_data = false;
     bool shape_ok = true;
+    std::optional<int64_t> binary_size;
     std::vector<double> data;
     int64_t first_fraction = -1;  // index of the first non-integer literal
   };
@@ -147,6 +246,26 @@ class RequestReader : public nlohmann::json_sax<json> {
           return Role::kOutputs;
         }
         if (f.key == "id" && !want(kind == Kind::kString, "\"id\" must be a string")) return std::nullopt;
+        if (f.key == "parameters") {
+          if (!want(kind == Kind::kObject, "\"parameters\" must be an object")) return std::nullopt;
+          return Role::kRequestParams;
+        }
+        return Role::kSkip;
+      case Role::kRequestParams:
+        if (f.key == "binary_data_output" && !want(kind == Kind::kBool, "\"binary_data_output\" must be a boolean")) {
+          return std::nullopt;
+        }
+        return Role::kSkip;
+      case Role::kInputParams:
+        if (f.key == "binary_data_size" &&
+            !want(kind == Kind::kNumber, InputLabel() + ": \"binary_data_size\" must be a number of bytes")) {
+          return std::nullopt;
+        }
+        return Role::kInputParams;
+      case Role::kOutputParams:
+        if (f.key == "binary_data" && !want(kind == Kind::kBool, "\"binary_data\" of an output must be a boolean")) {
+          return std::nullopt;
+        }
         return Role::kSkip;
       case Role::kInputs:
         if (!want(kind == Kind::kObject, "each entry of \"inputs\" must be an object")) return std::nullopt;
@@ -164,6 +283,9 @@ class RequestReader : public nlohmann::json_sax<json> {
           if (pending_.has_data) return Error(InputLabel() + ": \"data\" is given twice"), std::nullopt;
           pending_.has_data = true;
           return Role::kData;
+        } else if (f.key == "parameters") {
+          if (!want(kind == Kind::kObject, InputLabel() + ": \"parameters\" must be an object")) return std::nullopt;
+          return Role::kInputParams;
         }
         return Role::kSkip;
       case Role::kShape:
@@ -183,6 +305,10 @@ class RequestReader : public nlohmann::json_sax<json> {
         if (f.key == "name" && !want(kind == Kind::kString, "an entry of \"outputs\" has a \"name\" that is not a string")) {
           return std::nullopt;
         }
+        if (f.key == "parameters") {
+          if (!want(kind == Kind::kObject, "\"parameters\" of an output must be an object")) return std::nullopt;
+          return Role::kOutputParams;
+        }
         return Role::kSkip;
     }
     return std::nullopt;
@@ -196,7 +322,11 @@ class RequestReader : public nlohmann::json_sax<json> {
       pending_ = Pending();
       input_count_++;
     }
-    if (*role == Role::kOutput) output_name_.reset();
+    if (*role == Role::kOutput) {
+      output_name_.reset();
+      current_output_binary_.reset();
+    }
+    if (*role == Role::kInputParams && !frames_.empty() && frames_.back().role == Role::kInputParams) *role = Role::kSkip;
     frames_.push_back({*role, object, ""});
     return true;
   }
@@ -213,6 +343,7 @@ class RequestReader : public nlohmann::json_sax<json> {
       }
       if (index < 0) return Error("unknown output '" + *output_name_ + "'" + Known(sig_.outputs, "outputs"));
       request_.outputs.push_back(index);
+      output_binary_.push_back(current_output_binary_);
     }
     return true;
   }
@@ -227,6 +358,11 @@ class RequestReader : public nlohmann::json_sax<json> {
       if (pending_.shape->size() >= 16) return Error(InputLabel() + ": \"shape\" has more than 16 dims");
       if (v < 0 || v > 9.0e15) pending_.shape_ok = false;
       pending_.shape->push_back(static_cast<int64_t>(std::min(std::max(v, -1.0), 9.0e15)));
+    } else if (*role == Role::kInputParams && frames_.back().key == "binary_data_size") {
+      if (!integer || v < 0 || v > 9.0e15) {
+        return Error(InputLabel() + ": \"binary_data_size\" must be a non-negative integer");
+      }
+      pending_.binary_size = static_cast<int64_t>(v);
     } else if (*role == Role::kData) {
       if (static_cast<int64_t>(pending_.data.size()) >= max_values_) {
         return Error(InputLabel() + ": data has more than " + std::to_string(max_values_) +
@@ -269,9 +405,13 @@ class RequestReader : public nlohmann::json_sax<json> {
     if (seen_[static_cast<size_t>(index)]) return Error("input '" + name + "' is given twice");
     seen_[static_cast<size_t>(index)] = true;
     if (!p.datatype) return Error("input '" + name + "' has no \"datatype\" string");
-    std::string want_type = KServeDatatype(spec.dtype);
-    if (*p.datatype != want_type) {
-      return Error("input '" + name + "': datatype " + *p.datatype + " but the model expects " + want_type);
+    const Wire* wire = FindWire(*p.datatype);
+    const bool to_float = spec.dtype == DType::kF32;
+    if (wire == nullptr || (!to_float && !wire->integer)) {
+      return Error("input '" + name + "': datatype " + *p.datatype + " but the model expects " +
+                   KServeDatatype(spec.dtype) +
+                   (to_float ? " (it converts FP64, FP16, BF16 and the integer datatypes)"
+                             : " (it converts the integer datatypes)"));
     }
     if (!p.shape) return Error("input '" + name + "' has no \"shape\" array");
     std::string expected = "[N";
@@ -288,43 +428,73 @@ class RequestReader : public nlohmann::json_sax<json> {
                    std::to_string(request_.n));
     }
     request_.n = n;
-    if (!p.has_data) return Error("input '" + name + "' has no \"data\"");
     int64_t elements = n;
     for (size_t i = 1; i < shape.size(); ++i) elements *= shape[i];
-    if (static_cast<int64_t>(p.data.size()) != elements) {
-      return Error("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
-                   " values, \"data\" has " + std::to_string(p.data.size()));
+    // The values, from the binary section or the JSON.
+    const uint8_t* raw = nullptr;
+    if (p.binary_size) {
+      if (!has_binary_) {
+        return Error("input '" + name + "' has \"binary_data_size\" but the request has no binary data " +
+                     "(send the Inference-Header-Content-Length header)");
+      }
+      if (p.has_data) return Error("input '" + name + "' has both \"data\" and \"binary_data_size\"");
+      int64_t want = elements * wire->bytes;
+      if (*p.binary_size != want) {
+        return Error("input '" + name + "': shape " + ShapeText(shape) + " of " + wire->name + " needs " +
+                     std::to_string(want) + " bytes, \"binary_data_size\" is " + std::to_string(*p.binary_size));
+      }
+      if (static_cast<int64_t>(binary_.size() - binary_used_) < want) {
+        return Error("input '" + name + "': the binary data ends " +
+                     std::to_string(want - static_cast<int64_t>(binary_.size() - binary_used_)) +
+                     " bytes before its binary_data_size");
+      }
+      raw = reinterpret_cast<const uint8_t*>(binary_.data()) + binary_used_;
+      binary_used_ += static_cast<size_t>(want);
+    } else {
+      if (!p.has_data) return Error("input '" + name + "' has no \"data\"");
+      if (static_cast<int64_t>(p.data.size()) != elements) {
+        return Error("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
+                     " values, \"data\" has " + std::to_string(p.data.size()));
+      }
+      if (wire->integer && p.first_fraction >= 0) {
+        return Error("input '" + name + "': " + wire->name + " data must be integers, got a fraction at index " +
+                     std::to_string(p.first_fraction));
+      }
     }
     std::vector<uint8_t>& bytes = request_.inputs[static_cast<size_t>(index)];
     bytes.resize(static_cast<size_t>(elements) * 4);
-    if (spec.dtype == DType::kF32) {
-      auto* out = reinterpret_cast<float*>(bytes.data());
-      constexpr double kMax = std::numeric_limits<float>::max();
-      for (size_t i = 0; i < p.data.size(); ++i) {
-        double v = p.data[i];
-        if (!(std::fabs(v) <= kMax)) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%g", v);
-          return Error("input '" + name + "': value " + buf + " at index " + std::to_string(i) +
+    auto* out_f = reinterpret_cast<float*>(bytes.data());
+    auto* out_i = reinterpret_cast<int32_t*>(bytes.data());
+    const bool same = std::string_view(wire->name) == KServeDatatype(spec.dtype);
+    for (int64_t i = 0; i < elements; ++i) {
+      size_t k = static_cast<size_t>(i);
+      if (raw != nullptr && same && to_float) {  // FP32 to FP32: copy, but no NaN or infinity
+        float f;
+        std::memcpy(&f, raw + k * 4, 4);
+        if (!std::isfinite(f)) return Error("input '" + name + "': value " + NumberText(f) + " at index " + std::to_string(i) + " is not finite");
+        out_f[k] = f;
+        continue;
+      }
+      double v = raw != nullptr ? Decode(*wire, raw, k) : p.data[k];
+      if (!std::isfinite(v)) {
+        return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) + " is not finite");
+      }
+      if (raw == nullptr && (v < wire->lo || v > wire->hi)) {
+        return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
+                     " is out of range for " + wire->name);
+      }
+      if (to_float) {
+        if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+          return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
                        " is out of range for FP32");
         }
-        out[i] = static_cast<float>(v);
-      }
-    } else {
-      if (p.first_fraction >= 0) {
-        return Error("input '" + name + "': INT32 data must be integers, got a fraction at index " +
-                     std::to_string(p.first_fraction));
-      }
-      auto* out = reinterpret_cast<int32_t*>(bytes.data());
-      for (size_t i = 0; i < p.data.size(); ++i) {
-        double v = p.data[i];
+        out_f[k] = static_cast<float>(v);
+      } else {
         if (v < -2147483648.0 || v > 2147483647.0) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%.0f", v);
-          return Error("input '" + name + "': value " + std::string(buf) + " at index " + std::to_string(i) +
+          return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
                        " is out of range for INT32");
         }
-        out[i] = static_cast<int32_t>(v);
+        out_i[k] = static_cast<int32_t>(v);
       }
     }
     std::vector<double>().swap(p.data);
@@ -332,6 +502,12 @@ class RequestReader : public nlohmann::json_sax<json> {
   }
 
   const ModelSignature& sig_;
+  std::string_view binary_;  // the bytes after the JSON header
+  bool has_binary_ = false;
+  size_t binary_used_ = 0;
+  bool binary_output_default_ = false;
+  std::optional<bool> current_output_binary_;
+  std::vector<std::optional<bool>> output_binary_;  // per entry of request_.outputs
   Status status_;
   InferRequest request_;
   std::vector<Frame> frames_;
@@ -355,9 +531,15 @@ void AppendFloat(std::string* out, float v) {
 
 }  // namespace
 
-StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSignature& signature) {
-  RequestReader reader(signature);
-  bool ok = json::sax_parse(body.begin(), body.end(), &reader, json::input_format_t::json, /*strict=*/true);
+StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSignature& signature, size_t json_bytes) {
+  const bool has_binary = json_bytes != std::string_view::npos;
+  if (has_binary && json_bytes > body.size()) {
+    return InvalidArgument("Inference-Header-Content-Length is " + std::to_string(json_bytes) + " but the body has " +
+                           std::to_string(body.size()) + " bytes");
+  }
+  std::string_view text = has_binary ? body.substr(0, json_bytes) : body;
+  RequestReader reader(signature, has_binary ? body.substr(json_bytes) : std::string_view(), has_binary);
+  bool ok = json::sax_parse(text.begin(), text.end(), &reader, json::input_format_t::json, /*strict=*/true);
   if (!ok || !reader.status().ok()) {
     Status s = reader.status();
     return s.ok() ? InvalidArgument("malformed JSON in the request body") : s;
@@ -368,18 +550,25 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSigna
 
 std::string WriteInferResponse(const std::string& model_name, const std::string& version,
                                const InferRequest& request, const ModelSignature& signature,
-                               const std::vector<std::vector<uint8_t>>& results) {
+                               const std::vector<std::vector<uint8_t>>& results, size_t* json_bytes) {
   std::string out = "{\"model_name\":" + Quote(model_name) + ",\"model_version\":" + Quote(version);
   if (request.id) out += ",\"id\":" + Quote(*request.id);
   out += ",\"outputs\":[";
+  bool any_binary = false;
   for (size_t k = 0; k < request.outputs.size(); ++k) {
     const runtime::TensorSpec& spec = signature.outputs[static_cast<size_t>(request.outputs[k])];
+    const bool binary = k < request.binary_outputs.size() && request.binary_outputs[k];
     out += k ? ",{" : "{";
     out += "\"name\":" + Quote(spec.name) + ",\"datatype\":\"" + KServeDatatype(spec.dtype) + "\",\"shape\":[" +
            std::to_string(request.n);
     for (size_t i = 1; i < spec.shape.size(); ++i) out += "," + std::to_string(spec.shape[i]);
-    out += "],\"data\":[";
     const std::vector<uint8_t>& bytes = results[k];
+    if (binary) {
+      any_binary = true;
+      out += "],\"parameters\":{\"binary_data_size\":" + std::to_string(bytes.size()) + "}}";
+      continue;
+    }
+    out += "],\"data\":[";
     size_t count = bytes.size() / 4;
     out.reserve(out.size() + count * 12);
     for (size_t i = 0; i < count; ++i) {
@@ -397,6 +586,14 @@ std::string WriteInferResponse(const std::string& model_name, const std::string&
     out += "]}";
   }
   out += "]}";
+  if (json_bytes) *json_bytes = any_binary ? out.size() : std::string::npos;
+  if (any_binary) {
+    for (size_t k = 0; k < request.outputs.size(); ++k) {
+      if (k < request.binary_outputs.size() && request.binary_outputs[k]) {
+        out.append(reinterpret_cast<const char*>(results[k].data()), results[k].size());
+      }
+    }
+  }
   return out;
 }
 

@@ -119,13 +119,13 @@ void ModelInstance::RecordFailure(double seconds) {
   Observe(stats_.latency_bounds, stats_.latency_counts, seconds);
 }
 
-void ModelInstance::Infer(std::string_view body, HttpResponder respond) {
+void ModelInstance::Infer(std::string_view body, HttpResponder respond, size_t json_bytes) {
   auto received = Clock::now();
   auto fail = [&](int status, const std::string& message) {
     RecordFailure(std::chrono::duration<double>(Clock::now() - received).count());
     respond(ErrorReply(status, message));
   };
-  auto parsed = ParseInferRequest(body, signature_);
+  auto parsed = ParseInferRequest(body, signature_, json_bytes);
   if (!parsed.ok()) return fail(400, parsed.status().message());
   auto job = std::make_shared<Job>();
   job->request = std::move(*parsed);
@@ -196,7 +196,12 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
         results.emplace_back(base, base + row_bytes * static_cast<size_t>(n));
       }
       HttpResponse response;
-      response.body = WriteInferResponse(name_, version_, j->request, signature_, results);
+      size_t header_bytes = std::string::npos;
+      response.body = WriteInferResponse(name_, version_, j->request, signature_, results, &header_bytes);
+      if (header_bytes != std::string::npos) {
+        response.content_type = "application/octet-stream";
+        response.headers.emplace_back("Inference-Header-Content-Length", std::to_string(header_bytes));
+      }
       output_us[r] = Micros(Clock::now() - out_start);
       j->respond(std::move(response));
     } else {

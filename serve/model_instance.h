@@ -65,10 +65,13 @@ class ModelInstance {
 
   // Creates the sessions (one arena each) and starts their threads. Errors: as NewSession.
   Status Start();
-  // Parses the KServe v2 JSON body (serve/infer_request.h) and queues the request; the
-  // response is sent from a batch thread. Answers 400 for a bad request, 503 when the queue
-  // is full or the instance is stopping, 504 after the request timeout, 500 when the run fails.
-  void Infer(std::string_view body, HttpResponder respond);
+  // Parses the KServe v2 body (serve/infer_request.h; `json_bytes`: the JSON header's
+  // length when binary tensor data follows it, else npos) and queues the request; the
+  // response is sent from a batch thread (binary outputs after a JSON header, with the
+  // Inference-Header-Content-Length header). Answers 400 for a bad request, 503 when the
+  // queue is full or the instance is stopping, 504 after the request timeout, 500 when the
+  // run fails.
+  void Infer(std::string_view body, HttpResponder respond, size_t json_bytes = std::string_view::npos);
   // Finishes every queued request (their batches still run), then joins the threads;
   // requests arriving meanwhile get 503. Idempotent.
   void Stop();

@@ -19,6 +19,8 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr int kMaxParseQueue = 1024;
+
 HttpResponse Reply(int status, const json& body) {
   HttpResponse r;
   r.status = status;
@@ -173,7 +175,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   }
   if (seg.size() == 1 && seg[0] == "v2") {
     if (!only(get, "GET")) return;
-    json extensions = json::array();
+    json extensions = json::array({"binary_tensor_data"});
     if (!repository_.empty()) extensions.push_back("model_repository");
     return respond(Reply(200, {{"name", "kiln"}, {"version", "1"}, {"extensions", extensions}}));
   }
@@ -192,8 +194,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
 }
 
-void InferenceServer::HandleModel(const HttpRequest& req, const std::vector<std::string>& seg,
-                                  HttpResponder& respond) {
+void InferenceServer::HandleModel(HttpRequest& req, const std::vector<std::string>& seg, HttpResponder& respond) {
   const std::string& name = seg[2];
   size_t at = 3;
   std::string version;
@@ -234,7 +235,26 @@ void InferenceServer::HandleModel(const HttpRequest& req, const std::vector<std:
     return respond(Reply(200, meta));
   }
   if (shutting_down_.load()) return respond(ErrorReply(503, "the server is shutting down"));
-  inst->Infer(req.body, std::move(respond));
+  // Binary tensor data extension: the JSON header's length.
+  size_t json_bytes = std::string_view::npos;
+  if (std::string h = req.Header("inference-header-content-length"); !h.empty()) {
+    bool digits = h.size() <= 18;
+    for (char c : h) digits = digits && c >= '0' && c <= '9';
+    if (!digits) return respond(ErrorReply(400, "Inference-Header-Content-Length '" + h.substr(0, 32) + "' is not a byte count"));
+    json_bytes = static_cast<size_t>(std::stoull(h));
+  }
+  // Parse and queue on a parse thread; the I/O thread goes back to its connections.
+  {
+    std::lock_guard<std::mutex> lock(parse_mu_);
+    if (!parse_stop_ && static_cast<int>(parse_queue_.size()) < kMaxParseQueue) {
+      parse_queue_.push_back([inst, body = std::move(req.body), respond = std::move(respond), json_bytes]() mutable {
+        inst->Infer(body, std::move(respond), json_bytes);
+      });
+      parse_cv_.notify_one();
+      return;
+    }
+  }
+  respond(ErrorReply(503, "too many requests are waiting to be parsed: retry later"));
 }
 
 void InferenceServer::HandleRepository(const HttpRequest& req, const std::vector<std::string>& seg,
@@ -257,6 +277,20 @@ void InferenceServer::HandleRepository(const HttpRequest& req, const std::vector
     return;
   }
   respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+}
+
+void InferenceServer::ParseLoop() {
+  std::unique_lock<std::mutex> lock(parse_mu_);
+  for (;;) {
+    parse_cv_.wait(lock, [&] { return parse_stop_ || !parse_queue_.empty(); });
+    if (parse_queue_.empty()) return;
+    auto task = std::move(parse_queue_.front());
+    parse_queue_.pop_front();
+    lock.unlock();
+    task();
+    task = nullptr;  // the request's body goes now, not with the next task
+    lock.lock();
+  }
 }
 
 void InferenceServer::ControlLoop() {
@@ -396,6 +430,9 @@ Status InferenceServer::Start() {
     for (auto& inst : Instances()) RETURN_IF_ERROR(inst->Start());
   }
   control_ = std::thread([this] { ControlLoop(); });
+  for (int i = 0; i < std::max(2, static_cast<int>(std::thread::hardware_concurrency())); ++i) {
+    parsers_.emplace_back([this] { ParseLoop(); });
+  }
   HttpOptions http;
   http.host = options_.host;
   http.port = options_.port;
@@ -428,6 +465,13 @@ void InferenceServer::Shutdown() {
   }
   control_cv_.notify_all();
   if (control_.joinable()) control_.join();
+  {
+    std::lock_guard<std::mutex> lock(parse_mu_);
+    parse_stop_ = true;  // the parse threads queue what waits, then end
+  }
+  parse_cv_.notify_all();
+  for (auto& t : parsers_) t.join();
+  parsers_.clear();
   for (auto& inst : Instances()) inst->Stop();
   // 3. Write the last responses (up to 10 s), then close every connection.
   if (http_) http_->Stop(std::chrono::milliseconds(10'000));

@@ -12,7 +12,8 @@
 //                                   "shape"} with the batch dim as -1, e.g. [-1,1,28,28]
 //   GET  /v2/models/<m>/ready       200 {"name","ready":true}; 503 {"ready":false,"reason"}
 //                                   for a version that failed to load or was unloaded
-//   POST /v2/models/<m>/infer       request and response: serve/infer_request.h
+//   POST /v2/models/<m>/infer       request and response: serve/infer_request.h, JSON or with
+//                                   binary tensor data (Inference-Header-Content-Length)
 //   POST /v2/repository/index       [{"name","version","state":"READY"|"UNAVAILABLE","reason"?}]
 //   POST /v2/repository/models/<m>/load    (re)loads every version of <m> from the repository
 //   POST /v2/repository/models/<m>/unload  stops <m>: queued requests finish, memory is freed
@@ -127,13 +128,14 @@ class InferenceServer {
   };
   explicit InferenceServer(ServerOptions options) : options_(std::move(options)) {}
   void Handle(HttpRequest request, HttpResponder respond);
-  void HandleModel(const HttpRequest& req, const std::vector<std::string>& seg, HttpResponder& respond);
+  void HandleModel(HttpRequest& req, const std::vector<std::string>& seg, HttpResponder& respond);
   void HandleRepository(const HttpRequest& req, const std::vector<std::string>& seg, HttpResponder respond);
   // The instance serving <m> (and <v>, "" = the highest ready), or the HTTP error.
   std::shared_ptr<ModelInstance> Find(const std::string& name, const std::string& version, int* status,
                                       std::string* error) const;
   std::vector<std::shared_ptr<ModelInstance>> Instances() const;
   void ControlLoop();
+  void ParseLoop();
 
   ServerOptions options_;
   std::string repository_;  // real path; "" = artifact server
@@ -151,6 +153,14 @@ class InferenceServer {
   std::deque<std::function<void()>> control_queue_;
   bool control_stop_ = false;
   std::thread control_;
+
+  // Infer requests are parsed on these threads (parsing a large JSON body takes long; the
+  // I/O threads must keep reading other connections). At most `kMaxParseQueue` wait.
+  std::mutex parse_mu_;
+  std::condition_variable parse_cv_;
+  std::deque<std::function<void()>> parse_queue_;
+  bool parse_stop_ = false;
+  std::vector<std::thread> parsers_;
 
   std::atomic<bool> shutting_down_{false};
   std::mutex shutdown_mu_;

@@ -82,7 +82,13 @@ TEST_CASE("infer request: malformed requests name the problem", "[serve][request
   CHECK_THAT(ErrorOf("{\"inputs\":[" + x + "]}"), Catch::Contains("input 'ids' is missing"));
   CHECK_THAT(ErrorOf(with(x, x)), Catch::Contains("input 'x' is given twice"));
   CHECK_THAT(ErrorOf(x_with("name", "\"z\"")), Catch::Contains("unknown input 'z' (the model's inputs: 'x', 'ids')"));
-  CHECK_THAT(ErrorOf(x_with("datatype", "\"INT32\"")), Catch::Contains("datatype INT32 but the model expects FP32"));
+  CHECK_THAT(ErrorOf(x_with("datatype", "\"STRING\"")), Catch::Contains("datatype STRING but the model expects FP32"));
+  {
+    json j = json::parse(ids);
+    j["datatype"] = "FP32";
+    CHECK_THAT(ErrorOf(with(x, j.dump())),
+               Catch::Contains("datatype FP32 but the model expects INT32 (it converts the integer datatypes)"));
+  }
   CHECK_THAT(ErrorOf(x_with("shape", "[1,2,3]")),
              Catch::Contains("shape [1,2,3] but the model expects [N,2,2] with 1 <= N <= 4"));
   CHECK_THAT(ErrorOf(x_with("shape", "[5,2,2]")), Catch::Contains("shape [5,2,2]"));
@@ -150,6 +156,102 @@ TEST_CASE("infer response: JSON that reads back to the same values", "[serve][re
   CHECK(j["outputs"][0]["data"][3].is_null());  // NaN: JSON has none
   CHECK(j["outputs"][1]["shape"] == json({2}));
   CHECK(j["outputs"][1]["data"] == json({7, -2147483647 - 1}));
+}
+
+// A body with binary tensor data: the JSON header, then the raw tensors.
+std::string BinaryBody(const json& header, const std::string& bytes, size_t* json_bytes) {
+  std::string text = header.dump();
+  *json_bytes = text.size();
+  return text + bytes;
+}
+
+template <typename T>
+std::string Raw(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+TEST_CASE("infer request: binary tensor data and datatype conversion", "[serve][request]") {
+  json header = {{"inputs",
+                  {{{"name", "x"}, {"shape", {1, 2, 2}}, {"datatype", "FP32"}, {"parameters", {{"binary_data_size", 16}}}},
+                   {{"name", "ids"}, {"shape", {1, 3}}, {"datatype", "INT64"}, {"parameters", {{"binary_data_size", 24}}}}}},
+                 {"outputs", {{{"name", "label"}, {"parameters", {{"binary_data", true}}}}, {{"name", "y"}}}}};
+  std::vector<float> x = {1.5f, -2.f, 0.25f, 1e-30f};
+  std::vector<int64_t> ids = {7, -8, 2147483647};
+  size_t json_bytes = 0;
+  std::string body = BinaryBody(header, Raw(x) + Raw(ids), &json_bytes);
+  auto r = ParseInferRequest(body, Sig(), json_bytes);
+  REQUIRE(r.ok());
+  CHECK(Floats(r->inputs[0]) == x);
+  CHECK(Ints(r->inputs[1]) == std::vector<int32_t>{7, -8, 2147483647});
+  CHECK(r->outputs == std::vector<int>{1, 0});
+  CHECK(r->binary_outputs == std::vector<bool>{true, false});
+  // The response: JSON header, then label's 4 bytes.
+  std::vector<std::vector<uint8_t>> results = {{5, 0, 0, 0}, std::vector<uint8_t>(8, 0)};
+  size_t out_json = 0;
+  std::string response = WriteInferResponse("m", "1", *r, Sig(), results, &out_json);
+  REQUIRE(out_json < response.size());
+  json j = json::parse(response.substr(0, out_json));
+  CHECK(j["outputs"][0]["name"] == "label");
+  CHECK(j["outputs"][0]["parameters"]["binary_data_size"] == 4);
+  CHECK(!j["outputs"][0].contains("data"));
+  CHECK(j["outputs"][1]["data"] == json({0.0, 0.0}));
+  CHECK(response.substr(out_json) == std::string("\x05\0\0\0", 4));
+
+  // Conversions into the FP32 input: UINT8 pixels and FP16 / BF16 halves.
+  auto with_x = [&](const char* datatype, const std::string& raw, int64_t size) {
+    json h = {{"inputs",
+               {{{"name", "x"}, {"shape", {1, 2, 2}}, {"datatype", datatype}, {"parameters", {{"binary_data_size", size}}}},
+                {{"name", "ids"}, {"shape", {1, 3}}, {"datatype", "INT32"}, {"data", {1, 2, 3}}}}}};
+    size_t jb = 0;
+    std::string b = BinaryBody(h, raw, &jb);
+    return ParseInferRequest(b, Sig(), jb);
+  };
+  auto u8 = with_x("UINT8", std::string("\x00\x01\x80\xff", 4), 4);
+  REQUIRE(u8.ok());
+  CHECK(Floats(u8->inputs[0]) == std::vector<float>{0.f, 1.f, 128.f, 255.f});
+  // FP16: 1.0 (0x3c00), -2.0 (0xc000), 65504 (0x7bff), 2^-24 (0x0001, subnormal).
+  auto f16 = with_x("FP16", Raw(std::vector<uint16_t>{0x3c00, 0xc000, 0x7bff, 0x0001}), 8);
+  REQUIRE(f16.ok());
+  CHECK(Floats(f16->inputs[0]) == std::vector<float>{1.f, -2.f, 65504.f, 5.9604645e-8f});
+  auto bf16 = with_x("BF16", Raw(std::vector<uint16_t>{0x3f80, 0xc040, 0x0000, 0x4049}), 8);
+  REQUIRE(bf16.ok());
+  CHECK(Floats(bf16->inputs[0]) == std::vector<float>{1.f, -3.f, 0.f, 3.140625f});
+  auto fail = [&](const StatusOr<InferRequest>& s) {
+    REQUIRE(!s.ok());
+    return s.status().message();
+  };
+  CHECK_THAT(fail(with_x("FP32", Raw(std::vector<float>{1, std::numeric_limits<float>::quiet_NaN(), 0, 0}), 16)),
+             Catch::Contains("input 'x': value nan at index 1 is not finite"));
+  CHECK_THAT(fail(with_x("FP16", Raw(std::vector<uint16_t>{0, 0, 0x7c00, 0}), 8)), Catch::Contains("index 2 is not finite"));
+  CHECK_THAT(fail(with_x("FP64", Raw(std::vector<double>{0, 0, 0, 1e300}), 32)),
+             Catch::Contains("value 1e+300 at index 3 is out of range for FP32"));
+  CHECK_THAT(fail(with_x("FP32", Raw(x), 12)), Catch::Contains("needs 16 bytes, \"binary_data_size\" is 12"));
+  CHECK_THAT(fail(with_x("FP32", Raw(x).substr(0, 10), 16)), Catch::Contains("the binary data ends 6 bytes before"));
+  CHECK_THAT(fail(with_x("FP32", Raw(x) + "zz", 16)), Catch::Contains("2 bytes of binary data") ||
+                                                          Catch::Contains("18 bytes of binary data"));
+  // binary_data_size without binary data (no Inference-Header-Content-Length).
+  json h = {{"inputs", {{{"name", "x"}, {"shape", {1, 2, 2}}, {"datatype", "FP32"}, {"parameters", {{"binary_data_size", 16}}}}}}};
+  CHECK_THAT(ErrorOf(h.dump()), Catch::Contains("no binary data"));
+  CHECK(!ParseInferRequest("{}", Sig(), 5).ok());  // header length past the body
+  // JSON values checked against the wire datatype, then the model's.
+  const std::string ok_ids = R"({"name":"ids","datatype":"INT32","shape":[1,3],"data":[1,2,3]})";
+  auto json_x = [&](const char* datatype, const char* data) {
+    return "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"" + std::string(datatype) + "\",\"shape\":[1,2,2],\"data\":" + data +
+           "}," + ok_ids + "]}";
+  };
+  CHECK_THAT(ErrorOf(json_x("UINT8", "[0,1,300,3]")), Catch::Contains("value 300 at index 2 is out of range for UINT8"));
+  CHECK_THAT(ErrorOf(json_x("INT8", "[0,1,-129,3]")), Catch::Contains("value -129 at index 2 is out of range for INT8"));
+  CHECK_THAT(ErrorOf(json_x("UINT8", "[0,1,2.5,3]")), Catch::Contains("UINT8 data must be integers"));
+  CHECK_THAT(ErrorOf(json_x("FP16", "[0,1,70000,3]")), Catch::Contains("value 70000 at index 2 is out of range for FP16"));
+  auto converted = ParseInferRequest(json_x("UINT8", "[0,1,255,3]"), Sig());
+  REQUIRE(converted.ok());
+  CHECK(Floats(converted->inputs[0]) == std::vector<float>{0, 1, 255, 3});
+  // Request-level binary_data_output: every output binary.
+  json all = json::parse(json_x("FP32", "[0,0,0,0]"));
+  all["parameters"] = {{"binary_data_output", true}};
+  auto every = ParseInferRequest(all.dump(), Sig());
+  REQUIRE(every.ok());
+  CHECK(every->binary_outputs == std::vector<bool>{true, true});
 }
 
 }  // namespace

@@ -16,6 +16,13 @@ namespace {
 namespace fs = std::filesystem;
 using namespace kiln::serve::testing;
 
+// AddressSanitizer keeps freed memory in quarantine: RSS bounds do not apply under it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 int64_t RssBytes() {
   std::ifstream f("/proc/self/status");
   std::string line;
@@ -160,7 +167,7 @@ TEST_CASE("repository: models and versions served side by side, bad ones unavail
   r.Infer("/v2/models/broken/infer", images, &status);
   CHECK(status == 503);
   // Server metadata names the extension; metrics carry both versions.
-  CHECK(json::parse(r.client->Get("/v2")->body)["extensions"] == json({"model_repository"}));
+  CHECK(json::parse(r.client->Get("/v2")->body)["extensions"] == json({"binary_tensor_data", "model_repository"}));
   std::string metrics = r.server->MetricsText();
   CHECK_THAT(metrics, Catch::Contains("kiln_inference_request_success{model=\"lenet\",version=\"1\"} 2\n"));
   CHECK_THAT(metrics, Catch::Contains("kiln_inference_request_success{model=\"lenet\",version=\"2\"} 2\n"));
@@ -189,7 +196,7 @@ TEST_CASE("repository: unload frees the model, load brings it back, names are ch
   // resnet18_v1 holds 46.8 MB of f32 weights (11.7 M parameters), mapped from the artifact and
   // prepacked into blocked layouts per session: at least 40 MB must go back.
   WARN("RSS with resnet loaded " << loaded / 1e6 << " MB, after unload " << unloaded / 1e6 << " MB");
-  CHECK(loaded - unloaded > (int64_t{40} << 20));
+  if (!kSanitized) CHECK(loaded - unloaded > (int64_t{40} << 20));
   CHECK(r.Row("resnet", "")["reason"] == "unloaded");
   res = r.client->Post("/v2/models/resnet/infer", resnet_body(), "application/json");
   REQUIRE(res);

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <onnx/onnx_pb.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -236,6 +237,47 @@ TEST_CASE("an ONNX model: kiln compile model.onnx, then kiln-serve answers KServ
   INFO(back.output);
   CHECK(WaitExit(back.pid) == 0);
   CHECK_THAT(back.output, Catch::Contains("input [3,1,4,4]"));
+}
+
+TEST_CASE("kiln-serve --model-repository: two models, and a second server on the same port is refused",
+          "[serve][binary][repository]") {
+  std::string repo = TmpPath("binary_repo");
+  ::mkdir(repo.c_str(), 0755);
+  for (const char* dir : {"/lenet", "/lenet/1", "/mlp", "/mlp/1"}) ::mkdir((repo + dir).c_str(), 0755);
+  Child a = Spawn({"tools/kiln", "compile", "--model", "lenet", "--input-shape", "4,1,28,28", "-o",
+                   repo + "/lenet/1/model.kiln"});
+  REQUIRE(WaitExit(a.pid) == 0);
+  Child b = Spawn({"tools/kiln", "compile", "--model", "mlp", "--input-shape", "2,1,4,4", "-o", repo + "/mlp/1/model.kiln"});
+  REQUIRE(WaitExit(b.pid) == 0);
+  Child server = Spawn({"serve/kiln-serve", "--model-repository", repo, "--port", "0"});
+  REQUIRE(server.ReadUntil("\n"));
+  INFO(server.output);
+  auto at = server.output.find("ready on http://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  int port = std::atoi(server.output.c_str() + at + std::strlen("ready on http://127.0.0.1:"));
+  REQUIRE(port > 0);
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  auto index = client.Post("/v2/repository/index", "", "application/json");
+  REQUIRE(index);
+  CHECK(json::parse(index->body) == json::parse(R"([{"name":"lenet","version":"1","state":"READY"},
+                                                   {"name":"mlp","version":"1","state":"READY"}])"));
+  json lenet = {{"inputs", {{{"name", "data"}, {"shape", {1, 1, 28, 28}}, {"datatype", "FP32"},
+                             {"data", std::vector<float>(784, 0.5f)}}}}};
+  json mlp = {{"inputs", {{{"name", "data"}, {"shape", {2, 1, 4, 4}}, {"datatype", "FP32"},
+                           {"data", std::vector<float>(32, 0.5f)}}}}};
+  auto r1 = client.Post("/v2/models/lenet/versions/1/infer", lenet.dump(), "application/json");
+  REQUIRE(r1);
+  CHECK(r1->status == 200);
+  auto r2 = client.Post("/v2/models/mlp/infer", mlp.dump(), "application/json");
+  REQUIRE(r2);
+  CHECK(r2->status == 200);
+  CHECK(json::parse(r2->body)["outputs"][0]["shape"][0] == 2);
+  // No SO_REUSEPORT: a second server on this port fails at once with the reason.
+  Child second = Spawn({"serve/kiln-serve", repo + "/lenet/1/model.kiln", "--port", std::to_string(port)});
+  CHECK(WaitExit(second.pid) == 1);
+  REQUIRE(::kill(server.pid, SIGTERM) == 0);
+  CHECK(WaitExit(server.pid) == 0);
 }
 
 }  // namespace

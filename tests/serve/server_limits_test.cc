@@ -52,6 +52,8 @@ class RawSocket {
   std::string ReadAll(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
     std::string out;
     auto end = Clock::now() + timeout;
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[4096];
     while (Clock::now() < end) {
       ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
@@ -85,6 +87,13 @@ std::string BodyOf(const std::string& response) {
   size_t at = response.find("\r\n\r\n");
   return at == std::string::npos ? "" : response.substr(at + 4);
 }
+
+// AddressSanitizer keeps freed memory in quarantine: RSS bounds do not apply under it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 
 int64_t RssBytes() {
   std::ifstream f("/proc/self/status");
@@ -366,8 +375,10 @@ TEST_CASE("limits: 16 concurrent 8 MB bodies: memory bounded and given back", "[
   // Each request holds its 8 MB body once in the server: the bound is 2 x 8 MB per
   // concurrent request, and everything but 32 MB given back afterwards.
   WARN("RSS before " << before / 1e6 << " MB, peak " << peak / 1e6 << " MB, after " << after / 1e6 << " MB");
-  CHECK(peak - before < 16 * 2 * (int64_t{8} << 20));
-  CHECK(after - before < (int64_t{32} << 20));
+  if (!kSanitized) {
+    CHECK(peak - before < 16 * 2 * (int64_t{8} << 20));
+    CHECK(after - before < (int64_t{32} << 20));
+  }
   CheckStillServing(r);
 }
 

@@ -96,6 +96,49 @@ TEST_CASE("server: inference gives the model's outputs", "[serve]") {
   }
 }
 
+TEST_CASE("server: the binary tensor data extension gives the same logits as JSON", "[serve][binary_data]") {
+  Running r;
+  auto images = RandomImages(2, 61);
+  json header = {{"inputs", {{{"name", "data"}, {"shape", {2, 1, 28, 28}}, {"datatype", "FP32"},
+                              {"parameters", {{"binary_data_size", images.size() * 4}}}}}},
+                 {"outputs", {{{"name", "output"}, {"parameters", {{"binary_data", true}}}}}}};
+  std::string text = header.dump();
+  std::string body = text + std::string(reinterpret_cast<const char*>(images.data()), images.size() * 4);
+  httplib::Headers headers = {{"Inference-Header-Content-Length", std::to_string(text.size())}};
+  auto res = r.client->Post("/v2/models/lenet/infer", headers, body, "application/octet-stream");
+  REQUIRE(res);
+  INFO(res->body.substr(0, 200));
+  REQUIRE(res->status == 200);
+  size_t json_bytes = std::stoul(res->get_header_value("Inference-Header-Content-Length"));
+  json j = json::parse(res->body.substr(0, json_bytes));
+  CHECK(j["outputs"][0]["shape"] == json({2, 10}));
+  CHECK(j["outputs"][0]["parameters"]["binary_data_size"] == 80);
+  std::vector<float> got(20);
+  REQUIRE(res->body.size() == json_bytes + 80);
+  std::memcpy(got.data(), res->body.data() + json_bytes, 80);
+  CHECK(got == Expected(images));
+  // UINT8 pixels convert to the model's FP32.
+  std::string pixels(784, '\x07');
+  json h8 = {{"inputs", {{{"name", "data"}, {"shape", {1, 1, 28, 28}}, {"datatype", "UINT8"},
+                          {"parameters", {{"binary_data_size", 784}}}}}}};
+  std::string t8 = h8.dump();
+  auto r8 = r.client->Post("/v2/models/lenet/infer", {{"Inference-Header-Content-Length", std::to_string(t8.size())}},
+                           t8 + pixels, "application/octet-stream");
+  REQUIRE(r8);
+  CHECK(r8->status == 200);
+  CHECK(json::parse(r8->body)["outputs"][0]["data"].get<std::vector<float>>() == Expected(std::vector<float>(784, 7.f)));
+  // A header length that is not a number, or past the body.
+  auto bad = r.client->Post("/v2/models/lenet/infer", {{"Inference-Header-Content-Length", "12x"}}, body,
+                            "application/octet-stream");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  auto past = r.client->Post("/v2/models/lenet/infer", {{"Inference-Header-Content-Length", "999999999"}}, body,
+                             "application/octet-stream");
+  REQUIRE(past);
+  CHECK(past->status == 400);
+  CheckStillServing(r);
+}
+
 TEST_CASE("server: bad requests get 400 with a JSON error naming the problem", "[serve][errors]") {
   Running r({.max_body_bytes = 40 * 1024});
   auto images = RandomImages(1, 5);
@@ -123,10 +166,10 @@ TEST_CASE("server: bad requests get 400 with a JSON error naming the problem", "
   }
   {
     json b = body;
-    b["inputs"][0]["datatype"] = "INT32";
-    expect_400(b.dump(), "datatype INT32 but the model expects FP32");
-    b["inputs"][0]["datatype"] = "FP64";
-    expect_400(b.dump(), "datatype FP64");
+    b["inputs"][0]["datatype"] = "INT32";  // converted to FP32, but these values are not integers
+    expect_400(b.dump(), "INT32 data must be integers, got a fraction at index 0");
+    b["inputs"][0]["datatype"] = "BYTES";
+    expect_400(b.dump(), "datatype BYTES but the model expects FP32 (it converts FP64, FP16, BF16 and the integer");
     b["inputs"][0].erase("datatype");
     expect_400(b.dump(), "datatype");
   }

@@ -36,7 +36,15 @@ const kiln::serve::ModelSignature& Signature() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kiln::serve;
   const ModelSignature& sig = Signature();
-  auto req = ParseInferRequest(std::string_view(reinterpret_cast<const char*>(data), size), sig);
+  // A body starting with 'B' and a length byte has binary tensor data: that many bytes of
+  // JSON header, then the binary section (the Inference-Header-Content-Length case).
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  size_t json_bytes = std::string_view::npos;
+  if (size >= 2 && data[0] == 'B') {
+    json_bytes = data[1];
+    body = body.substr(2);
+  }
+  auto req = ParseInferRequest(body, sig, json_bytes);
   if (!req.ok()) {
     if (req.status().message().empty()) Fail("an error without a message");
     return 0;
@@ -53,7 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (k < 0 || k > 1) Fail("output index out of range");
     results.emplace_back((k == 0 ? 20u : 4u) * static_cast<size_t>(req->n), uint8_t{0x7f});
   }
-  std::string body = WriteInferResponse("m", "1", *req, sig, results);
-  if (nlohmann::json::parse(body, nullptr, false).is_discarded()) Fail("the response is not valid JSON");
+  if (req->binary_outputs.size() != req->outputs.size()) Fail("binary flags do not match the outputs");
+  size_t header = 0;
+  std::string response = WriteInferResponse("m", "1", *req, sig, results, &header);
+  std::string_view json_part = header == std::string::npos ? std::string_view(response) : std::string_view(response).substr(0, header);
+  if (nlohmann::json::parse(json_part, nullptr, false).is_discarded()) Fail("the response is not valid JSON");
   return 0;
 }
