@@ -183,6 +183,7 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
   auto infer_end = Clock::now();
   int row = 0;
   std::vector<uint64_t> output_us(jobs.size(), 0);
+  std::vector<HttpResponse> responses(jobs.size());
   for (size_t r = 0; r < jobs.size(); ++r) {
     auto& j = jobs[r];
     const int n = j->request.n;
@@ -195,7 +196,7 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
         const auto* base = static_cast<const uint8_t*>(t.data()) + row_bytes * static_cast<size_t>(row);
         results.emplace_back(base, base + row_bytes * static_cast<size_t>(n));
       }
-      HttpResponse response;
+      HttpResponse& response = responses[r];
       size_t header_bytes = std::string::npos;
       response.body = WriteInferResponse(name_, version_, j->request, signature_, results, &header_bytes);
       if (header_bytes != std::string::npos) {
@@ -203,33 +204,36 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
         response.headers.emplace_back("Inference-Header-Content-Length", std::to_string(header_bytes));
       }
       output_us[r] = Micros(Clock::now() - out_start);
-      j->respond(std::move(response));
     } else {
-      j->respond(ErrorReply(500, "the run of model '" + name_ + "' failed: " + st.message()));
+      responses[r] = ErrorReply(500, "the run of model '" + name_ + "' failed: " + st.message());
     }
     row += n;
   }
+  // Counted before the answers go out, so a client that has its answer sees it counted.
   auto done = Clock::now();
-  std::lock_guard<std::mutex> lock(stats_mu_);
-  stats_.exec_count++;
-  Observe(stats_.batch_bounds, stats_.batch_counts, samples);
-  for (size_t r = 0; r < jobs.size(); ++r) {
-    const auto& j = jobs[r];
-    double seconds = std::chrono::duration<double>(done - j->received).count();
-    stats_.latency_sum += seconds;
-    Observe(stats_.latency_bounds, stats_.latency_counts, seconds);
-    if (!st.ok()) {
-      stats_.request_failure++;
-      continue;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.exec_count++;
+    Observe(stats_.batch_bounds, stats_.batch_counts, samples);
+    for (size_t r = 0; r < jobs.size(); ++r) {
+      const auto& j = jobs[r];
+      double seconds = std::chrono::duration<double>(done - j->received).count();
+      stats_.latency_sum += seconds;
+      Observe(stats_.latency_bounds, stats_.latency_counts, seconds);
+      if (!st.ok()) {
+        stats_.request_failure++;
+        continue;
+      }
+      stats_.request_success++;
+      stats_.inference_count += static_cast<uint64_t>(j->request.n);
+      stats_.request_duration_us += Micros(done - j->received);
+      stats_.queue_duration_us += Micros(batch_start - j->enqueued);
+      stats_.compute_input_duration_us += Micros(infer_start - batch_start);
+      stats_.compute_infer_duration_us += Micros(infer_end - infer_start);
+      stats_.compute_output_duration_us += output_us[r];
     }
-    stats_.request_success++;
-    stats_.inference_count += static_cast<uint64_t>(j->request.n);
-    stats_.request_duration_us += Micros(done - j->received);
-    stats_.queue_duration_us += Micros(batch_start - j->enqueued);
-    stats_.compute_input_duration_us += Micros(infer_start - batch_start);
-    stats_.compute_infer_duration_us += Micros(infer_end - infer_start);
-    stats_.compute_output_duration_us += output_us[r];
   }
+  for (size_t r = 0; r < jobs.size(); ++r) jobs[r]->respond(std::move(responses[r]));
 }
 
 void ModelInstance::WorkerLoop(runtime::Session* session) {

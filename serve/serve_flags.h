@@ -8,10 +8,6 @@
 
 namespace kiln::serve {
 
-// Adds --host, --port, --model-name, --max-batch-size, --batch-delay-us, --max-body-bytes,
-// --http-threads, --workers, --max-connections, the header/body/idle timeouts, --max-queue
-// and --request-timeout-ms to `app`, writing into `options`, with their ranges (a value
-// outside is a usage error at parse time, tools/flags.h).
 // Adds what to serve: the positional `artifact` or `--model-repository DIR`, exactly one
 // (neither or both is a usage error at parse time).
 inline void AddServeSource(CLI::App& app, std::string& artifact, std::string& repository) {
@@ -24,7 +20,24 @@ inline void AddServeSource(CLI::App& app, std::string& artifact, std::string& re
   });
 }
 
+// Adds --host, --port, --model-name, --max-batch-size, --batch-delay-us, --max-body-bytes,
+// --http-threads, --workers, --max-connections, the header/body/idle timeouts, --max-queue,
+// --request-timeout-ms, --auth-token-file and --admin-token-file to `app`, writing into
+// `options`, with their ranges (a value outside is a usage error at parse time,
+// tools/flags.h).
 inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
+  // Token files are read at parse time (a missing or malformed file is a usage error).
+  auto token_from = [](std::string* out) {
+    return [out](const std::string& path) {
+      auto token = ReadTokenFile(path);
+      if (!token.ok()) throw CLI::ValidationError(token.status().message());
+      *out = *token;
+    };
+  };
+  app.add_option_function<std::string>("--auth-token-file", token_from(&options.auth_token),
+                                        "every endpoint but /v2/health/live needs this file's bearer token");
+  app.add_option_function<std::string>("--admin-token-file", token_from(&options.admin_token),
+                                        "the repository endpoints (load, unload, index) need this file's bearer token");
   app.add_option("--host", options.host, "address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--model-name", options.model_name, "model name in URLs (default: the artifact's name)");

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -159,8 +161,54 @@ std::shared_ptr<ModelInstance> InferenceServer::Find(const std::string& name, co
   return nullptr;
 }
 
+StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return NotFound("token file " + path + " cannot be read");
+  std::string line;
+  std::getline(f, line);
+  size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+  std::string token = b == std::string::npos ? "" : line.substr(b, e - b + 1);
+  if (token.empty()) return InvalidArgument("token file " + path + ": the first line is empty");
+  for (char c : token) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' ||
+              c == '/' || c == '=';
+    if (!ok) return InvalidArgument("token file " + path + ": the token may hold only A-Z a-z 0-9 - . _ ~ + / =");
+  }
+  return token;
+}
+
+namespace {
+
+// Compares in time independent of where the strings differ (no timing oracle).
+bool SameToken(const std::string& given, const std::string& expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) {
+    diff |= static_cast<unsigned char>(given[i] ^ expected[i % expected.size()]);
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
 void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   std::vector<std::string> seg = Segments(req.path);
+  // Authentication: liveness is always open; the repository takes the admin token.
+  const bool live = seg.size() == 3 && seg[0] == "v2" && seg[1] == "health" && seg[2] == "live";
+  const bool repository = seg.size() >= 2 && seg[0] == "v2" && seg[1] == "repository";
+  const std::string& token =
+      repository && !options_.admin_token.empty() ? options_.admin_token : options_.auth_token;
+  if (!live && !token.empty()) {
+    std::string auth = req.Header("authorization");
+    const std::string prefix = "Bearer ";
+    bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+              SameToken(auth.substr(prefix.size()), token);
+    if (!ok) {
+      HttpResponse r = ErrorReply(401, auth.empty() ? "this endpoint needs \"Authorization: Bearer <token>\""
+                                                    : "the bearer token is not valid for this endpoint");
+      r.headers.emplace_back("WWW-Authenticate", auth.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
+      return respond(std::move(r));
+    }
+  }
   const bool get = req.method == "GET";
   auto only = [&](bool allowed, const char* method) {
     if (allowed) return true;

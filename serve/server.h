@@ -25,7 +25,8 @@
 // 413 for a body over `max_body_bytes` (chunked bodies included); 415 for a compressed
 // body; 431 for oversized headers; 503 when the queue holds `max_queue` requests, when
 // `max_connections` are open, for an unavailable version, or while shutting down; 504 for
-// a request still queued after `request_timeout_ms`. Slow clients are dropped after the
+// a request still queued after `request_timeout_ms`; 401 (with WWW-Authenticate: Bearer)
+// without the right token when authentication is on. Slow clients are dropped after the
 // header/body timeouts and hold no thread meanwhile (serve/http.h), so health checks keep
 // answering. Batching: serve/model_instance.h. Repository layout: serve/repository.h.
 // Source: KServe "Open Inference Protocol" (kserve.github.io, V2 REST), Triton's model
@@ -68,7 +69,18 @@ struct ServerOptions {
   int64_t header_timeout_ms = 10'000;  // a request's headers must arrive within this
   int64_t body_timeout_ms = 60'000;    // and its body within this
   int64_t idle_timeout_ms = 30'000;    // keep-alive connections idle longer are closed
+  // Bearer-token authentication (RFC 6750). With `auth_token` set, every endpoint but
+  // /v2/health/live needs "Authorization: Bearer <auth_token>" (else 401). With
+  // `admin_token` set, the repository endpoints (/v2/repository/...) need it instead, even
+  // when inference is open; when only `auth_token` is set, they need that one. Empty: open.
+  std::string auth_token;
+  std::string admin_token;
 };
+
+// Reads a token file for --auth-token-file / --admin-token-file: its first line, without
+// surrounding whitespace (tokens stay out of the process list). Errors: NotFound,
+// InvalidArgument for an empty token or one with characters outside RFC 6750's token68.
+StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 // The batching part of the options.
 BatchingConfig BatchingFrom(const ServerOptions& options);

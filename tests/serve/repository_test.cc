@@ -89,8 +89,9 @@ std::vector<float> Direct(const fs::path& path, const std::vector<float>& images
 struct RepoServer {
   std::unique_ptr<InferenceServer> server;
   std::unique_ptr<httplib::Client> client;
-  RepoServer() {
-    auto s = InferenceServer::CreateFromRepository(Repository().string(), {.port = 0});
+  explicit RepoServer(ServerOptions options = {}) {
+    options.port = 0;
+    auto s = InferenceServer::CreateFromRepository(Repository().string(), options);
     REQUIRE(s.ok());
     server = std::move(*s);
     REQUIRE(server->Start().ok());
@@ -234,6 +235,25 @@ TEST_CASE("repository: unload frees the model, load brings it back, names are ch
   CHECK(twice->status == 404);
   // GET on the repository routes is refused.
   CHECK(r.client->Get("/v2/repository/index")->status == 405);
+}
+
+TEST_CASE("repository: the admin token guards load and unload while inference is open", "[serve][repository][auth]") {
+  RepoServer r({.admin_token = "adm1n"});
+  auto images = RandomImages(1, 9);
+  CHECK(r.Infer("/v2/models/lenet/infer", images) == Direct(Repository() / "lenet/2/model.kiln", images));
+  for (const char* path : {"/v2/repository/index", "/v2/repository/models/lenet/unload", "/v2/repository/models/lenet/load"}) {
+    auto res = r.client->Post(path, "", "application/json");
+    REQUIRE(res);
+    INFO(path);
+    CHECK(res->status == 401);
+    auto wrong = r.client->Post(path, {{"Authorization", "Bearer adm1N"}}, "", "application/json");
+    REQUIRE(wrong);
+    CHECK(wrong->status == 401);
+  }
+  auto load = r.client->Post("/v2/repository/models/lenet/load", {{"Authorization", "Bearer adm1n"}}, "", "application/json");
+  REQUIRE(load);
+  CHECK(load->status == 200);
+  CHECK(r.Infer("/v2/models/lenet/infer", images) == Direct(Repository() / "lenet/2/model.kiln", images));
 }
 
 TEST_CASE("repository: an artifact server has no load or unload", "[serve][repository]") {

@@ -382,5 +382,50 @@ TEST_CASE("limits: 16 concurrent 8 MB bodies: memory bounded and given back", "[
   CheckStillServing(r);
 }
 
+TEST_CASE("auth: bearer tokens guard every endpoint but liveness", "[serve][auth]") {
+  Running r({.auth_token = "s3cret-Token_1"});
+  httplib::Client& c = *r.client;
+  auto live = c.Get("/v2/health/live");
+  REQUIRE(live);
+  CHECK(live->status == 200);
+  for (const char* path : {"/v2/health/ready", "/v2", "/v2/models/lenet", "/metrics"}) {
+    auto res = c.Get(path);
+    REQUIRE(res);
+    INFO(path);
+    CHECK(res->status == 401);
+    CHECK(res->get_header_value("WWW-Authenticate") == "Bearer");
+    CHECK_THAT(json::parse(res->body)["error"].get<std::string>(), Catch::Contains("Authorization: Bearer"));
+  }
+  auto images = RandomImages(1, 70);
+  auto no_token = c.Post("/v2/models/lenet/infer", InferBody(images).dump(), "application/json");
+  REQUIRE(no_token);
+  CHECK(no_token->status == 401);
+  for (const char* wrong : {"Bearer s3cret-Token_2", "Bearer s3cret-Token_", "Bearer ", "Basic czNjcmV0", "s3cret-Token_1"}) {
+    auto res = c.Get("/v2/health/ready", {{"Authorization", wrong}});
+    REQUIRE(res);
+    INFO(wrong);
+    CHECK(res->status == 401);
+  }
+  httplib::Headers ok = {{"Authorization", "Bearer s3cret-Token_1"}};
+  auto ready = c.Get("/v2/health/ready", ok);
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  CheckLogits(c.Post("/v2/models/lenet/infer", ok, InferBody(images).dump(), "application/json"), images);
+}
+
+TEST_CASE("auth: token files", "[serve][auth]") {
+  auto write = [](const std::string& name, const std::string& text) {
+    std::string path = TmpPath(name);
+    std::ofstream(path) << text;
+    return path;
+  };
+  auto t = ReadTokenFile(write("token_ok", "  abc.DEF-123_~+/=  \nsecond line\n"));
+  REQUIRE(t.ok());
+  CHECK(*t == "abc.DEF-123_~+/=");
+  CHECK(ReadTokenFile(write("token_empty", "\n")).status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(ReadTokenFile(write("token_bad", "a b\"c")).status().message(), Catch::Contains("may hold only"));
+  CHECK(ReadTokenFile(TmpPath("no_such_token")).status().code() == StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace kiln::serve

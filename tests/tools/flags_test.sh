@@ -49,6 +49,7 @@ expect 2 "--port: Value 70000 not in range 0 to 65535" "$kiln_serve" m.kiln --po
 expect 2 "--workers: Value 0 not in range" "$kiln" serve m.kiln --workers 0
 expect 2 "an artifact or --model-repository is required" "$kiln_serve"
 expect 2 "excludes" "$kiln_serve" m.kiln --model-repository /tmp
+expect 2 "token file /nonexistent/t cannot be read" "$kiln_serve" m.kiln --auth-token-file /nonexistent/t
 expect 2 "The following argument was not expected: --no-such-flag" "$kiln_opt" --no-such-flag
 
 # Failures while running are exit code 1 with the error.
