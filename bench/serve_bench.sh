@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Serving benchmark for the LeNet-5 artifact (results and method in bench/serve.md):
+# Serving benchmark (results and method in bench/serve.md): for the LeNet-5 artifact,
 # artifact and runtime binary sizes, cold start (process start to /v2/health/ready = 200),
-# latency p50/p99 at batch 1, and throughput with and without dynamic batching under a
-# bounded closed-loop load from wrk on loopback.
+# latency p50/p99 at batch 1, throughput with and without dynamic batching, and JSON vs the
+# binary tensor data extension; for resnet18_v1 at 3x32x32 (a larger graph), throughput
+# and p99 with and without dynamic batching. Closed-loop load from wrk on loopback.
 #
 #   bash bench/serve_bench.sh [SECONDS_PER_WRK_RUN]   (default 10)
 #
@@ -23,6 +24,8 @@ for p in out/lenet-fashion-mnist.params lenet-fashion-mnist.params; do [ -f "$p"
 pflag=(); [ -n "$params" ] && pflag=(--params "$params")
 $kiln compile --model lenet "${pflag[@]}" --input-shape 1,1,28,28 -o "$dir/lenet_b1.kiln" --name lenet >/dev/null
 $kiln compile --model lenet "${pflag[@]}" --input-shape 32,1,28,28 -o "$dir/lenet_b32.kiln" --name lenet >/dev/null
+$kiln compile --model resnet18_v1 --input-shape 1,3,32,32 -o "$dir/resnet_b1.kiln" --name resnet >/dev/null
+$kiln compile --model resnet18_v1 --input-shape 16,3,32,32 -o "$dir/resnet_b16.kiln" --name resnet >/dev/null
 
 # One real test image (ToTensor + Normalize(0.13, 0.31), as the main job) as the request body.
 python3 - "$dir/body.json" <<'PY'
@@ -36,11 +39,39 @@ else:
     data = [0.5] * 784
 json.dump({"inputs": [{"name": "data", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": data}]},
           open(sys.argv[1], "w"))
+# The same image with the binary tensor data extension: JSON header, then 784 float32.
+import struct
+header = json.dumps({"inputs": [{"name": "data", "shape": [1, 1, 28, 28], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": 784 * 4}}],
+                     "outputs": [{"name": "output", "parameters": {"binary_data": True}}]}).encode()
+with open(sys.argv[1].replace(".json", ".bin"), "wb") as f:
+    f.write(header + struct.pack("<784f", *data))
+with open(sys.argv[1].replace(".json", ".bin.len"), "w") as f:
+    f.write(str(len(header)))
+# A 3x32x32 image for resnet18_v1.
+json.dump({"inputs": [{"name": "data", "shape": [1, 3, 32, 32], "datatype": "FP32",
+                       "data": [((i * 37) % 255) / 255.0 - 0.5 for i in range(3 * 32 * 32)]}]},
+          open(sys.argv[1].replace("body", "resnet_body"), "w"))
 PY
 cat >"$dir/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("$dir/body.json", "r")
+wrk.body = f:read("*a")
+f:close()
+LUA
+cat >"$dir/post_binary.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.headers["Inference-Header-Content-Length"] = "$(cat "$dir/body.bin.len")"
+local f = io.open("$dir/body.bin", "rb")
+wrk.body = f:read("*a")
+f:close()
+LUA
+cat >"$dir/post_resnet.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$dir/resnet_body.json", "r")
 wrk.body = f:read("*a")
 f:close()
 LUA
@@ -71,25 +102,34 @@ for i in 1 2 3 4 5; do
   stop_server
 done
 
-run_wrk() {  # label, threads, connections
+run_wrk() {  # label, threads, connections[, lua script, model]
+  local script="${4:-$dir/post.lua}" model="${5:-lenet}"
   echo "== $1 (wrk -t$2 -c$3 -d${secs}s)"
-  wrk -t"$2" -c"$3" -d"${secs}s" --latency -s "$dir/post.lua" "http://127.0.0.1:$port/v2/models/lenet/infer" |
+  wrk -t"$2" -c"$3" -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port/v2/models/$model/infer" |
     grep -E "Requests/sec|^\s+(50|90|99)%|Non-2xx|Socket errors|requests in"
-  curl -s "http://127.0.0.1:$port/metrics" | grep -E "^kiln_(requests_total|request_failures_total|inference_runs_total|batch_size_sum|batch_size_count)"
+  curl -s "http://127.0.0.1:$port/metrics" |
+    grep -E "^kiln_inference_(request_success|request_failure|count|exec_count|queue_duration_us|compute_infer_duration_us)\{"
 }
 
 start_server "$dir/lenet_b1.kiln" --batch-delay-us 0
-run_wrk "batch-1 artifact, 1 connection (latency at batch 1)" 1 1
+run_wrk "LeNet batch-1 artifact, 1 connection (latency at batch 1), JSON" 1 1
+run_wrk "LeNet batch-1 artifact, 1 connection (latency at batch 1), binary tensor data" 1 1 "$dir/post_binary.lua"
 stop_server
 
-start_server "$dir/lenet_b1.kiln" --batch-delay-us 0 --http-threads 32
-run_wrk "batch-1 artifact, no batching, 32 connections" 1 32
+start_server "$dir/lenet_b1.kiln" --batch-delay-us 0
+run_wrk "LeNet batch-1 artifact, no batching, 32 connections, JSON" 1 32
+run_wrk "LeNet batch-1 artifact, no batching, 32 connections, binary tensor data" 1 32 "$dir/post_binary.lua"
 stop_server
 
-start_server "$dir/lenet_b32.kiln" --batch-delay-us 2000 --http-threads 32
-run_wrk "batch-32 artifact, dynamic batching (delay 2 ms, max 32), 32 connections" 1 32
+start_server "$dir/lenet_b32.kiln" --batch-delay-us 2000
+run_wrk "LeNet batch-32 artifact, dynamic batching (delay 2 ms, max 32), 32 connections, JSON" 1 32
+run_wrk "LeNet batch-32 artifact, dynamic batching (delay 2 ms, max 32), 32 connections, binary" 1 32 "$dir/post_binary.lua"
 stop_server
 
-start_server "$dir/lenet_b32.kiln" --batch-delay-us 500 --max-batch-size 8 --http-threads 32
-run_wrk "batch-32 artifact, dynamic batching (delay 0.5 ms, max 8), 32 connections" 1 32
+start_server "$dir/resnet_b1.kiln" --batch-delay-us 0
+run_wrk "resnet18_v1 3x32x32 batch-1 artifact, no batching, 16 connections" 1 16 "$dir/post_resnet.lua" resnet
+stop_server
+
+start_server "$dir/resnet_b16.kiln" --batch-delay-us 2000
+run_wrk "resnet18_v1 3x32x32 batch-16 artifact, dynamic batching (delay 2 ms, max 16), 16 connections" 1 16 "$dir/post_resnet.lua" resnet
 stop_server
