@@ -23,6 +23,13 @@ std::string JsonError(std::string_view message) {
   return nlohmann::json{{"error", std::string(message)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+HttpResponse JsonErrorResponse(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = JsonError(message);
+  return r;
+}
+
 std::string HttpRequest::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers) {
     if (k == lower_name) return v;
@@ -203,10 +210,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Fail(int status, const std::string& message) {
     keep_alive_ = false;
-    HttpResponse r;
-    r.status = status;
-    r.body = JsonError(message);
-    Write(std::move(r), false);
+    Write(JsonErrorResponse(status, message), false);
   }
 
   void Write(HttpResponse r, bool from_handler) {

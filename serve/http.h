@@ -109,5 +109,7 @@ class HttpServer {
 
 // {"error": message} as a JSON text.
 std::string JsonError(std::string_view message);
+// A response with that body and `status`.
+HttpResponse JsonErrorResponse(int status, std::string_view message);
 
 }  // namespace kiln::serve

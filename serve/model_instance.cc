@@ -23,13 +23,6 @@ json TensorMetadata(const runtime::TensorSpec& s) {
   return {{"name", s.name}, {"datatype", KServeDatatype(s.dtype)}, {"shape", VariableBatchShape(s.shape)}};
 }
 
-HttpResponse ErrorReply(int status, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = JsonError(message);
-  return r;
-}
-
 uint64_t Micros(Clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
@@ -123,7 +116,7 @@ void ModelInstance::Infer(std::string_view body, HttpResponder respond, size_t j
   auto received = Clock::now();
   auto fail = [&](int status, const std::string& message) {
     RecordFailure(std::chrono::duration<double>(Clock::now() - received).count());
-    respond(ErrorReply(status, message));
+    respond(JsonErrorResponse(status, message));
   };
   auto parsed = ParseInferRequest(body, signature_, json_bytes);
   if (!parsed.ok()) return fail(400, parsed.status().message());
@@ -205,7 +198,7 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
       }
       output_us[r] = Micros(Clock::now() - out_start);
     } else {
-      responses[r] = ErrorReply(500, "the run of model '" + name_ + "' failed: " + st.message());
+      responses[r] = JsonErrorResponse(500, "the run of model '" + name_ + "' failed: " + st.message());
     }
     row += n;
   }
@@ -268,7 +261,7 @@ void ModelInstance::WorkerLoop(runtime::Session* session) {
     lock.unlock();
     for (auto& j : expired) {
       RecordFailure(std::chrono::duration<double>(now - j->received).count());
-      j->respond(ErrorReply(504, "the request waited longer than the request timeout of " +
+      j->respond(JsonErrorResponse(504, "the request waited longer than the request timeout of " +
                                      std::to_string(config_.request_timeout_ms) + " ms in the queue"));
     }
     if (!jobs.empty()) RunBatch(session, jobs, now);
@@ -292,7 +285,7 @@ void ModelInstance::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     left.swap(queue_);
   }
-  for (auto& j : left) j->respond(ErrorReply(503, "the server shut down before the request ran"));
+  for (auto& j : left) j->respond(JsonErrorResponse(503, "the server shut down before the request ran"));
   sessions_.clear();
 }
 

@@ -21,19 +21,12 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kMaxParseQueue = 1024;
+constexpr size_t kMaxParseQueue = 1024;
 
 HttpResponse Reply(int status, const json& body) {
   HttpResponse r;
   r.status = status;
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
-HttpResponse ErrorReply(int status, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = JsonError(message);
   return r;
 }
 
@@ -203,7 +196,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
     bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
               SameToken(auth.substr(prefix.size()), token);
     if (!ok) {
-      HttpResponse r = ErrorReply(401, auth.empty() ? "this endpoint needs \"Authorization: Bearer <token>\""
+      HttpResponse r = JsonErrorResponse(401, auth.empty() ? "this endpoint needs \"Authorization: Bearer <token>\""
                                                     : "the bearer token is not valid for this endpoint");
       r.headers.emplace_back("WWW-Authenticate", auth.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
       return respond(std::move(r));
@@ -212,7 +205,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   const bool get = req.method == "GET";
   auto only = [&](bool allowed, const char* method) {
     if (allowed) return true;
-    respond(ErrorReply(405, "use " + std::string(method) + " for " + req.path));
+    respond(JsonErrorResponse(405, "use " + std::string(method) + " for " + req.path));
     return false;
   };
   if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health" && (seg[2] == "live" || seg[2] == "ready")) {
@@ -239,7 +232,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
     if (!only(req.method == "POST", "POST")) return;
     return HandleRepository(req, seg, std::move(respond));
   }
-  respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+  respond(JsonErrorResponse(404, "no endpoint " + req.method + " " + req.path));
 }
 
 void InferenceServer::HandleModel(HttpRequest& req, const std::vector<std::string>& seg, HttpResponder& respond) {
@@ -252,21 +245,21 @@ void InferenceServer::HandleModel(HttpRequest& req, const std::vector<std::strin
   }
   std::string action = at < seg.size() ? seg[at] : "";
   if (at + 1 < seg.size() || (action != "" && action != "ready" && action != "infer")) {
-    return respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+    return respond(JsonErrorResponse(404, "no endpoint " + req.method + " " + req.path));
   }
   const bool get = req.method == "GET";
   if ((action == "infer") != (req.method == "POST") || (action != "infer" && !get)) {
-    return respond(ErrorReply(405, std::string("use ") + (action == "infer" ? "POST" : "GET") + " for " + req.path));
+    return respond(JsonErrorResponse(405, std::string("use ") + (action == "infer" ? "POST" : "GET") + " for " + req.path));
   }
   int status = 0;
   std::string error;
   std::shared_ptr<ModelInstance> inst = Find(name, version, &status, &error);
   if (action == "ready") {
     if (inst && !shutting_down_.load()) return respond(Reply(200, {{"name", name}, {"ready", true}}));
-    if (status == 404) return respond(ErrorReply(404, error));
+    if (status == 404) return respond(JsonErrorResponse(404, error));
     return respond(Reply(503, {{"name", name}, {"ready", false}, {"reason", error.empty() ? "shutting down" : error}}));
   }
-  if (!inst) return respond(ErrorReply(status, error));
+  if (!inst) return respond(JsonErrorResponse(status, error));
   if (action == "") {
     json meta = json::parse(inst->MetadataJson());
     json versions = json::array();
@@ -282,27 +275,21 @@ void InferenceServer::HandleModel(HttpRequest& req, const std::vector<std::strin
     meta["versions"] = versions;
     return respond(Reply(200, meta));
   }
-  if (shutting_down_.load()) return respond(ErrorReply(503, "the server is shutting down"));
+  if (shutting_down_.load()) return respond(JsonErrorResponse(503, "the server is shutting down"));
   // Binary tensor data extension: the JSON header's length.
   size_t json_bytes = std::string_view::npos;
   if (std::string h = req.Header("inference-header-content-length"); !h.empty()) {
     bool digits = h.size() <= 18;
     for (char c : h) digits = digits && c >= '0' && c <= '9';
-    if (!digits) return respond(ErrorReply(400, "Inference-Header-Content-Length '" + h.substr(0, 32) + "' is not a byte count"));
+    if (!digits) return respond(JsonErrorResponse(400, "Inference-Header-Content-Length '" + h.substr(0, 32) + "' is not a byte count"));
     json_bytes = static_cast<size_t>(std::stoull(h));
   }
   // Parse and queue on a parse thread; the I/O thread goes back to its connections.
-  {
-    std::lock_guard<std::mutex> lock(parse_mu_);
-    if (!parse_stop_ && static_cast<int>(parse_queue_.size()) < kMaxParseQueue) {
-      parse_queue_.push_back([inst, body = std::move(req.body), respond = std::move(respond), json_bytes]() mutable {
-        inst->Infer(body, std::move(respond), json_bytes);
-      });
-      parse_cv_.notify_one();
-      return;
-    }
-  }
-  respond(ErrorReply(503, "too many requests are waiting to be parsed: retry later"));
+  auto respond_later = std::make_shared<HttpResponder>(std::move(respond));
+  bool queued = parse_queue_.Push(
+      [inst, body = std::move(req.body), respond_later, json_bytes] { inst->Infer(body, *respond_later, json_bytes); },
+      kMaxParseQueue);
+  if (!queued) (*respond_later)(JsonErrorResponse(503, "too many requests are waiting to be parsed: retry later"));
 }
 
 void InferenceServer::HandleRepository(const HttpRequest& req, const std::vector<std::string>& seg,
@@ -310,48 +297,52 @@ void InferenceServer::HandleRepository(const HttpRequest& req, const std::vector
   if (seg.size() == 3 && seg[2] == "index") return respond(Reply(200, json::parse(RepositoryIndexJson())));
   if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
     if (repository_.empty()) {
-      return respond(ErrorReply(400, "this server serves one artifact; load and unload need --model-repository"));
+      return respond(JsonErrorResponse(400, "this server serves one artifact; load and unload need --model-repository"));
     }
     std::string name = seg[3];
     bool load = seg[4] == "load";
-    std::lock_guard<std::mutex> lock(control_mu_);
-    if (control_stop_) return respond(ErrorReply(503, "the server is shutting down"));
-    control_queue_.push_back([this, name, load, respond = std::move(respond)] {
+    auto respond_later = std::make_shared<HttpResponder>(std::move(respond));
+    bool queued = control_queue_.Push([this, name, load, respond_later] {
       Status s = load ? LoadModel(name) : UnloadModel(name);
-      if (s.ok()) return respond(Reply(200, json::object()));
-      respond(ErrorReply(HttpStatusOf(s), s.message()));
+      if (s.ok()) return (*respond_later)(Reply(200, json::object()));
+      (*respond_later)(JsonErrorResponse(HttpStatusOf(s), s.message()));
     });
-    control_cv_.notify_all();
+    if (!queued) (*respond_later)(JsonErrorResponse(503, "the server is shutting down"));
     return;
   }
-  respond(ErrorReply(404, "no endpoint " + req.method + " " + req.path));
+  respond(JsonErrorResponse(404, "no endpoint " + req.method + " " + req.path));
 }
 
-void InferenceServer::ParseLoop() {
-  std::unique_lock<std::mutex> lock(parse_mu_);
+bool TaskQueue::Push(std::function<void()> task, size_t max) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || tasks_.size() >= max) return false;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void TaskQueue::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    parse_cv_.wait(lock, [&] { return parse_stop_ || !parse_queue_.empty(); });
-    if (parse_queue_.empty()) return;
-    auto task = std::move(parse_queue_.front());
-    parse_queue_.pop_front();
+    cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
     lock.unlock();
     task();
-    task = nullptr;  // the request's body goes now, not with the next task
+    task = nullptr;  // what it holds (a request's body) goes now, not with the next task
     lock.lock();
   }
 }
 
-void InferenceServer::ControlLoop() {
-  std::unique_lock<std::mutex> lock(control_mu_);
-  for (;;) {
-    control_cv_.wait(lock, [&] { return control_stop_ || !control_queue_.empty(); });
-    if (control_queue_.empty()) return;
-    auto task = std::move(control_queue_.front());
-    control_queue_.pop_front();
-    lock.unlock();
-    task();
-    lock.lock();
+void TaskQueue::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
   }
+  cv_.notify_all();
 }
 
 Status InferenceServer::LoadModel(const std::string& name) {
@@ -477,9 +468,9 @@ Status InferenceServer::Start() {
   } else {
     for (auto& inst : Instances()) RETURN_IF_ERROR(inst->Start());
   }
-  control_ = std::thread([this] { ControlLoop(); });
+  control_ = std::thread([this] { control_queue_.Run(); });
   for (int i = 0; i < std::max(2, static_cast<int>(std::thread::hardware_concurrency())); ++i) {
-    parsers_.emplace_back([this] { ParseLoop(); });
+    parsers_.emplace_back([this] { parse_queue_.Run(); });
   }
   HttpOptions http;
   http.host = options_.host;
@@ -507,17 +498,9 @@ void InferenceServer::Shutdown() {
   // 1. Stop accepting connections; requests already read are still queued and answered.
   if (http_) http_->StopAccepting();
   // 2. Finish the repository requests, then every model's queued batches.
-  {
-    std::lock_guard<std::mutex> lock(control_mu_);
-    control_stop_ = true;
-  }
-  control_cv_.notify_all();
+  control_queue_.Stop();
   if (control_.joinable()) control_.join();
-  {
-    std::lock_guard<std::mutex> lock(parse_mu_);
-    parse_stop_ = true;  // the parse threads queue what waits, then end
-  }
-  parse_cv_.notify_all();
+  parse_queue_.Stop();  // the parse threads queue what waits, then end
   for (auto& t : parsers_) t.join();
   parsers_.clear();
   for (auto& inst : Instances()) inst->Stop();

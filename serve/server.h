@@ -35,6 +35,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -81,6 +82,22 @@ struct ServerOptions {
 // surrounding whitespace (tokens stay out of the process list). Errors: NotFound,
 // InvalidArgument for an empty token or one with characters outside RFC 6750's token68.
 StatusOr<std::string> ReadTokenFile(const std::string& path);
+
+// Tasks run in order by the threads that call Run (the parse threads, the control thread).
+class TaskQueue {
+ public:
+  // Queues `task`; false (the task is dropped) once stopped or while `max` tasks wait.
+  bool Push(std::function<void()> task, size_t max = SIZE_MAX);
+  // Runs tasks until Stop was called and none is left.
+  void Run();
+  void Stop();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false;
+};
 
 // The batching part of the options.
 BatchingConfig BatchingFrom(const ServerOptions& options);
@@ -146,8 +163,6 @@ class InferenceServer {
   std::shared_ptr<ModelInstance> Find(const std::string& name, const std::string& version, int* status,
                                       std::string* error) const;
   std::vector<std::shared_ptr<ModelInstance>> Instances() const;
-  void ControlLoop();
-  void ParseLoop();
 
   ServerOptions options_;
   std::string repository_;  // real path; "" = artifact server
@@ -160,18 +175,11 @@ class InferenceServer {
 
   std::mutex load_mu_;  // serializes LoadModel / UnloadModel
   // Repository requests run on this thread (loading takes long; I/O threads must not block).
-  std::mutex control_mu_;
-  std::condition_variable control_cv_;
-  std::deque<std::function<void()>> control_queue_;
-  bool control_stop_ = false;
+  TaskQueue control_queue_;
   std::thread control_;
-
   // Infer requests are parsed on these threads (parsing a large JSON body takes long; the
   // I/O threads must keep reading other connections). At most `kMaxParseQueue` wait.
-  std::mutex parse_mu_;
-  std::condition_variable parse_cv_;
-  std::deque<std::function<void()>> parse_queue_;
-  bool parse_stop_ = false;
+  TaskQueue parse_queue_;
   std::vector<std::thread> parsers_;
 
   std::atomic<bool> shutting_down_{false};

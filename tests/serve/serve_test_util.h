@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -111,6 +112,23 @@ inline void CheckStillServing(Running& r) {
   CHECK(live->status == 200);
   auto images = RandomImages(1, 777);
   CheckLogits(r.Post(InferBody(images).dump()), images);
+}
+
+// AddressSanitizer keeps freed memory in quarantine: RSS bounds do not apply under it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// The resident set size (VmRSS) of this process, bytes.
+inline int64_t RssBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  }
+  return -1;
 }
 
 }  // namespace kiln::serve::testing

@@ -88,22 +88,6 @@ std::string BodyOf(const std::string& response) {
   return at == std::string::npos ? "" : response.substr(at + 4);
 }
 
-// AddressSanitizer keeps freed memory in quarantine: RSS bounds do not apply under it.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-
-int64_t RssBytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
-  }
-  return -1;
-}
-
 // A health check must answer 200 quickly even now.
 void CheckHealthFast(int port) {
   httplib::Client c("127.0.0.1", port);
