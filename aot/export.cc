@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "compiler/compile.h"
 #include "graph/symbol.h"
@@ -16,17 +17,31 @@ StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, cons
                                                      double* compile_seconds) {
   auto start = std::chrono::steady_clock::now();
   auto named = net.CollectParams();  // assigns structural names
-  graph::Tracer t("forward");
-  t.SetShapeLog(options.compile.shape_log);
-  graph::Sym x = t.Input("data", DType::kF32, input_shape);
-  ASSIGN_OR_RETURN(graph::Sym out, net.Forward(x));
-  t.graph().AddOutput("output", out.id);
-  // The Predictor's request (so the loaded artifact is bit-identical to Predictor::Forward),
-  // without an executable: the writer takes the program.
-  compiler::CompileRequest request = graph::InferenceRequest(options.compile);
-  request.instantiate = false;
-  ASSIGN_OR_RETURN(compiler::CompiledModule m, compiler::Compile(t.TakeGraph(), request));
+  auto compile = [&](const Shape& shape) -> StatusOr<compiler::CompiledModule> {
+    graph::Tracer t("forward");
+    t.SetShapeLog(options.compile.shape_log);
+    graph::Sym x = t.Input("data", DType::kF32, shape);
+    ASSIGN_OR_RETURN(graph::Sym out, net.Forward(x));
+    t.graph().AddOutput("output", out.id);
+    // The Predictor's request (so the loaded artifact is bit-identical to Predictor::Forward),
+    // without an executable: the writer takes the program.
+    compiler::CompileRequest request = graph::InferenceRequest(options.compile);
+    request.instantiate = false;
+    return compiler::Compile(t.TakeGraph(), request);
+  };
+  if (input_shape.empty()) return InvalidArgument("export: the input shape has no batch dim");
+  ASSIGN_OR_RETURN(compiler::CompiledModule m, compile(input_shape));
   runtime::ArtifactContents c;
+  std::set<int64_t> buckets(options.batch_buckets.begin(), options.batch_buckets.end());
+  buckets.erase(input_shape[0]);
+  for (int64_t batch : buckets) {
+    if (batch < 1) return InvalidArgument("export: batch bucket " + std::to_string(batch) + " must be >= 1");
+    Shape shape = input_shape;
+    shape[0] = batch;
+    auto bm = compile(shape);
+    if (!bm.ok()) return bm.status().WithContext("export: batch bucket " + std::to_string(batch));
+    c.buckets.push_back(std::move(bm->program));
+  }
   c.model_name = options.model_name;
   c.program = std::move(m.program);
   c.isa = m.target->runtime_target().isa();
@@ -46,6 +61,12 @@ StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, cons
   c.metadata = options.metadata;
   c.metadata["compiler"] = "kiln aot::ExportArtifact";
   c.metadata["input_shape"] = ShapeToString(input_shape);
+  if (!buckets.empty()) {
+    buckets.insert(input_shape[0]);
+    std::string list;
+    for (int64_t b : buckets) list += (list.empty() ? "" : ",") + std::to_string(b);
+    c.metadata["batch_buckets"] = list;
+  }
   c.metadata["opt_level"] = std::to_string(options.compile.opt_level);
   c.metadata["target"] = c.program.target;
   c.metadata["isa"] = c.isa;

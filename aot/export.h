@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "graph/nn.h"
@@ -23,6 +24,11 @@ struct ExportOptions {
   std::string model_name = "model";
   // Pass pipeline and optimization level: the same as Predictor's (graph/trainer.h).
   graph::CompileOptions compile;
+  // Batch buckets: further batch sizes to compile the same graph for, stored in the one
+  // artifact with one copy of the weights (runtime/artifact.h; a server runs each batch on
+  // the smallest bucket that holds it). The input shape's first dim is always one of them.
+  // Each must be >= 1. Empty: the artifact runs input_shape[0] only.
+  std::vector<int64_t> batch_buckets;
   // Extra key/value pairs stored in the artifact (shown by `kiln inspect`).
   std::map<std::string, std::string> metadata;
 };

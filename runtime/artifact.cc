@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -83,6 +84,35 @@ flatbuffers::Offset<fb::TensorData> PackTensor(Builder& b, const TensorSpec& spe
   return fb::CreateTensorData(b, s, data);
 }
 
+// Whether `a` and `b` are the same signature but for the first (batch) dim; else why not.
+Status SameButBatch(const std::vector<TensorSpec>& a, const std::vector<TensorSpec>& b, const std::string& what) {
+  if (a.size() != b.size()) {
+    return InvalidArgument(what + ": " + std::to_string(b.size()) + " tensors, the main program has " +
+                           std::to_string(a.size()));
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    bool same = a[i].name == b[i].name && a[i].dtype == b[i].dtype && !a[i].shape.empty() &&
+                a[i].shape.size() == b[i].shape.size() &&
+                std::equal(a[i].shape.begin() + 1, a[i].shape.end(), b[i].shape.begin() + 1);
+    if (!same) {
+      return InvalidArgument(what + " '" + b[i].name + "' " + std::string(DTypeName(b[i].dtype)) +
+                             ShapeToString(b[i].shape) + " differs from the main program's '" + a[i].name + "' " +
+                             std::string(DTypeName(a[i].dtype)) + ShapeToString(a[i].shape) +
+                             " in more than the batch dim");
+    }
+  }
+  return OkStatus();
+}
+
+int64_t BatchOf(const std::vector<TensorSpec>& inputs) {
+  return inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0];
+}
+
+bool SameTensor(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         (a.size_bytes() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.size_bytes())) == 0);
+}
+
 }  // namespace
 
 StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
@@ -95,6 +125,28 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
   if (weights_in.size() != c.params.size()) {
     return InvalidArgument("artifact: " + std::to_string(c.params.size()) + " parameters but " +
                            std::to_string(weights_in.size()) + " weight tensors");
+  }
+  // Buckets: the same graph at other batch sizes, same params, distinct batches.
+  std::vector<int64_t> batches = {BatchOf(c.inputs)};
+  for (size_t k = 0; k < contents.buckets.size(); ++k) {
+    const StepProgram& bp = contents.buckets[k];
+    std::string what = "artifact: batch bucket " + std::to_string(k);
+    if (!bp.planned) return FailedPrecondition(what + " has no buffer plan");
+    if (!bp.writeback_steps.empty()) return FailedPrecondition(what + " has write-back steps");
+    if (bp.target != c.target) return InvalidArgument(what + " was lowered for target '" + bp.target + "'");
+    if (bp.params.size() != c.params.size() ||
+        !std::equal(bp.params.begin(), bp.params.end(), c.params.begin(), [](const TensorSpec& x, const TensorSpec& y) {
+          return x.name == y.name && x.dtype == y.dtype && x.shape == y.shape;
+        })) {
+      return InvalidArgument(what + ": its parameters differ from the main program's (buckets share the weights)");
+    }
+    RETURN_IF_ERROR(SameButBatch(c.inputs, bp.inputs, what + " input"));
+    RETURN_IF_ERROR(SameButBatch(c.outputs, bp.outputs, what + " output"));
+    int64_t batch = BatchOf(bp.inputs);
+    if (batch < 1 || std::find(batches.begin(), batches.end(), batch) != batches.end()) {
+      return InvalidArgument(what + ": batch " + std::to_string(batch) + " is not a new batch size >= 1");
+    }
+    batches.push_back(batch);
   }
   Builder b(1 << 20);
   // Large byte vectors first (FlatBuffers builds back to front; order does not
@@ -111,9 +163,21 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
     }
     weights.push_back(PackTensor(b, s, *t));
   }
+  // The constant pool: the main program's constants (its indices), then each bucket's
+  // constants not already there.
+  std::vector<const Tensor*> pool;
+  for (const Tensor& t : c.constants) pool.push_back(&t);
+  std::vector<std::vector<int32_t>> bucket_constants(contents.buckets.size());
+  for (size_t k = 0; k < contents.buckets.size(); ++k) {
+    for (const Tensor& t : contents.buckets[k].constants) {
+      auto it = std::find_if(pool.begin(), pool.end(), [&](const Tensor* p) { return SameTensor(*p, t); });
+      if (it == pool.end()) it = pool.insert(pool.end(), &t);
+      bucket_constants[k].push_back(static_cast<int32_t>(it - pool.begin()));
+    }
+  }
   std::vector<flatbuffers::Offset<fb::TensorData>> constants;
-  for (size_t i = 0; i < c.constants.size(); ++i) {
-    const Tensor& t = c.constants[i];
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const Tensor& t = *pool[i];
     constants.push_back(PackTensor(b, {"const" + std::to_string(i), t.dtype(), t.shape()}, t));
   }
   std::vector<flatbuffers::Offset<fb::Blob>> kernels;
@@ -144,14 +208,27 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
     }
     return b.CreateVector(steps);
   };
+  auto pack_memory = [&](const MemoryReport& m) {
+    return fb::CreateMemoryReport(b, m.arena_bytes, m.naive_bytes, m.lower_bound_bytes, m.weight_bytes,
+                                  m.constant_bytes, m.num_buffers, m.num_in_place, m.num_reorders, m.resident_bytes);
+  };
+  std::vector<flatbuffers::Offset<fb::Bucket>> buckets;
+  for (size_t k = 0; k < contents.buckets.size(); ++k) {
+    const StepProgram& bp = contents.buckets[k];
+    auto in = PackSpecs(b, bp.inputs);
+    auto out = PackSpecs(b, bp.outputs);
+    auto st = pack_steps(bp.steps);
+    auto pre = pack_steps(bp.prepack_steps);
+    auto mem = pack_memory(bp.memory);
+    auto consts = b.CreateVector(bucket_constants[k]);
+    buckets.push_back(fb::CreateBucket(b, in, out, st, pre, bp.arena_bytes, mem, consts));
+  }
+  auto buckets_v = b.CreateVector(buckets);
   auto steps_v = pack_steps(c.steps);
   auto prepack_v = pack_steps(c.prepack_steps);
   std::vector<flatbuffers::Offset<fb::KeyValue>> metadata;
   for (const auto& [k, v] : contents.metadata) metadata.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
-  const MemoryReport& m = c.memory;
-  auto memory = fb::CreateMemoryReport(b, m.arena_bytes, m.naive_bytes, m.lower_bound_bytes, m.weight_bytes,
-                                       m.constant_bytes, m.num_buffers, m.num_in_place, m.num_reorders,
-                                       m.resident_bytes);
+  auto memory = pack_memory(c.memory);
   auto name = b.CreateString(contents.model_name);
   auto inputs = PackSpecs(b, c.inputs);
   auto outputs = PackSpecs(b, c.outputs);
@@ -164,7 +241,8 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
   auto isa = b.CreateString(contents.isa);
   auto metadata_v = b.CreateVector(metadata);
   auto root = fb::CreateArtifact(b, kArtifactFormatVersion, name, inputs, outputs, params, steps_v, c.arena_bytes,
-                                 memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v, target, isa);
+                                 memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v, target, isa,
+                                 buckets_v);
   fb::FinishArtifactBuffer(b, root);
   const uint8_t* payload = b.GetBufferPointer();
   size_t size = b.GetSize();
@@ -226,6 +304,21 @@ Shape ReadShape(const flatbuffers::Vector<int64_t>* v) {
 }
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+MemoryReport ReadMemory(const fb::MemoryReport* m) {
+  MemoryReport r;
+  if (!m) return r;
+  r.arena_bytes = m->arena_bytes();
+  r.naive_bytes = m->naive_bytes();
+  r.lower_bound_bytes = m->lower_bound_bytes();
+  r.weight_bytes = m->weight_bytes();
+  r.constant_bytes = m->constant_bytes();
+  r.num_buffers = m->num_buffers();
+  r.num_in_place = m->num_in_place();
+  r.num_reorders = m->num_reorders();
+  r.resident_bytes = m->resident_bytes();
+  return r;
+}
 
 StatusOr<TensorSpec> ReadSpec(const fb::TensorSpec* s, const std::string& what, const ArtifactLimits& limits) {
   if (!s) return InvalidArgument("artifact: " + what + " is missing");
@@ -443,17 +536,7 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
     return InvalidArgument("artifact: arena of " + std::to_string(v.arena_bytes) + " bytes is outside [0, " +
                            std::to_string(limits.max_arena_bytes) + "]");
   }
-  if (const fb::MemoryReport* m = a->memory()) {
-    v.memory.arena_bytes = m->arena_bytes();
-    v.memory.naive_bytes = m->naive_bytes();
-    v.memory.lower_bound_bytes = m->lower_bound_bytes();
-    v.memory.weight_bytes = m->weight_bytes();
-    v.memory.constant_bytes = m->constant_bytes();
-    v.memory.num_buffers = m->num_buffers();
-    v.memory.num_in_place = m->num_in_place();
-    v.memory.num_reorders = m->num_reorders();
-    v.memory.resident_bytes = m->resident_bytes();
-  }
+  v.memory = ReadMemory(a->memory());
 
   // Weights: one per parameter, same spec.
   size_t num_weights = a->weights() ? a->weights()->size() : 0;
@@ -487,8 +570,16 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
 
   // Steps: read generically, then check every operand against the buffers.
   if (!a->steps() || a->steps()->size() == 0) return InvalidArgument("artifact: the graph has no steps");
+  // The buffers a program's steps may address: its arena, signatures and constants.
+  struct Buffers {
+    int64_t arena_bytes;
+    const std::vector<TensorSpec>* inputs;
+    const std::vector<TensorSpec>* outputs;
+    const std::vector<TensorSpec>* constants;
+  };
+  Buffers main_buffers{v.arena_bytes, &v.inputs, &v.outputs, &v.constant_specs};
   auto read_steps = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::Step>>* steps, const std::string& role,
-                        std::vector<StepDesc>* out) -> Status {
+                        const Buffers& buf, std::vector<StepDesc>* out) -> Status {
     if (!steps) return OkStatus();
     for (flatbuffers::uoffset_t i = 0; i < steps->size(); ++i) {
       const fb::Step* s = steps->Get(i);
@@ -522,8 +613,8 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
       ASSIGN_OR_RETURN(d.scratch, ReadRefs(s->scratch(), where + " scratch", limits));
       auto check_all = [&](const std::vector<TensorRef>& refs, const char* role) -> Status {
         for (size_t k = 0; k < refs.size(); ++k) {
-          RETURN_IF_ERROR(ValidateTensorRef(refs[k], where + " " + role + " " + std::to_string(k), v.arena_bytes,
-                                            v.inputs, v.outputs, v.params, v.constant_specs, limits));
+          RETURN_IF_ERROR(ValidateTensorRef(refs[k], where + " " + role + " " + std::to_string(k), buf.arena_bytes,
+                                            *buf.inputs, *buf.outputs, v.params, *buf.constants, limits));
         }
         return OkStatus();
       };
@@ -539,8 +630,56 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
     }
     return OkStatus();
   };
-  RETURN_IF_ERROR(read_steps(a->steps(), "step", &v.steps));
-  RETURN_IF_ERROR(read_steps(a->prepack_steps(), "prepack step", &v.prepack_steps));
+  RETURN_IF_ERROR(read_steps(a->steps(), "step", main_buffers, &v.steps));
+  RETURN_IF_ERROR(read_steps(a->prepack_steps(), "prepack step", main_buffers, &v.prepack_steps));
+
+  // Batch buckets: another batch of the same signatures, the shared weights, pool constants.
+  if (a->buckets()) {
+    std::vector<int64_t> batches = {BatchOf(v.inputs)};
+    for (flatbuffers::uoffset_t k = 0; k < a->buckets()->size(); ++k) {
+      const fb::Bucket* fbk = a->buckets()->Get(k);
+      std::string what = "artifact: batch bucket " + std::to_string(k);
+      if (!fbk) return InvalidArgument(what + " is missing");
+      ArtifactView::BucketView bk;
+      ASSIGN_OR_RETURN(bk.inputs, ReadSpecs(fbk->inputs(), "bucket input", limits));
+      ASSIGN_OR_RETURN(bk.outputs, ReadSpecs(fbk->outputs(), "bucket output", limits));
+      RETURN_IF_ERROR(SameButBatch(v.inputs, bk.inputs, what + " input"));
+      RETURN_IF_ERROR(SameButBatch(v.outputs, bk.outputs, what + " output"));
+      int64_t batch = bk.batch();
+      if (batch < 1 || std::find(batches.begin(), batches.end(), batch) != batches.end()) {
+        return InvalidArgument(what + ": batch " + std::to_string(batch) + " is not a new batch size >= 1");
+      }
+      for (const TensorSpec& o : bk.outputs) {
+        if (o.shape[0] != batch) {
+          return InvalidArgument(what + ": output '" + o.name + "' " + ShapeToString(o.shape) +
+                                 " does not have the bucket's batch " + std::to_string(batch) + " first");
+        }
+      }
+      batches.push_back(batch);
+      bk.arena_bytes = fbk->arena_bytes();
+      if (bk.arena_bytes < 0 || bk.arena_bytes > limits.max_arena_bytes) {
+        return InvalidArgument(what + ": arena of " + std::to_string(bk.arena_bytes) + " bytes is outside [0, " +
+                               std::to_string(limits.max_arena_bytes) + "]");
+      }
+      bk.memory = ReadMemory(fbk->memory());
+      if (fbk->constants()) {
+        for (int32_t index : *fbk->constants()) {
+          if (index < 0 || static_cast<size_t>(index) >= v.constants.size()) {
+            return InvalidArgument(what + ": constant index " + std::to_string(index) + " outside the pool of " +
+                                   std::to_string(v.constants.size()));
+          }
+          bk.constants.push_back(v.constants[static_cast<size_t>(index)]);
+          bk.constant_specs.push_back(v.constant_specs[static_cast<size_t>(index)]);
+        }
+      }
+      if (!fbk->steps() || fbk->steps()->size() == 0) return InvalidArgument(what + " has no steps");
+      Buffers buf{bk.arena_bytes, &bk.inputs, &bk.outputs, &bk.constant_specs};
+      RETURN_IF_ERROR(read_steps(fbk->steps(), "bucket " + std::to_string(k) + " step", buf, &bk.steps));
+      RETURN_IF_ERROR(
+          read_steps(fbk->prepack_steps(), "bucket " + std::to_string(k) + " prepack step", buf, &bk.prepack_steps));
+      v.buckets.push_back(std::move(bk));
+    }
+  }
   v.graph_text = Str(a->graph_text());
   if (a->metadata()) {
     for (const fb::KeyValue* kv : *a->metadata()) {

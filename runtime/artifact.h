@@ -57,10 +57,16 @@ struct ArtifactContents {
   std::vector<NamedBlob> kernels;
   std::string graph_text;
   std::map<std::string, std::string> metadata;
+  // Batch buckets: the same graph planned for other batch sizes (each input's and output's
+  // first dim differs from `program`'s, nothing else; the same params). Their constants are
+  // stored once when equal to another program's (dtype, shape and bytes).
+  std::vector<StepProgram> buckets;
 };
 
 // Serializes `contents` into the bytes of an artifact file (header + payload).
 // Errors: InvalidArgument when a weight is missing or disagrees with its spec (naming it),
+// when a bucket's params differ from the program's, its signatures differ in more than the
+// batch dim, or two programs have the same batch size;
 // or when the payload would exceed FlatBuffers' 2 GiB limit; FailedPrecondition for an
 // unplanned program or one with write-back steps.
 StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents);
@@ -100,6 +106,19 @@ struct ArtifactView {
   std::string graph_text;
   std::map<std::string, std::string> metadata;
   int64_t file_bytes = 0;
+  // Batch buckets (runtime/artifact.fbs Bucket), validated like the main program: the same
+  // input and output names, dtypes and shapes but the first dim (the batch, distinct per
+  // bucket and from the main program's), operands inside the bucket's own arena.
+  struct BucketView {
+    std::vector<TensorSpec> inputs, outputs;
+    std::vector<StepDesc> steps, prepack_steps;
+    int64_t arena_bytes = 0;
+    MemoryReport memory;
+    std::vector<const uint8_t*> constants;  // the bucket's Constant index order (into the pool)
+    std::vector<TensorSpec> constant_specs;
+    int64_t batch() const { return inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0]; }
+  };
+  std::vector<BucketView> buckets;
 };
 
 // Parses and validates a whole artifact file held in memory (`data` should be 8-byte
@@ -108,7 +127,8 @@ struct ArtifactView {
 // fields, names (non-empty, unique per signature), dtypes, shapes (dims >= 0, element counts
 // within `limits`), weight and constant sizes against their specs, and every step operand:
 // its buffer kind and index exist, dtype matches the bound tensor's, and
-// [offset, offset + bytes) lies inside the arena or the bound buffer.
+// [offset, offset + bytes) lies inside the arena or the bound buffer; then each batch bucket
+// the same way, with its signatures checked against the main program's.
 // Errors: InvalidArgument "not a kiln artifact (bad magic)"; Unimplemented for another format
 // version; DataLoss for a truncated file or a checksum mismatch; InvalidArgument naming the
 // field, the step (kind and node) and the operand for any other inconsistency.

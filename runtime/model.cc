@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -25,6 +26,11 @@ struct Mapping {
     if (addr != MAP_FAILED) ::munmap(addr, size);
   }
 };
+
+// The batch an executable runs: its first input's first dim (1 for a graph without one).
+int64_t BatchOf(const Executable& e) {
+  return e.inputs().empty() || e.inputs()[0].shape.empty() ? 1 : e.inputs()[0].shape[0];
+}
 
 }  // namespace
 
@@ -61,7 +67,7 @@ StatusOr<std::shared_ptr<const Model>> Model::FromBytes(const void* data, size_t
   return Build(copy, static_cast<const uint8_t*>(copy.get()), size, options);
 }
 
-StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory, const uint8_t* data, size_t size,
+StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory_keep, const uint8_t* data, size_t size,
                                                     const LoadOptions& options) {
   ASSIGN_OR_RETURN(ArtifactView view, ParseArtifact(data, size, options.limits));
   // The runtime takes the target explicitly, or finds the one the artifact names among the
@@ -111,43 +117,87 @@ StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory
       model->param_addresses_.push_back(t.data());
     }
   }
-  std::vector<Tensor> constants;
-  for (size_t i = 0; i < view.constants.size(); ++i) {
-    Tensor t(view.constant_specs[i].dtype, view.constant_specs[i].shape);
-    if (t.size_bytes() > 0) std::memcpy(t.data(), view.constants[i], static_cast<size_t>(t.size_bytes()));
-    constants.push_back(std::move(t));
+  // One executable per batch size (the main program and each bucket), all bound to the same
+  // weights. The executables' deleters own the file memory and the weight copies, so sessions
+  // (which hold their executable) keep the weights alive.
+  auto build = [&](const std::vector<TensorSpec>& inputs, const std::vector<TensorSpec>& outputs,
+                   const std::vector<const uint8_t*>& constant_bytes, const std::vector<TensorSpec>& constant_specs,
+                   const std::vector<StepDesc>& steps, const std::vector<StepDesc>& prepack_steps,
+                   int64_t arena_bytes, const MemoryReport& report) -> StatusOr<std::shared_ptr<const Executable>> {
+    StepProgram program;
+    program.name = view.model_name;
+    program.target = view.target;
+    program.inputs = inputs;
+    program.outputs = outputs;
+    program.params = view.params;
+    for (size_t i = 0; i < constant_bytes.size(); ++i) {
+      Tensor t(constant_specs[i].dtype, constant_specs[i].shape);
+      if (t.size_bytes() > 0) std::memcpy(t.data(), constant_bytes[i], static_cast<size_t>(t.size_bytes()));
+      program.constants.push_back(std::move(t));
+    }
+    program.steps = steps;
+    program.prepack_steps = prepack_steps;
+    program.arena_bytes = std::max<int64_t>(arena_bytes, 64);
+    program.memory = report;
+    program.planned = true;
+    auto built = Instantiate(program, *target);
+    if (!built.ok()) return built.status().WithContext("artifact for target '" + view.target + "'");
+    Executable* exe = new Executable(std::move(**built));
+    return std::shared_ptr<const Executable>(exe, [memory_keep, copies](const Executable* e) { delete e; });
+  };
+  ASSIGN_OR_RETURN(model->exe_, build(view.inputs, view.outputs, view.constants, view.constant_specs, view.steps,
+                                      view.prepack_steps, view.arena_bytes, view.memory));
+  model->buckets_.push_back(model->exe_);
+  for (size_t k = 0; k < view.buckets.size(); ++k) {
+    const ArtifactView::BucketView& bk = view.buckets[k];
+    auto exe = build(bk.inputs, bk.outputs, bk.constants, bk.constant_specs, bk.steps, bk.prepack_steps,
+                     bk.arena_bytes, bk.memory);
+    if (!exe.ok()) return exe.status().WithContext("batch bucket " + std::to_string(bk.batch()));
+    model->buckets_.push_back(*std::move(exe));
   }
-
-  StepProgram program;
-  program.name = view.model_name;
-  program.target = view.target;
-  program.inputs = view.inputs;
-  program.outputs = view.outputs;
-  program.params = view.params;
-  program.constants = std::move(constants);
-  program.steps = view.steps;
-  program.prepack_steps = view.prepack_steps;
-  program.arena_bytes = std::max<int64_t>(view.arena_bytes, 64);
-  program.memory = view.memory;
-  program.planned = true;
-  auto built = Instantiate(program, *target);
-  if (!built.ok()) return built.status().WithContext("artifact for target '" + view.target + "'");
-  Executable* exe = new Executable(std::move(**built));
-  // The executable's deleter owns the file memory and the weight copies, so sessions (which
-  // hold the executable) keep the weights alive.
-  model->exe_ = std::shared_ptr<const Executable>(exe, [memory, copies](const Executable* e) { delete e; });
+  std::sort(model->buckets_.begin(), model->buckets_.end(),
+            [](const auto& x, const auto& y) { return BatchOf(*x) < BatchOf(*y); });
+  for (const auto& e : model->buckets_) {
+    info.batch_sizes.push_back(BatchOf(*e));
+  }
+  for (const auto& bk : view.buckets) info.bucket_memory[bk.batch()] = bk.memory;
   model->check_numerics_ = options.check_numerics;
   return std::shared_ptr<const Model>(std::move(model));
 }
 
-StatusOr<std::unique_ptr<Session>> Model::NewSession() const {
+StatusOr<std::unique_ptr<Session>> Model::NewSession() const { return NewSessionFor(exe_); }
+
+StatusOr<std::unique_ptr<Session>> Model::NewSession(int64_t batch) const {
+  for (const auto& e : buckets_) {
+    if (BatchOf(*e) == batch) return NewSessionFor(e);
+  }
+  std::string have;
+  for (int64_t b : info_.batch_sizes) have += (have.empty() ? "" : ", ") + std::to_string(b);
+  return NotFound("model '" + info_.name + "' has no batch bucket " + std::to_string(batch) + " (it has " + have + ")");
+}
+
+int64_t Model::BucketFor(int64_t rows) const {
+  for (int64_t b : info_.batch_sizes) {
+    if (b >= rows) return b;
+  }
+  return 0;
+}
+
+const Executable& Model::executable(int64_t batch) const {
+  for (const auto& e : buckets_) {
+    if (BatchOf(*e) == batch) return *e;
+  }
+  return *exe_;
+}
+
+StatusOr<std::unique_ptr<Session>> Model::NewSessionFor(const std::shared_ptr<const Executable>& exe) const {
   try {
-    ASSIGN_OR_RETURN(auto session, Session::CreateWithAddresses(exe_, param_addresses_));
+    ASSIGN_OR_RETURN(auto session, Session::CreateWithAddresses(exe, param_addresses_));
     session->SetCheckNumerics(check_numerics_);
     return session;
   } catch (const std::bad_alloc&) {
     return InvalidArgument("model '" + info_.name + "': cannot allocate a session arena of " +
-                           std::to_string(exe_->arena_bytes()) + " bytes");
+                           std::to_string(exe->arena_bytes()) + " bytes");
   }
 }
 

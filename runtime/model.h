@@ -61,6 +61,10 @@ struct ModelInfo {
   std::string graph_text;                 // optimized IR, ir/text.h form
   std::map<std::string, std::string> metadata;
   bool weights_in_place = false;  // true: weights are read straight from the memory map
+  // The batch sizes the artifact runs, ascending: the main program's first input's first dim
+  // and each batch bucket's (runtime/artifact.fbs Bucket; kiln compile --batch-buckets).
+  std::vector<int64_t> batch_sizes;
+  std::map<int64_t, MemoryReport> bucket_memory;  // per bucket other than the main program
 };
 
 // A loaded, validated, immutable model. Thread-safe: any number of sessions may run it at
@@ -97,12 +101,25 @@ class Model {
   // allocated.
   StatusOr<std::unique_ptr<Session>> NewSession() const;
 
+  // Batch buckets: the artifact may hold the graph compiled for several batch sizes sharing
+  // one copy of the weights (info().batch_sizes, ascending; the main program is the one
+  // inputs()/outputs()/executable()/NewSession() describe). NewSession(batch) is a session
+  // of the bucket with exactly that batch (every input's and output's first dim);
+  // NotFound naming the batches there are otherwise. Each session has its own arena.
+  StatusOr<std::unique_ptr<Session>> NewSession(int64_t batch) const;
+  // The smallest batch size >= rows, or 0 when rows exceeds the largest.
+  int64_t BucketFor(int64_t rows) const;
+  // The executable of the bucket with `batch` (the main program's when there is none).
+  const Executable& executable(int64_t batch) const;
+
  private:
   Model() = default;
   static StatusOr<std::shared_ptr<const Model>> Build(std::shared_ptr<void> memory, const uint8_t* data, size_t size,
                                                       const LoadOptions& options);
   ModelInfo info_;
+  StatusOr<std::unique_ptr<Session>> NewSessionFor(const std::shared_ptr<const Executable>& exe) const;
   std::shared_ptr<const Executable> exe_;  // its deleter keeps the memory map alive
+  std::vector<std::shared_ptr<const Executable>> buckets_;  // every batch size, ascending (exe_ among them)
   std::vector<void*> param_addresses_;
   bool check_numerics_ = false;
 };

@@ -49,8 +49,13 @@ ModelInstance::ModelInstance(std::string name, std::string version, std::shared_
       config_(config),
       batch_(batch),
       max_batch_(config.max_batch_size > 0 ? config.max_batch_size : batch) {
-  signature_.inputs = model_->inputs();
-  signature_.outputs = model_->outputs();
+  // Sessions for every bucket up to the smallest that holds max_batch_ samples.
+  for (int64_t b : model_->info().batch_sizes) {
+    buckets_.push_back(b);
+    if (b >= max_batch_) break;
+  }
+  signature_.inputs = model_->executable(buckets_.back()).inputs();
+  signature_.outputs = model_->executable(buckets_.back()).outputs();
   signature_.max_batch = max_batch_;
   for (int b = 1; b < max_batch_; b *= 2) stats_.batch_bounds.push_back(b);
   stats_.batch_bounds.push_back(max_batch_);
@@ -63,6 +68,9 @@ StatusOr<std::shared_ptr<ModelInstance>> ModelInstance::Create(std::string name,
                                                                std::shared_ptr<const runtime::Model> model,
                                                                BatchingConfig config) {
   if (!model) return InvalidArgument("serve: no model");
+  // The largest batch bucket (every bucket has the same signature but the batch dim).
+  const int64_t largest = model->info().batch_sizes.empty() ? 0 : model->info().batch_sizes.back();
+  const runtime::Executable& exe = model->executable(largest);
   int64_t batch = -1;
   auto check = [&](const runtime::TensorSpec& s, const char* role) -> Status {
     if (s.shape.empty()) {
@@ -79,12 +87,12 @@ StatusOr<std::shared_ptr<ModelInstance>> ModelInstance::Create(std::string name,
     }
     return OkStatus();
   };
-  if (model->inputs().empty()) return InvalidArgument("serve: the model has no inputs");
-  for (const auto& s : model->inputs()) RETURN_IF_ERROR(check(s, "input"));
-  for (const auto& s : model->outputs()) RETURN_IF_ERROR(check(s, "output"));
+  if (exe.inputs().empty()) return InvalidArgument("serve: the model has no inputs");
+  for (const auto& s : exe.inputs()) RETURN_IF_ERROR(check(s, "input"));
+  for (const auto& s : exe.outputs()) RETURN_IF_ERROR(check(s, "output"));
   if (config.max_batch_size < 0 || config.max_batch_size > batch) {
     return InvalidArgument("serve: max_batch_size " + std::to_string(config.max_batch_size) + " must be in [1, " +
-                           std::to_string(batch) + "], the batch the artifact was compiled for (0 = that batch)");
+                           std::to_string(batch) + "], the largest batch the artifact was compiled for (0 = that batch)");
   }
   if (config.batch_delay_us < 0) return InvalidArgument("serve: the batch delay must be >= 0");
   if (config.instances < 1) return InvalidArgument("serve: instances (workers) must be >= 1");
@@ -98,10 +106,14 @@ ModelInstance::~ModelInstance() { Stop(); }
 
 Status ModelInstance::Start() {
   for (int i = 0; i < config_.instances; ++i) {
-    ASSIGN_OR_RETURN(auto session, model_->NewSession());
-    sessions_.push_back(std::move(session));
+    std::vector<std::unique_ptr<runtime::Session>> per_bucket;
+    for (int64_t b : buckets_) {
+      ASSIGN_OR_RETURN(auto session, model_->NewSession(b));
+      per_bucket.push_back(std::move(session));
+    }
+    sessions_.push_back(std::move(per_bucket));
   }
-  for (auto& s : sessions_) workers_.emplace_back([this, p = s.get()] { WorkerLoop(p); });
+  for (auto& s : sessions_) workers_.emplace_back([this, p = &s] { WorkerLoop(*p); });
   return OkStatus();
 }
 
@@ -147,12 +159,16 @@ void ModelInstance::Infer(std::string_view body, HttpResponder respond, size_t j
   cv_.notify_all();
 }
 
-void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_ptr<Job>>& jobs,
-                             Clock::time_point batch_start) {
-  const auto& in_specs = model_->inputs();
-  const auto& out_specs = model_->outputs();
+void ModelInstance::RunBatch(const std::vector<std::unique_ptr<runtime::Session>>& sessions,
+                             std::vector<std::shared_ptr<Job>>& jobs, Clock::time_point batch_start) {
   int samples = 0;
   for (const auto& j : jobs) samples += j->request.n;
+  // The smallest bucket that holds the batch (samples <= max_batch_ <= buckets_.back()).
+  size_t bucket = 0;
+  while (bucket + 1 < buckets_.size() && buckets_[bucket] < samples) ++bucket;
+  runtime::Session* session = sessions[bucket].get();
+  const auto& in_specs = session->executable().inputs();
+  const auto& out_specs = session->executable().outputs();
   // Pack: rows of each request in order, zero padding after them.
   std::vector<Tensor> inputs;
   std::vector<const Tensor*> in_ptrs;
@@ -207,6 +223,7 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.exec_count++;
+    stats_.padding_count += static_cast<uint64_t>(buckets_[bucket] - samples);
     Observe(stats_.batch_bounds, stats_.batch_counts, samples);
     for (size_t r = 0; r < jobs.size(); ++r) {
       const auto& j = jobs[r];
@@ -229,7 +246,7 @@ void ModelInstance::RunBatch(runtime::Session* session, std::vector<std::shared_
   for (size_t r = 0; r < jobs.size(); ++r) jobs[r]->respond(std::move(responses[r]));
 }
 
-void ModelInstance::WorkerLoop(runtime::Session* session) {
+void ModelInstance::WorkerLoop(const std::vector<std::unique_ptr<runtime::Session>>& sessions) {
   const auto delay = std::chrono::microseconds(config_.batch_delay_us);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -264,7 +281,7 @@ void ModelInstance::WorkerLoop(runtime::Session* session) {
       j->respond(JsonErrorResponse(504, "the request waited longer than the request timeout of " +
                                      std::to_string(config_.request_timeout_ms) + " ms in the queue"));
     }
-    if (!jobs.empty()) RunBatch(session, jobs, now);
+    if (!jobs.empty()) RunBatch(sessions, jobs, now);
     lock.lock();
   }
 }
@@ -291,8 +308,8 @@ void ModelInstance::Stop() {
 
 std::string ModelInstance::MetadataJson() const {
   json inputs = json::array(), outputs = json::array();
-  for (const auto& spec : model_->inputs()) inputs.push_back(TensorMetadata(spec));
-  for (const auto& spec : model_->outputs()) outputs.push_back(TensorMetadata(spec));
+  for (const auto& spec : signature_.inputs) inputs.push_back(TensorMetadata(spec));
+  for (const auto& spec : signature_.outputs) outputs.push_back(TensorMetadata(spec));
   json j = {{"name", name_},
             {"versions", {version_}},
             {"platform", "kiln"},
@@ -301,6 +318,7 @@ std::string ModelInstance::MetadataJson() const {
             {"parameters",
              {{"max_batch_size", max_batch_},
               {"compiled_batch_size", batch_},
+              {"batch_buckets", buckets_},
               {"batch_delay_us", config_.batch_delay_us},
               {"instances", config_.instances}}}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -338,6 +356,9 @@ std::string MetricsText(const std::vector<std::shared_ptr<ModelInstance>>& insta
   counter("kiln_inference_request_failure", "Inference requests answered with an error.", &ModelStats::request_failure);
   counter("kiln_inference_count", "Samples inferred (a request of batch n counts n).", &ModelStats::inference_count);
   counter("kiln_inference_exec_count", "Batched runs of the compiled graph.", &ModelStats::exec_count);
+  counter("kiln_inference_padding_count",
+          "Zero samples computed to fill a batch bucket (0 when every batch size is compiled).",
+          &ModelStats::padding_count);
   counter("kiln_inference_request_duration_us", "Cumulative end-to-end request time, microseconds.",
           &ModelStats::request_duration_us);
   counter("kiln_inference_queue_duration_us", "Cumulative time requests waited in the queue, microseconds.",

@@ -1,12 +1,17 @@
 // One model version being served: its loaded artifact, sessions on their own threads, the
 // dynamic batcher's bounded queue, and its metrics in Triton's vocabulary.
 //
-// Dynamic batching: the artifact is compiled for a fixed batch B (the first dim of every
-// input and output). A request carries n samples (1 <= n <= max_batch_size <= B). Requests
-// arriving within `batch_delay_us` of the first queued one are packed, in order, into one
-// run of up to `max_batch_size` samples; the rest of the batch is zero-padded and each
-// request gets its own rows back. Source: Triton's dynamic batcher
-// (max_queue_delay_microseconds, max_queue_size, default_queue_policy timeout).
+// Dynamic batching: the artifact is compiled for one or more batch sizes (batch buckets,
+// runtime/model.h; B = the largest; the first dim of every input and output). A request
+// carries n samples (1 <= n <= max_batch_size <= B). Requests arriving within
+// `batch_delay_us` of the first queued one are packed, in order, into one run of up to
+// `max_batch_size` samples (dispatched at once when that many are queued), on the smallest
+// bucket that holds them; the rest of that bucket is zero-padded (counted in
+// kiln_inference_padding_count) and each request gets its own rows back. Each worker holds
+// a session per bucket it may use (memory: per worker, the sum of those buckets' arenas and
+// prepacked weights; `kiln inspect` prints them). Source: Triton's dynamic batcher
+// (preferred_batch_size, max_queue_delay_microseconds, max_queue_size,
+// default_queue_policy timeout).
 #pragma once
 
 #include <atomic>
@@ -42,6 +47,7 @@ struct ModelStats {
   uint64_t request_success = 0, request_failure = 0;
   uint64_t inference_count = 0;  // samples inferred (sum of the requests' n)
   uint64_t exec_count = 0;       // batched runs of the graph (inference_count / exec_count = average batch)
+  uint64_t padding_count = 0;    // zero samples computed to fill the bucket a batch ran on
   uint64_t request_duration_us = 0, queue_duration_us = 0;
   uint64_t compute_input_duration_us = 0, compute_infer_duration_us = 0, compute_output_duration_us = 0;
   std::vector<double> batch_bounds;     // histogram of samples per run: upper bounds
@@ -79,7 +85,9 @@ class ModelInstance {
   const std::string& name() const { return name_; }
   const std::string& version() const { return version_; }
   int max_batch_size() const { return max_batch_; }
-  int compiled_batch_size() const { return batch_; }
+  int compiled_batch_size() const { return batch_; }  // the largest bucket
+  // The batch buckets the workers run, ascending (up to the one holding max_batch_size).
+  const std::vector<int64_t>& buckets() const { return buckets_; }
   const BatchingConfig& config() const { return config_; }
   const runtime::Model& model() const { return *model_; }
   // KServe model metadata: {"name","versions":[version],"platform":"kiln","inputs","outputs",
@@ -91,8 +99,9 @@ class ModelInstance {
   struct Job;
   ModelInstance(std::string name, std::string version, std::shared_ptr<const runtime::Model> model,
                 BatchingConfig config, int batch);
-  void WorkerLoop(runtime::Session* session);
-  void RunBatch(runtime::Session* session, std::vector<std::shared_ptr<Job>>& jobs,
+  using BucketSessions = std::vector<std::unique_ptr<runtime::Session>>;  // one per buckets_ entry
+  void WorkerLoop(const BucketSessions& sessions);
+  void RunBatch(const BucketSessions& sessions, std::vector<std::shared_ptr<Job>>& jobs,
                 std::chrono::steady_clock::time_point batch_start);
   void RecordFailure(double seconds);
 
@@ -102,7 +111,8 @@ class ModelInstance {
   ModelSignature signature_;
   int batch_ = 1;
   int max_batch_ = 1;
-  std::vector<std::unique_ptr<runtime::Session>> sessions_;
+  std::vector<int64_t> buckets_;
+  std::vector<BucketSessions> sessions_;  // per worker
   std::vector<std::thread> workers_;
 
   std::mutex mu_;  // queue_, stopping_
@@ -119,7 +129,7 @@ class ModelInstance {
 // Prometheus text format 0.0.4 for the given model versions: each family written once, with
 // a sample per version labelled model="<name>",version="<v>". Families (Triton's names with
 // the kiln_ prefix): kiln_inference_request_success, kiln_inference_request_failure,
-// kiln_inference_count, kiln_inference_exec_count (counters);
+// kiln_inference_count, kiln_inference_exec_count, kiln_inference_padding_count (counters);
 // kiln_inference_request_duration_us, kiln_inference_queue_duration_us,
 // kiln_inference_compute_input_duration_us, kiln_inference_compute_infer_duration_us,
 // kiln_inference_compute_output_duration_us (cumulative microseconds); kiln_batch_size

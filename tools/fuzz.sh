@@ -75,7 +75,8 @@ corpus="$root/$target/corpus"
 mkdir -p "$corpus"
 if [ -d "tools/fuzz/seeds/$target" ]; then cp tools/fuzz/seeds/"$target"/* "$corpus/"; fi
 if [[ "$target" == artifact* ]] && [ ! -f "$corpus/mlp.kiln" ]; then
-  # Small valid artifacts (an MLP and LeNet, -O0 and -O2) plus a few broken ones.
+  # Small valid artifacts (an MLP and LeNet, -O0 and -O2, an MLP with batch buckets) plus a few
+  # broken ones.
   bazel build -c opt //tools:kiln >/dev/null 2>&1 || true
   if [ -x bazel-bin/tools/kiln ]; then
     bazel-bin/tools/kiln compile --model mlp --input-shape 1,1,4,4 -o "$corpus/mlp.kiln" >/dev/null 2>&1 || true
@@ -83,6 +84,8 @@ if [[ "$target" == artifact* ]] && [ ! -f "$corpus/mlp.kiln" ]; then
     bazel-bin/tools/kiln compile --model lenet --input-shape 2,1,28,28 -O 0 -o "$corpus/lenet_O0.kiln" >/dev/null 2>&1 || true
     bazel-bin/tools/kiln compile --model mnist_cnn --input-shape 1,1,28,28 --constant-params \
       -o "$corpus/mnist_cnn_const.kiln" >/dev/null 2>&1 || true
+    bazel-bin/tools/kiln compile --model mlp --input-shape 3,1,4,4 --batch-buckets 1,2 \
+      -o "$corpus/mlp_buckets.kiln" >/dev/null 2>&1 || true
   fi
   printf 'KILNAOT\0' >"$corpus/magic_only"
   head -c 200 "$corpus/mlp.kiln" >"$corpus/truncated" 2>/dev/null || true

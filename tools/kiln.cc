@@ -19,7 +19,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "aot/export.h"
 #include "aot/models.h"
@@ -80,10 +82,20 @@ std::string Attributes(const runtime::StepDesc& d) {
   return s;
 }
 
+// ", batch buckets 1,2,4,8" when the artifact holds several batch sizes.
+std::string BucketText(const Shape& shape, const std::vector<int64_t>& buckets) {
+  std::set<int64_t> all(buckets.begin(), buckets.end());
+  if (all.empty() || shape.empty()) return "";
+  all.insert(shape[0]);
+  std::string text;
+  for (int64_t b : all) text += (text.empty() ? ", batch buckets " : ",") + std::to_string(b);
+  return text;
+}
+
 // `kiln compile model.onnx`: the imported network, its input shape for `batch` (or
 // `shape_text` when given), and the artifact's metadata.
 int CompileOnnx(const std::string& path, int64_t batch, const std::string& shape_text, const std::string& out,
-                const std::string& name, int opt_level, bool constant_params) {
+                const std::string& name, int opt_level, bool constant_params, const std::vector<int64_t>& buckets) {
   auto start = std::chrono::steady_clock::now();
   auto net = onnx_import::ImportOnnxFile(path);
   if (!net.ok()) return Fail(net.status(), "compile");
@@ -94,6 +106,7 @@ int CompileOnnx(const std::string& path, int64_t batch, const std::string& shape
   options.model_name = name.empty() ? std::filesystem::path(path).stem().string() : name;
   options.compile.opt_level = opt_level;
   options.compile.constant_params = constant_params;
+  options.batch_buckets = buckets;
   options.metadata["model"] = "onnx";
   options.metadata["onnx_file"] = path;
   options.metadata["onnx_opset"] = std::to_string((*net)->model_opset());
@@ -106,11 +119,13 @@ int CompileOnnx(const std::string& path, int64_t batch, const std::string& shape
               path.c_str(), (*net)->model_opset(), (*net)->nodes().size(), import_s, out.c_str(),
               Bytes(r->file_bytes).c_str(), ShapeToString(*shape).c_str(), r->num_steps,
               Bytes(r->memory.arena_bytes).c_str(), Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds);
+  if (!buckets.empty()) std::printf("%s\n", BucketText(*shape, buckets).substr(2).c_str());
   return 0;
 }
 
 int Compile(const std::string& model_name, const std::string& params, const std::string& shape_text,
-            const std::string& out, const std::string& name, int opt_level, uint64_t seed, bool constant_params) {
+            const std::string& out, const std::string& name, int opt_level, uint64_t seed, bool constant_params,
+            const std::vector<int64_t>& buckets) {
   auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "1,1,28,28" : shape_text);
   if (!shape.ok()) return Fail(shape.status(), "compile");
   auto net = aot::MakeModel(model_name);
@@ -127,13 +142,14 @@ int Compile(const std::string& model_name, const std::string& params, const std:
   options.model_name = name.empty() ? model_name : name;
   options.compile.opt_level = opt_level;
   options.compile.constant_params = constant_params;
+  options.batch_buckets = buckets;
   options.metadata["model"] = model_name;
   options.metadata["params_file"] = params.empty() ? "(none: Xavier init, seed " + std::to_string(seed) + ")" : params;
   auto r = aot::ExportArtifact(**net, *shape, out, options);
   if (!r.ok()) return Fail(r.status(), "compile");
-  std::printf("wrote %s: %s, %d steps, arena %s, weights %s, compiled in %.3f s\n", out.c_str(),
+  std::printf("wrote %s: %s, %d steps, arena %s, weights %s, compiled in %.3f s%s\n", out.c_str(),
               Bytes(r->file_bytes).c_str(), r->num_steps, Bytes(r->memory.arena_bytes).c_str(),
-              Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds);
+              Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds, BucketText(*shape, buckets).c_str());
   return 0;
 }
 
@@ -215,6 +231,15 @@ int Inspect(const std::string& path, bool ir, bool attrs) {
   std::printf("  weights                %s in %zu tensors (%s)\n", Bytes(weight_bytes).c_str(), info.params.size(),
               info.weights_in_place ? "used in place from the memory map" : "copied");
   std::printf("  constants              %s\n", Bytes(info.memory.constant_bytes).c_str());
+  if (info.batch_sizes.size() > 1) {
+    std::printf("\nbatch buckets (one copy of the weights; steps and arena per batch):\n");
+    for (int64_t b : info.batch_sizes) {
+      auto it = info.bucket_memory.find(b);
+      const runtime::MemoryReport& m = it == info.bucket_memory.end() ? info.memory : it->second;
+      std::printf("  batch %-5lld %zu steps, %s\n", static_cast<long long>(b), (*model)->executable(b).steps().size(),
+                  m.ToString().c_str());
+    }
+  }
   std::printf("\nkernels (generated machine code): %zu\n", info.kernel_names.size());
   for (const auto& k : info.kernel_names) std::printf("  %s\n", k.c_str());
   if (ir) std::printf("\noptimized IR:\n%s\n", info.graph_text.c_str());
@@ -248,6 +273,12 @@ int main(int argc, char** argv) {
   compile->add_option("--batch", batch, "ONNX: the batch to compile for (the model's batch dim may be symbolic)")
       ->check(tools::PositiveInt())
       ->capture_default_str();
+  std::vector<int64_t> buckets;
+  compile->add_option("--batch-buckets", buckets,
+                      "further batch sizes to compile for, e.g. 1,2,4,8,16 (with N of the input shape: the artifact's "
+                      "buckets, sharing one copy of the weights; kiln-serve runs a batch on the smallest that holds it)")
+      ->delimiter(',')
+      ->check(tools::PositiveInt());
   compile->add_option("-o,--output", out, "artifact path")->check(tools::FolderExists())->capture_default_str();
   compile->add_option("--name", name, "model name stored in the artifact (default: --model)");
   tools::AddOptLevelFlag(*compile, &opt_level, "-O,--opt-level");
@@ -286,12 +317,14 @@ int main(int argc, char** argv) {
 
   if (int code = tools::ParseFlags(app, argc, argv); code >= 0) return code;
   if (*compile) {
-    if (!onnx_path.empty()) return CompileOnnx(onnx_path, batch, shape, out, name, opt_level, constant_params);
+    if (!onnx_path.empty()) {
+      return CompileOnnx(onnx_path, batch, shape, out, name, opt_level, constant_params, buckets);
+    }
     if (model_opt->count() == 0) {
       std::fprintf(stderr, "kiln compile: give --model NAME or an ONNX file (kiln compile model.onnx)\n");
       return 2;
     }
-    return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params);
+    return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params, buckets);
   }
   if (*inspect) return Inspect(inspect_path, ir, attrs);
   if (*export_onnx) return ExportOnnxFile(ex_model, ex_params, ex_shape, ex_out, ex_seed, ex_static);

@@ -402,7 +402,6 @@ TEST_CASE("loading refuses another target or a missing ISA with a clear error", 
     CHECK(t.Load().ok());
   }
 }
-
 }  // namespace
 }  // namespace kiln
 
@@ -434,6 +433,110 @@ TEST_CASE("constant-parameter graphs keep their prepack steps in the artifact", 
   for (int round = 0; round < 2; ++round) {  // the second run reuses the prepacked weights
     REQUIRE((*s)->Run({&input}, {&out}).ok());
     CHECK(std::memcmp(out.data(), expected.data(), static_cast<size_t>(out.size_bytes())) == 0);
+  }
+}
+
+TEST_CASE("batch buckets: one artifact, one copy of the weights, each batch as its own compile", "[runtime][artifact][buckets]") {
+  graph::Seed(9);
+  auto net = aot::MakeModel("lenet");
+  REQUIRE(net.ok());
+  REQUIRE((*net)->Initialize(graph::Xavier()).ok());
+  std::string single = TmpPath("lenet_b8.kiln"), bucketed = TmpPath("lenet_buckets.kiln");
+  REQUIRE(aot::ExportArtifact(**net, {8, 1, 28, 28}, single, {.model_name = "lenet"}).ok());
+  aot::ExportOptions options;
+  options.model_name = "lenet";
+  options.batch_buckets = {1, 2, 3, 8};  // 8 is the input shape's own batch: listed once
+  auto r = aot::ExportArtifact(**net, {8, 1, 28, 28}, bucketed, options);
+  INFO((r.ok() ? "" : r.status().ToString()));
+  REQUIRE(r.ok());
+  // The weights are stored once: four programs cost far less than four copies of them.
+  int64_t single_bytes = static_cast<int64_t>(ReadFile(single).size());
+  CHECK(r->file_bytes - single_bytes < r->memory.weight_bytes / 2);
+
+  auto m = runtime::Model::Load(bucketed);
+  INFO((m.ok() ? "" : m.status().ToString()));
+  REQUIRE(m.ok());
+  CHECK((*m)->info().batch_sizes == std::vector<int64_t>{1, 2, 3, 8});
+  CHECK((*m)->info().metadata.at("batch_buckets") == "1,2,3,8");
+  CHECK((*m)->inputs()[0].shape == Shape{8, 1, 28, 28});  // the main program is the input shape's
+  CHECK((*m)->BucketFor(1) == 1);
+  CHECK((*m)->BucketFor(3) == 3);
+  CHECK((*m)->BucketFor(4) == 8);
+  CHECK((*m)->BucketFor(9) == 0);
+  // Each bucket gives exactly what the in-process Predictor gives at that batch (the same
+  // compile of the same graph), on the same shared weights.
+  for (int64_t b : {1, 2, 3, 8}) {
+    INFO("batch " << b);
+    Tensor input = RandomTensor({b, 1, 28, 28}, static_cast<uint32_t>(30 + b)), expected, out;
+    graph::Predictor predictor(**net);
+    REQUIRE(predictor.Forward(input, &expected).ok());
+    auto s = (*m)->NewSession(b);
+    REQUIRE(s.ok());
+    CHECK((*s)->executable().inputs()[0].shape == input.shape());
+    REQUIRE((*s)->Run({&input}, {&out}).ok());
+    REQUIRE(out.shape() == Shape{b, 10});
+    CHECK(std::memcmp(out.data(), expected.data(), static_cast<size_t>(out.size_bytes())) == 0);
+  }
+  auto missing = (*m)->NewSession(4);
+  REQUIRE(!missing.ok());
+  CHECK(missing.status().code() == StatusCode::kNotFound);
+  CHECK_THAT(missing.status().message(), Catch::Contains("no batch bucket 4") && Catch::Contains("1, 2, 3, 8"));
+}
+
+TEST_CASE("batch buckets: equal constants are stored once, inconsistent buckets are refused", "[runtime][artifact][buckets][errors]") {
+  graph::Seed(10);
+  auto net = aot::MakeModel("resnet18_v1");
+  REQUIRE(net.ok());
+  REQUIRE((*net)->Initialize(graph::Xavier()).ok());
+  aot::ExportOptions options;
+  options.model_name = "resnet18_v1";
+  options.compile.constant_params = true;  // batch norms fold into the convolutions
+  options.batch_buckets = {1, 2};
+  std::vector<std::unique_ptr<Tensor>> weights;
+  auto c = aot::CompileForExport(**net, {3, 3, 32, 32}, options, &weights);
+  INFO((c.ok() ? "" : c.status().ToString()));
+  REQUIRE(c.ok());
+  REQUIRE(c->buckets.size() == 2);
+  REQUIRE(!c->program.constants.empty());  // the folded batch norms' shifts
+  auto bytes = runtime::SerializeArtifact(*c);
+  REQUIRE(bytes.ok());
+  // A 64-byte aligned copy for the parser.
+  std::vector<uint64_t> aligned((bytes->size() + 7) / 8 + 8);
+  auto* base = reinterpret_cast<uint8_t*>(aligned.data());
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  std::memcpy(base, bytes->data(), bytes->size());
+  auto view = runtime::ParseArtifact(base, bytes->size());
+  REQUIRE(view.ok());
+  REQUIRE(view->buckets.size() == 2);
+  // The buckets' constants are the main program's (batch-independent): one copy in the file.
+  CHECK(view->constants.size() == c->program.constants.size());
+  for (const auto& bk : view->buckets) {
+    REQUIRE(bk.constants.size() == c->program.constants.size());
+    for (size_t i = 0; i < bk.constants.size(); ++i) {
+      const Tensor& want = c->program.constants[i];
+      CHECK(bk.constant_specs[i].shape == want.shape());
+      CHECK(std::memcmp(bk.constants[i], want.data(), static_cast<size_t>(want.size_bytes())) == 0);
+    }
+  }
+
+  SECTION("a bucket with other parameters") {
+    c->buckets[0].params[0].shape[0] += 1;
+    auto bad = runtime::SerializeArtifact(*c);
+    REQUIRE(!bad.ok());
+    CHECK_THAT(bad.status().message(), Catch::Contains("batch bucket 0") && Catch::Contains("parameters differ"));
+  }
+  SECTION("a bucket whose signature differs in more than the batch") {
+    c->buckets[1].inputs[0].shape[2] = 64;
+    auto bad = runtime::SerializeArtifact(*c);
+    REQUIRE(!bad.ok());
+    CHECK_THAT(bad.status().message(), Catch::Contains("batch bucket 1 input 'data'") &&
+                                           Catch::Contains("in more than the batch dim"));
+  }
+  SECTION("two programs with the same batch") {
+    c->buckets[1] = c->buckets[0];
+    auto bad = runtime::SerializeArtifact(*c);
+    REQUIRE(!bad.ok());
+    CHECK_THAT(bad.status().message(), Catch::Contains("batch 1 is not a new batch size"));
   }
 }
 

@@ -64,6 +64,9 @@ expect 0 "" "$kiln_opt" --mode infer --batch 2 --dot "$tmp/ir.dot" --dot-stage f
 grep -q "digraph" "$tmp/ir.dot" || { echo "FAIL: --dot wrote no DOT"; failures=$((failures + 1)); }
 expect 0 "median .* s/run" "$kiln_bench" --mode infer --batch 4 --iters 2 --warmup 1 --check-numerics
 expect 0 "wrote $tmp/m.kiln" "$kiln" compile --model lenet --input-shape 2,1,28,28 -O 1 -o "$tmp/m.kiln"
+expect 2 "--batch-buckets: must be an integer >= 1, got '0'" "$kiln" compile --model lenet --batch-buckets 0,2
+expect 0 "batch buckets 1,2,4" "$kiln" compile --model lenet --input-shape 4,1,28,28 --batch-buckets 1,2 -o "$tmp/b.kiln"
+expect 0 "batch 2 .* arena" "$kiln" inspect "$tmp/b.kiln"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures case(s) failed"
