@@ -188,7 +188,6 @@ class RequestReader : public nlohmann::json_sax<json> {
     std::optional<std::string> name, datatype;
     std::optional<std::vector<int64_t>> shape;
     bool has_data = false;
-    bool shape_ok = true;
     std::optional<int64_t> binary_size;
     std::vector<double> data;
     int64_t first_fraction = -1;  // index of the first non-integer literal
@@ -356,7 +355,6 @@ class RequestReader : public nlohmann::json_sax<json> {
     if (*role == Role::kShape) {
       if (!integer) return Error(InputLabel() + ": \"shape\" must hold integers");
       if (pending_.shape->size() >= 16) return Error(InputLabel() + ": \"shape\" has more than 16 dims");
-      if (v < 0 || v > 9.0e15) pending_.shape_ok = false;
       pending_.shape->push_back(static_cast<int64_t>(std::min(std::max(v, -1.0), 9.0e15)));
     } else if (*role == Role::kInputParams && frames_.back().key == "binary_data_size") {
       if (!integer || v < 0 || v > 9.0e15) {
@@ -396,108 +394,51 @@ class RequestReader : public nlohmann::json_sax<json> {
     Pending& p = pending_;
     if (!p.name) return Error("an input has no \"name\" string");
     const std::string& name = *p.name;
-    int index = -1;
-    for (size_t i = 0; i < sig_.inputs.size(); ++i) {
-      if (sig_.inputs[i].name == name) index = static_cast<int>(i);
-    }
-    if (index < 0) return Error("unknown input '" + name + "'" + Known(sig_.inputs, "inputs"));
-    const runtime::TensorSpec& spec = sig_.inputs[static_cast<size_t>(index)];
-    if (seen_[static_cast<size_t>(index)]) return Error("input '" + name + "' is given twice");
-    seen_[static_cast<size_t>(index)] = true;
-    if (!p.datatype) return Error("input '" + name + "' has no \"datatype\" string");
-    const Wire* wire = FindWire(*p.datatype);
-    const bool to_float = spec.dtype == DType::kF32;
-    if (wire == nullptr || (!to_float && !wire->integer)) {
-      return Error("input '" + name + "': datatype " + *p.datatype + " but the model expects " +
-                   KServeDatatype(spec.dtype) +
-                   (to_float ? " (it converts FP64, FP16, BF16 and the integer datatypes)"
-                             : " (it converts the integer datatypes)"));
+    if (!p.datatype) {
+      // Name checks first, so an unknown input is reported as such.
+      bool known = false;
+      for (const auto& spec : sig_.inputs) known = known || spec.name == name;
+      if (!known) return Error("unknown input '" + name + "'" + Known(sig_.inputs, "inputs"));
+      return Error("input '" + name + "' has no \"datatype\" string");
     }
     if (!p.shape) return Error("input '" + name + "' has no \"shape\" array");
-    std::string expected = "[N";
-    for (size_t i = 1; i < spec.shape.size(); ++i) expected += "," + std::to_string(spec.shape[i]);
-    expected += "] with 1 <= N <= " + std::to_string(sig_.max_batch);
+    // Dims were clamped to [-1, 9e15] while read; AddInferInput refuses any that differ.
     const std::vector<int64_t>& shape = *p.shape;
-    bool ok = p.shape_ok && shape.size() == spec.shape.size() && !shape.empty() && shape[0] >= 1 &&
-              shape[0] <= sig_.max_batch;
-    for (size_t i = 1; ok && i < shape.size(); ++i) ok = shape[i] == spec.shape[i];
-    if (!ok) return Error("input '" + name + "': shape " + ShapeText(shape) + " but the model expects " + expected);
-    int n = static_cast<int>(shape[0]);
-    if (request_.n > 0 && n != request_.n) {
-      return Error("input '" + name + "' has batch " + std::to_string(n) + " but another input has " +
-                   std::to_string(request_.n));
-    }
-    request_.n = n;
-    int64_t elements = n;
-    for (size_t i = 1; i < shape.size(); ++i) elements *= shape[i];
-    // The values, from the binary section or the JSON.
-    const uint8_t* raw = nullptr;
+    Status s;
     if (p.binary_size) {
       if (!has_binary_) {
         return Error("input '" + name + "' has \"binary_data_size\" but the request has no binary data " +
                      "(send the Inference-Header-Content-Length header)");
       }
       if (p.has_data) return Error("input '" + name + "' has both \"data\" and \"binary_data_size\"");
-      int64_t want = elements * wire->bytes;
-      if (*p.binary_size != want) {
-        return Error("input '" + name + "': shape " + ShapeText(shape) + " of " + wire->name + " needs " +
-                     std::to_string(want) + " bytes, \"binary_data_size\" is " + std::to_string(*p.binary_size));
-      }
-      if (static_cast<int64_t>(binary_.size() - binary_used_) < want) {
+      int64_t want = *p.binary_size;
+      if (want < 0) return Error("input '" + name + "': \"binary_data_size\" must be >= 0");
+      // The size must match the shape (checked by AddInferInput) and the bytes be there.
+      const Wire* wire = FindWire(*p.datatype);
+      int64_t elements = 1;
+      for (int64_t d : shape) elements = d > 0 && elements <= (int64_t{1} << 40) / d ? elements * d : elements;
+      if (wire && !shape.empty() && want == elements * wire->bytes &&
+          static_cast<int64_t>(binary_.size() - binary_used_) < want) {
         return Error("input '" + name + "': the binary data ends " +
                      std::to_string(want - static_cast<int64_t>(binary_.size() - binary_used_)) +
                      " bytes before its binary_data_size");
       }
-      raw = reinterpret_cast<const uint8_t*>(binary_.data()) + binary_used_;
-      binary_used_ += static_cast<size_t>(want);
+      size_t take = std::min(static_cast<size_t>(want), binary_.size() - binary_used_);
+      s = AddInferInput(sig_, name, *p.datatype, shape, reinterpret_cast<const uint8_t*>(binary_.data()) + binary_used_,
+                        take, nullptr, "\"binary_data_size\" is", &seen_, &request_);
+      if (s.ok()) binary_used_ += take;
     } else {
-      if (!p.has_data) return Error("input '" + name + "' has no \"data\"");
-      if (static_cast<int64_t>(p.data.size()) != elements) {
-        return Error("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
-                     " values, \"data\" has " + std::to_string(p.data.size()));
+      bool known = false;
+      for (const auto& spec : sig_.inputs) known = known || spec.name == name;
+      if (known && !p.has_data) {
+        size_t index = 0;
+        while (sig_.inputs[index].name != name) ++index;
+        if (!seen_[index]) return Error("input '" + name + "' has no \"data\"");
       }
-      if (wire->integer && p.first_fraction >= 0) {
-        return Error("input '" + name + "': " + wire->name + " data must be integers, got a fraction at index " +
-                     std::to_string(p.first_fraction));
-      }
-    }
-    std::vector<uint8_t>& bytes = request_.inputs[static_cast<size_t>(index)];
-    bytes.resize(static_cast<size_t>(elements) * 4);
-    auto* out_f = reinterpret_cast<float*>(bytes.data());
-    auto* out_i = reinterpret_cast<int32_t*>(bytes.data());
-    const bool same = std::string_view(wire->name) == KServeDatatype(spec.dtype);
-    for (int64_t i = 0; i < elements; ++i) {
-      size_t k = static_cast<size_t>(i);
-      if (raw != nullptr && same && to_float) {  // FP32 to FP32: copy, but no NaN or infinity
-        float f;
-        std::memcpy(&f, raw + k * 4, 4);
-        if (!std::isfinite(f)) return Error("input '" + name + "': value " + NumberText(f) + " at index " + std::to_string(i) + " is not finite");
-        out_f[k] = f;
-        continue;
-      }
-      double v = raw != nullptr ? Decode(*wire, raw, k) : p.data[k];
-      if (!std::isfinite(v)) {
-        return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) + " is not finite");
-      }
-      if (raw == nullptr && (v < wire->lo || v > wire->hi)) {
-        return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
-                     " is out of range for " + wire->name);
-      }
-      if (to_float) {
-        if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
-          return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
-                       " is out of range for FP32");
-        }
-        out_f[k] = static_cast<float>(v);
-      } else {
-        if (v < -2147483648.0 || v > 2147483647.0) {
-          return Error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
-                       " is out of range for INT32");
-        }
-        out_i[k] = static_cast<int32_t>(v);
-      }
+      s = AddInferInput(sig_, name, *p.datatype, shape, nullptr, 0, &p.data, "\"data\" has", &seen_, &request_);
     }
     std::vector<double>().swap(p.data);
+    if (!s.ok()) return Error(std::string(s.message()));
     return true;
   }
 
@@ -530,6 +471,108 @@ void AppendFloat(std::string* out, float v) {
 }
 
 }  // namespace
+
+Status AddInferInput(const ModelSignature& sig, const std::string& name, const std::string& datatype,
+                     const std::vector<int64_t>& shape, const uint8_t* raw, size_t raw_bytes,
+                     const std::vector<double>* values, std::string_view size_what, std::vector<bool>* given,
+                     InferRequest* request) {
+  auto error = [](std::string m) { return InvalidArgument(std::move(m)); };
+  if (request->inputs.size() != sig.inputs.size()) request->inputs.resize(sig.inputs.size());
+  if (given->size() != sig.inputs.size()) given->resize(sig.inputs.size(), false);
+  int index = -1;
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (sig.inputs[i].name == name) index = static_cast<int>(i);
+  }
+  if (index < 0) {
+    std::string known;
+    for (const auto& s : sig.inputs) known += (known.empty() ? "'" : ", '") + s.name + "'";
+    return error("unknown input '" + name + "' (the model's inputs: " + known + ")");
+  }
+  const runtime::TensorSpec& spec = sig.inputs[static_cast<size_t>(index)];
+  if ((*given)[static_cast<size_t>(index)]) return error("input '" + name + "' is given twice");
+  (*given)[static_cast<size_t>(index)] = true;
+  const Wire* wire = FindWire(datatype);
+  const bool to_float = spec.dtype == DType::kF32;
+  if (wire == nullptr || (!to_float && !wire->integer)) {
+    return error("input '" + name + "': datatype " + datatype + " but the model expects " + KServeDatatype(spec.dtype) +
+                 (to_float ? " (it converts FP64, FP16, BF16 and the integer datatypes)"
+                           : " (it converts the integer datatypes)"));
+  }
+  std::string expected = "[N";
+  for (size_t i = 1; i < spec.shape.size(); ++i) expected += "," + std::to_string(spec.shape[i]);
+  expected += "] with 1 <= N <= " + std::to_string(sig.max_batch);
+  bool ok = shape.size() == spec.shape.size() && !shape.empty() && shape[0] >= 1 && shape[0] <= sig.max_batch;
+  for (size_t i = 1; ok && i < shape.size(); ++i) ok = shape[i] == spec.shape[i];
+  if (!ok) return error("input '" + name + "': shape " + ShapeText(shape) + " but the model expects " + expected);
+  int n = static_cast<int>(shape[0]);
+  if (request->n > 0 && n != request->n) {
+    return error("input '" + name + "' has batch " + std::to_string(n) + " but another input has " +
+                 std::to_string(request->n));
+  }
+  request->n = n;
+  int64_t elements = n;
+  for (size_t i = 1; i < shape.size(); ++i) elements *= shape[i];
+  if (values == nullptr) {
+    int64_t want = elements * wire->bytes;
+    if (raw == nullptr || static_cast<int64_t>(raw_bytes) != want) {
+      return error("input '" + name + "': shape " + ShapeText(shape) + " of " + wire->name + " needs " +
+                   std::to_string(want) + " bytes, " + std::string(size_what) + " " + std::to_string(raw_bytes));
+    }
+  } else {
+    if (static_cast<int64_t>(values->size()) != elements) {
+      return error("input '" + name + "': shape " + ShapeText(shape) + " needs " + std::to_string(elements) +
+                   " values, " + std::string(size_what) + " " + std::to_string(values->size()));
+    }
+    if (wire->integer) {
+      for (size_t k = 0; k < values->size(); ++k) {
+        double v = (*values)[k];
+        if (std::isfinite(v) && v != std::floor(v)) {
+          return error("input '" + name + "': " + wire->name + " data must be integers, got a fraction at index " +
+                       std::to_string(k));
+        }
+      }
+    }
+  }
+  std::vector<uint8_t>& bytes = request->inputs[static_cast<size_t>(index)];
+  bytes.resize(static_cast<size_t>(elements) * 4);
+  auto* out_f = reinterpret_cast<float*>(bytes.data());
+  auto* out_i = reinterpret_cast<int32_t*>(bytes.data());
+  const bool same = std::string_view(wire->name) == KServeDatatype(spec.dtype);
+  for (int64_t i = 0; i < elements; ++i) {
+    size_t k = static_cast<size_t>(i);
+    if (values == nullptr && same && to_float) {  // FP32 to FP32: copy, but no NaN or infinity
+      float f;
+      std::memcpy(&f, raw + k * 4, 4);
+      if (!std::isfinite(f)) {
+        return error("input '" + name + "': value " + NumberText(f) + " at index " + std::to_string(i) + " is not finite");
+      }
+      out_f[k] = f;
+      continue;
+    }
+    double v = values == nullptr ? Decode(*wire, raw, k) : (*values)[k];
+    if (!std::isfinite(v)) {
+      return error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) + " is not finite");
+    }
+    if (values != nullptr && (v < wire->lo || v > wire->hi)) {
+      return error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
+                   " is out of range for " + wire->name);
+    }
+    if (to_float) {
+      if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+        return error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
+                     " is out of range for FP32");
+      }
+      out_f[k] = static_cast<float>(v);
+    } else {
+      if (v < -2147483648.0 || v > 2147483647.0) {
+        return error("input '" + name + "': value " + NumberText(v) + " at index " + std::to_string(i) +
+                     " is out of range for INT32");
+      }
+      out_i[k] = static_cast<int32_t>(v);
+    }
+  }
+  return OkStatus();
+}
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSignature& signature, size_t json_bytes) {
   const bool has_binary = json_bytes != std::string_view::npos;

@@ -64,6 +64,21 @@ std::string KServeDatatype(DType dtype);
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const ModelSignature& signature,
                                          size_t json_bytes = std::string_view::npos);
 
+// One input tensor given outside JSON (the gRPC front end, serve/grpc_service.h), checked
+// and converted exactly as ParseInferRequest does: the name against the signature (once
+// each; `given`, sized by the caller or here to signature.inputs.size(), records which were
+// set), `datatype` (a KServe name, converted to the model's dtype as above), `shape` ([N,
+// d1, ...], the same N for every input). The values are either `raw` (`raw_bytes` of
+// little-endian `datatype` elements: exactly N * d1 * ... * element size; NaN and infinity
+// refused) or `values` (numbers, e.g. a protobuf's typed contents: exactly N * d1 * ... of
+// them, each within `datatype`'s range and, for integer datatypes, an integer).
+// `size_what` names the count in the size error ("raw_input_contents[0] has").
+// Errors: InvalidArgument with the message ParseInferRequest gives for the same problem.
+Status AddInferInput(const ModelSignature& signature, const std::string& name, const std::string& datatype,
+                     const std::vector<int64_t>& shape, const uint8_t* raw, size_t raw_bytes,
+                     const std::vector<double>* values, std::string_view size_what, std::vector<bool>* given,
+                     InferRequest* request);
+
 // The response body: {"model_name","model_version","id"?,"outputs":[{"name","datatype",
 // "shape","data"}]}. `results[k]` holds the rows of output `request.outputs[k]` (n rows).
 // Floats are written in the shortest form that reads back to the same float; a non-finite
