@@ -23,6 +23,19 @@ std::string JsonError(std::string_view message) {
   return nlohmann::json{{"error", std::string(message)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+bool BearerTokenMatches(std::string_view authorization, const std::string& token) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (token.empty() || authorization.size() <= kPrefix.size() || authorization.substr(0, kPrefix.size()) != kPrefix) {
+    return false;
+  }
+  std::string_view given = authorization.substr(kPrefix.size());
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) {
+    diff |= static_cast<unsigned char>(given[i] ^ token[i % token.size()]);
+  }
+  return diff == 0;
+}
+
 HttpResponse JsonErrorResponse(int status, std::string_view message) {
   HttpResponse r;
   r.status = status;

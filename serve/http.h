@@ -112,4 +112,8 @@ std::string JsonError(std::string_view message);
 // A response with that body and `status`.
 HttpResponse JsonErrorResponse(int status, std::string_view message);
 
+// Whether an Authorization header value is "Bearer <token>" (RFC 6750) for `token`,
+// compared in time independent of where the strings differ (no timing oracle).
+bool BearerTokenMatches(std::string_view authorization, const std::string& token);
+
 }  // namespace kiln::serve

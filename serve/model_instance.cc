@@ -38,7 +38,17 @@ void Observe(const std::vector<double>& bounds, std::vector<uint64_t>& counts, d
 struct ModelInstance::Job {
   InferRequest request;
   Clock::time_point received, enqueued, deadline;
-  HttpResponder respond;
+  HttpResponder respond;  // an HTTP request's, or
+  InferDone done;         // another front end's (gRPC)
+  std::vector<std::vector<uint8_t>> results;
+  // Answers with an error (the HTTP status and the message).
+  void Fail(int status, const std::string& message) {
+    if (done) {
+      done(status, message, {});
+    } else {
+      respond(JsonErrorResponse(status, message));
+    }
+  }
 };
 
 ModelInstance::ModelInstance(std::string name, std::string version, std::shared_ptr<const runtime::Model> model,
@@ -113,6 +123,26 @@ Status ModelInstance::Start() {
     }
     sessions_.push_back(std::move(per_bucket));
   }
+  // Warm-up (Triton's model_warmup): one run of every session on zeros, so that its prepack
+  // steps (weight reorders, batch-norm folding) and first-touch page faults happen here and
+  // not in the first requests' latency.
+  for (auto& per_bucket : sessions_) {
+    for (auto& session : per_bucket) {
+      const runtime::Executable& exe = session->executable();
+      std::vector<Tensor> inputs;
+      std::vector<const Tensor*> in_ptrs;
+      for (const auto& spec : exe.inputs()) {
+        Tensor& t = inputs.emplace_back(spec.dtype, spec.shape);
+        std::memset(t.data(), 0, static_cast<size_t>(t.size_bytes()));
+        in_ptrs.push_back(&t);
+      }
+      std::vector<Tensor> outputs(exe.outputs().size());
+      std::vector<Tensor*> out_ptrs;
+      for (auto& t : outputs) out_ptrs.push_back(&t);
+      Status s = session->Run(in_ptrs, out_ptrs);
+      if (!s.ok()) return s.WithContext("warming up model '" + name_ + "' version " + version_);
+    }
+  }
   for (auto& s : sessions_) workers_.emplace_back([this, p = &s] { WorkerLoop(*p); });
   return OkStatus();
 }
@@ -135,11 +165,23 @@ void ModelInstance::Infer(std::string_view body, HttpResponder respond, size_t j
   auto job = std::make_shared<Job>();
   job->request = std::move(*parsed);
   job->received = received;
+  job->respond = std::move(respond);
+  Enqueue(std::move(job));
+}
+
+void ModelInstance::Submit(InferRequest request, InferDone done) {
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
+  job->received = Clock::now();
+  job->done = std::move(done);
+  Enqueue(std::move(job));
+}
+
+void ModelInstance::Enqueue(std::shared_ptr<Job> job) {
   job->enqueued = Clock::now();
   job->deadline = config_.request_timeout_ms > 0
                       ? job->enqueued + std::chrono::milliseconds(config_.request_timeout_ms)
                       : Clock::time_point::max();
-  job->respond = std::move(respond);
   std::string refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -153,8 +195,8 @@ void ModelInstance::Infer(std::string_view body, HttpResponder respond, size_t j
     }
   }
   if (!refused.empty()) {
-    respond = std::move(job->respond);
-    return fail(503, refused);
+    RecordFailure(std::chrono::duration<double>(Clock::now() - job->received).count());
+    return job->Fail(503, refused);
   }
   cv_.notify_all();
 }
@@ -205,6 +247,12 @@ void ModelInstance::RunBatch(const std::vector<std::unique_ptr<runtime::Session>
         const auto* base = static_cast<const uint8_t*>(t.data()) + row_bytes * static_cast<size_t>(row);
         results.emplace_back(base, base + row_bytes * static_cast<size_t>(n));
       }
+      if (j->done) {  // the front end writes its own response
+        j->results = std::move(results);
+        output_us[r] = Micros(Clock::now() - out_start);
+        row += n;
+        continue;
+      }
       HttpResponse& response = responses[r];
       size_t header_bytes = std::string::npos;
       response.body = WriteInferResponse(name_, version_, j->request, signature_, results, &header_bytes);
@@ -243,7 +291,16 @@ void ModelInstance::RunBatch(const std::vector<std::unique_ptr<runtime::Session>
       stats_.compute_output_duration_us += output_us[r];
     }
   }
-  for (size_t r = 0; r < jobs.size(); ++r) jobs[r]->respond(std::move(responses[r]));
+  for (size_t r = 0; r < jobs.size(); ++r) {
+    Job& j = *jobs[r];
+    if (!j.done) {
+      j.respond(std::move(responses[r]));
+    } else if (st.ok()) {
+      j.done(200, "", std::move(j.results));
+    } else {
+      j.done(500, "the run of model '" + name_ + "' failed: " + st.message(), {});
+    }
+  }
 }
 
 void ModelInstance::WorkerLoop(const std::vector<std::unique_ptr<runtime::Session>>& sessions) {
@@ -278,8 +335,8 @@ void ModelInstance::WorkerLoop(const std::vector<std::unique_ptr<runtime::Sessio
     lock.unlock();
     for (auto& j : expired) {
       RecordFailure(std::chrono::duration<double>(now - j->received).count());
-      j->respond(JsonErrorResponse(504, "the request waited longer than the request timeout of " +
-                                     std::to_string(config_.request_timeout_ms) + " ms in the queue"));
+      j->Fail(504, "the request waited longer than the request timeout of " +
+                       std::to_string(config_.request_timeout_ms) + " ms in the queue");
     }
     if (!jobs.empty()) RunBatch(sessions, jobs, now);
     lock.lock();
@@ -302,7 +359,7 @@ void ModelInstance::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     left.swap(queue_);
   }
-  for (auto& j : left) j->respond(JsonErrorResponse(503, "the server shut down before the request ran"));
+  for (auto& j : left) j->Fail(503, "the server shut down before the request ran");
   sessions_.clear();
 }
 

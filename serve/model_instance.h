@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,15 @@ class ModelInstance {
   // queue is full or the instance is stopping, 504 after the request timeout, 500 when the
   // run fails.
   void Infer(std::string_view body, HttpResponder respond, size_t json_bytes = std::string_view::npos);
+  // The outcome of a request submitted by another front end: `status` 200 with the rows of
+  // each requested output (request.outputs order, n rows each), or the HTTP status Infer
+  // would answer (503 queue full or stopping, 504 timeout, 500 run failed) and its message.
+  // Called once, from a batch thread (or the caller's, when refused at once).
+  using InferDone =
+      std::function<void(int status, const std::string& error, std::vector<std::vector<uint8_t>> results)>;
+  // Queues a request already checked against signature() (e.g. built with AddInferInput).
+  void Submit(InferRequest request, InferDone done);
+  const ModelSignature& signature() const { return signature_; }
   // Finishes every queued request (their batches still run), then joins the threads;
   // requests arriving meanwhile get 503. Idempotent.
   void Stop();
@@ -104,6 +114,7 @@ class ModelInstance {
   void RunBatch(const BucketSessions& sessions, std::vector<std::shared_ptr<Job>>& jobs,
                 std::chrono::steady_clock::time_point batch_start);
   void RecordFailure(double seconds);
+  void Enqueue(std::shared_ptr<Job> job);
 
   std::string name_, version_;
   std::shared_ptr<const runtime::Model> model_;

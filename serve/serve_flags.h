@@ -40,6 +40,10 @@ inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
                                         "the repository endpoints (load, unload, index) need this file's bearer token");
   app.add_option("--host", options.host, "address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--grpc-port", options.grpc_port,
+                 "also serve KServe v2 gRPC (inference.GRPCInferenceService) on this TCP port (0 = any free port; "
+                 "default: no gRPC)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--model-name", options.model_name, "model name in URLs (default: the artifact's name)");
   app.add_option("--max-batch-size", options.max_batch_size,
                  "samples per batched run, at most the artifact's batch (0 = the artifact's batch)")

@@ -170,19 +170,6 @@ StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-namespace {
-
-// Compares in time independent of where the strings differ (no timing oracle).
-bool SameToken(const std::string& given, const std::string& expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < given.size(); ++i) {
-    diff |= static_cast<unsigned char>(given[i] ^ expected[i % expected.size()]);
-  }
-  return diff == 0;
-}
-
-}  // namespace
-
 void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   std::vector<std::string> seg = Segments(req.path);
   // Authentication: liveness is always open; the repository takes the admin token.
@@ -192,10 +179,7 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
       repository && !options_.admin_token.empty() ? options_.admin_token : options_.auth_token;
   if (!live && !token.empty()) {
     std::string auth = req.Header("authorization");
-    const std::string prefix = "Bearer ";
-    bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-              SameToken(auth.substr(prefix.size()), token);
-    if (!ok) {
+    if (!BearerTokenMatches(auth, token)) {
       HttpResponse r = JsonErrorResponse(401, auth.empty() ? "this endpoint needs \"Authorization: Bearer <token>\""
                                                     : "the bearer token is not valid for this endpoint");
       r.headers.emplace_back("WWW-Authenticate", auth.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
@@ -487,8 +471,28 @@ Status InferenceServer::Start() {
   if (!server.ok()) return InvalidArgument("serve: " + server.status().message());
   http_ = std::move(*server);
   port_ = http_->port();
+  if (options_.grpc_port >= 0) {
+    GrpcBackend backend;
+    backend.ready = [this] { return !shutting_down_.load(); };
+    backend.find = [this](const std::string& name, const std::string& version, int* status, std::string* error) {
+      return Find(name, version, status, error);
+    };
+    backend.extensions = {"binary_tensor_data"};
+    if (!repository_.empty()) backend.extensions.push_back("model_repository");
+    backend.auth_token = options_.auth_token;
+    GrpcOptions grpc;
+    grpc.host = options_.host;
+    grpc.port = options_.grpc_port;
+    grpc.max_message_bytes = options_.max_body_bytes;
+    grpc.idle_timeout_ms = options_.idle_timeout_ms;
+    auto g = GrpcFrontend::Start(std::move(backend), grpc);
+    if (!g.ok()) return InvalidArgument("serve: " + g.status().message());
+    grpc_ = std::move(*g);
+  }
   return OkStatus();
 }
+
+int InferenceServer::grpc_port() const { return grpc_ ? grpc_->port() : 0; }
 
 void InferenceServer::Shutdown() {
   std::lock_guard<std::mutex> guard(shutdown_mu_);
@@ -497,6 +501,8 @@ void InferenceServer::Shutdown() {
   shutting_down_ = true;
   // 1. Stop accepting connections; requests already read are still queued and answered.
   if (http_) http_->StopAccepting();
+  // gRPC: no new calls; calls in flight finish (their batches still run) for up to 10 s.
+  if (grpc_) grpc_->Shutdown(10'000);
   // 2. Finish the repository requests, then every model's queued batches.
   control_queue_.Stop();
   if (control_.joinable()) control_.join();
@@ -542,6 +548,10 @@ int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& opti
   } else {
     std::printf("kiln serve: repository %s ready on http://%s:%d: %s\n", repository_dir.c_str(), options.host.c_str(),
                 (*server)->port(), (*server)->RepositoryIndexJson().c_str());
+  }
+  if ((*server)->grpc_port() > 0) {
+    std::printf("kiln serve: gRPC (inference.GRPCInferenceService) on %s:%d\n", options.host.c_str(),
+                (*server)->grpc_port());
   }
   std::fflush(stdout);
   int sig = 0;

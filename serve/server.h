@@ -48,6 +48,7 @@
 
 #include "base/status.h"
 #include "runtime/model.h"
+#include "serve/grpc_service.h"
 #include "serve/http.h"
 #include "serve/model_instance.h"
 
@@ -56,6 +57,10 @@ namespace kiln::serve {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;         // 0 = any free port (see InferenceServer::port())
+  // KServe v2 gRPC (serve/grpc_service.h) on this port as well; -1 = none, 0 = any free port
+  // (InferenceServer::grpc_port()). Shares the models, queues, limits and tokens with HTTP;
+  // gRPC messages are capped at max_body_bytes.
+  int grpc_port = -1;
   std::string model_name;  // artifact server: "" = the artifact's model name
   // Batching defaults (a repository model's config.json overrides them):
   int max_batch_size = 0;  // samples per run; 0 = the artifact's batch B; at most B
@@ -124,6 +129,8 @@ class InferenceServer {
   Status Start();
   // The bound port (valid after Start).
   int port() const { return port_; }
+  // The bound gRPC port (after Start; 0 without gRPC).
+  int grpc_port() const;
   // Artifact server: its model's name and samples per run ("" and 0 for a repository).
   const std::string& model_name() const { return model_name_; }
   int max_batch_size() const;
@@ -169,6 +176,7 @@ class InferenceServer {
   std::string model_name_;
   int port_ = 0;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<GrpcFrontend> grpc_;
 
   mutable std::mutex registry_mu_;
   std::map<std::string, ModelEntry> models_;

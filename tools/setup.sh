@@ -11,6 +11,9 @@ pkgs+=(flatbuffers-compiler libflatbuffers-dev zlib1g-dev libboost1.81-dev libcp
 pkgs+=(python3-torch python3-torchvision)
 # The ONNX importer (libonnx 1.12, protobuf) and its tests (python3-onnx checks exported files).
 pkgs+=(libonnx-dev libprotobuf-dev python3-onnx)
+# kiln-serve's KServe v2 gRPC front end (gRPC C++ 1.51, protoc and its gRPC plugin; TLS from
+# OpenSSL) and the README's Python gRPC client.
+pkgs+=(libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libssl-dev openssl python3-grpcio)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

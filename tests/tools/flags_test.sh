@@ -67,6 +67,7 @@ expect 0 "wrote $tmp/m.kiln" "$kiln" compile --model lenet --input-shape 2,1,28,
 expect 2 "--batch-buckets: must be an integer >= 1, got '0'" "$kiln" compile --model lenet --batch-buckets 0,2
 expect 0 "batch buckets 1,2,4" "$kiln" compile --model lenet --input-shape 4,1,28,28 --batch-buckets 1,2 -o "$tmp/b.kiln"
 expect 0 "batch 2 .* arena" "$kiln" inspect "$tmp/b.kiln"
+expect 2 "--grpc-port: Value 70000 not in range 0 to 65535" "$kiln_serve" "$tmp/b.kiln" --grpc-port 70000
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures case(s) failed"
