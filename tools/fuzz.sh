@@ -14,6 +14,8 @@
 #   params        the .params reader, with the write/read round trip (params_fuzz.cc)
 #   infer_request kiln-serve's KServe v2 JSON request parser and response writer
 #                 (infer_request_fuzz.cc)
+#   grpc_infer    kiln-serve's gRPC request path: protobuf parse of a ModelInferRequest and
+#                 its conversion (serve/grpc_request.h; grpc_infer_fuzz.cc)
 #   onnx          the ONNX importer (libonnx parse, checker, shape inference, version
 #                 converter, kiln's checks) and the trace of an imported model (onnx_fuzz.cc)
 #
@@ -25,11 +27,11 @@
 # report; crashing inputs are left in out/fuzz/TARGET/ (crash-*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params|infer_request|onnx [SECONDS]}"
+target="${1:?usage: tools/fuzz.sh artifact|artifact_run|ir_text|params|infer_request|grpc_infer|onnx [SECONDS]}"
 seconds="${2:-30}"
 CXX="${CXX:-clang++}"
 root=out/fuzz
-mkdir -p "$root/gen/runtime" "$root/obj"
+mkdir -p "$root/gen/runtime" "$root/gen/serve/proto" "$root/obj"
 flags=(-std=c++20 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -I. -I"$root/gen"
        -DONNX_NAMESPACE=onnx -DONNX_ML=1)
 
@@ -42,13 +44,19 @@ case "$target" in
   ir_text) srcs=(base/*.cc ir/*.cc ir/ops/*.cc); libs=(); max_len=16384 ;;
   params) srcs=(base/*.cc runtime/parameter_store.cc); libs=(-lz); max_len=65536 ;;
   infer_request) srcs=(base/*.cc serve/infer_request.cc); libs=(); max_len=65536 ;;
+  grpc_infer) srcs=(base/*.cc serve/infer_request.cc serve/grpc_request.cc "$root/gen/serve/proto/grpc_predict_v2.pb.cc")
+              libs=(-lprotobuf); max_len=65536 ;;
   onnx) srcs=(base/*.cc ir/*.cc ir/ops/*.cc graph/nn.cc graph/ops.cc graph/parameter.cc graph/symbol.cc
               runtime/parameter_store.cc import/*.cc)
         libs=(-lonnx -lonnx_proto -lprotobuf -lz); max_len=65536 ;;
-  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params | infer_request | onnx)" >&2; exit 2 ;;
+  *) echo "fuzz: unknown target '$target' (artifact | artifact_run | ir_text | params | infer_request | grpc_infer | onnx)" >&2; exit 2 ;;
 esac
 
 flatc --cpp --scoped-enums -o "$root/gen/runtime" runtime/artifact.fbs
+pb="$root/gen/serve/proto/grpc_predict_v2.pb.cc"
+if [ ! -f "$pb" ] || [ serve/proto/grpc_predict_v2.proto -nt "$pb" ]; then
+  protoc -Iserve/proto --cpp_out="$root/gen/serve/proto" serve/proto/grpc_predict_v2.proto
+fi
 
 # Objects, rebuilt when their source or any header is newer (coarse but safe).
 newest_header=$(find base runtime backends ir graph import serve -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)

@@ -43,7 +43,7 @@ if bash tools/readme_check.sh; then passed=$((passed + 1)); else failed=$((faile
 # Each libFuzzer target (tools/fuzz.sh: the artifact loader, artifacts run with random
 # inputs, the IR text parser, the .params reader, kiln-serve's request parser, the ONNX importer) counts as one test: a bounded run without
 # a crash, leak or sanitizer report.
-for spec in artifact:30 artifact_run:30 ir_text:30 params:15 infer_request:20 onnx:30; do
+for spec in artifact:30 artifact_run:30 ir_text:30 params:15 infer_request:20 grpc_infer:20 onnx:30; do
   if bash tools/fuzz.sh "${spec%%:*}" "${spec##*:}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 # The server, the runtime (artifacts, the loader) and the passes under AddressSanitizer +
