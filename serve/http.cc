@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <future>
 #include <mutex>
@@ -18,6 +20,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 
 std::string JsonError(std::string_view message) {
   return nlohmann::json{{"error", std::string(message)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -58,7 +61,12 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-class Connection;
+// What Stop needs of a connection of either stream type.
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  virtual void ForceClose() = 0;
+};
 
 }  // namespace
 
@@ -77,7 +85,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // Guards `stopped` and `live` (the connections to close at Stop).
   std::mutex mu;
   bool stopped = false;
-  std::unordered_set<Connection*> live;
+  std::unordered_set<ConnectionBase*> live;
+  std::optional<ssl::context> tls;  // set: every connection is TLS
 
   void Accept();
 };
@@ -86,10 +95,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+// One connection over `Stream`: beast::tcp_stream, or beast::ssl_stream<beast::tcp_stream>
+// for TLS (the handshake first, within the header timeout).
+template <class Stream>
+class Connection final : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
+  using std::enable_shared_from_this<Connection<Stream>>::shared_from_this;
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Connection(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool reject)
-      : server_(std::move(server)), stream_(std::move(socket)), reject_(reject) {
+  template <class... Tls>
+  Connection(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool reject, Tls&... tls)
+      : server_(std::move(server)), stream_(std::move(socket), tls...), reject_(reject) {
     server_->connections++;
     std::lock_guard<std::mutex> lock(server_->mu);
     server_->live.insert(this);
@@ -103,6 +119,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(opt().header_timeout_ms));
+      stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) return self->Close();  // not TLS (a plain HTTP client), or too slow: drop it
+        self->Serve();
+      });
+    } else {
+      Serve();
+    }
+  }
+
+  void Serve() {
     if (reject_) {
       return Fail(503, "too many connections: the server accepts " + std::to_string(server_->options.max_connections) +
                            " at once");
@@ -111,9 +139,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Called at Stop, after the I/O threads were joined (no concurrent access).
-  void ForceClose() {
+  void ForceClose() override {
     beast::error_code ec;
-    stream_.socket().close(ec);
+    beast::get_lowest_layer(stream_).socket().close(ec);
   }
 
   // Posts the response onto this connection's strand (from any thread, once).
@@ -134,7 +162,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // requests.
   void WaitForRequest() {
     if (buffer_.size() > 0) return ReadHeader();
-    stream_.expires_after(std::chrono::milliseconds(served_ ? opt().idle_timeout_ms : opt().header_timeout_ms));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(served_ ? opt().idle_timeout_ms : opt().header_timeout_ms));
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->buffer_.commit(n);
       if (ec) return self->Close();
@@ -148,7 +176,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // No body limit while the headers are read (Beast would fail a large Content-Length
     // before the header is complete, without its value); OnHeader checks it, then sets it.
     parser_->body_limit(boost::none);
-    stream_.expires_after(std::chrono::milliseconds(opt().header_timeout_ms));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(opt().header_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
@@ -173,7 +201,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(static_cast<uint64_t>(opt().max_body_bytes));
     if (Lower(std::string(req[http::field::expect])) == "100-continue") {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
-      stream_.expires_after(std::chrono::milliseconds(opt().write_timeout_ms));
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(opt().write_timeout_ms));
       return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
         if (ec) return self->Close();
         self->ReadBody();
@@ -184,7 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadBody() {
     if (parser_->is_done()) return Dispatch();
-    stream_.expires_after(std::chrono::milliseconds(opt().body_timeout_ms));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(opt().body_timeout_ms));
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec == http::error::body_limit) {
         return self->Fail(413, "the request body exceeds the limit of " + std::to_string(self->opt().max_body_bytes) +
@@ -197,7 +225,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Dispatch() {
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -234,7 +262,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     msg->body() = std::move(r.body);
     msg->keep_alive(keep_alive_ && server_->accepting.load());
     msg->prepare_payload();
-    stream_.expires_after(std::chrono::milliseconds(opt().write_timeout_ms));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(opt().write_timeout_ms));
     http::async_write(stream_, *msg, [self = shared_from_this(), msg, from_handler](beast::error_code ec, size_t) {
       if (from_handler && self->dispatched_) {
         self->dispatched_ = false;
@@ -247,12 +275,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.close(ec);
   }
 
   std::shared_ptr<HttpServer::Impl> server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool reject_ = false;
@@ -270,7 +299,12 @@ void HttpServer::Impl::Accept() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       bool reject = self->connections.load() >= self->options.max_connections;
-      std::make_shared<Connection>(self, std::move(socket), reject)->Start();
+      if (self->tls) {
+        std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), reject, *self->tls)
+            ->Start();
+      } else {
+        std::make_shared<Connection<beast::tcp_stream>>(self, std::move(socket), reject)->Start();
+      }
     }
     self->Accept();
   });
@@ -289,6 +323,20 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpOptions options, Htt
   auto impl = std::make_shared<Impl>();
   impl->options = std::move(options);
   impl->handler = std::move(handler);
+  if (impl->options.tls_cert_file.empty() != impl->options.tls_key_file.empty()) {
+    return InvalidArgument("http: TLS needs both a certificate and a private key file");
+  }
+  if (!impl->options.tls_cert_file.empty()) {
+    // TLS 1.2 and 1.3 only (OpenSSL through Boost.Asio's ssl::context).
+    beast::error_code tls_ec;
+    impl->tls.emplace(ssl::context::tls_server);
+    impl->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                           ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    impl->tls->use_certificate_chain_file(impl->options.tls_cert_file, tls_ec);
+    if (tls_ec) return InvalidArgument("http: TLS certificate '" + impl->options.tls_cert_file + "': " + tls_ec.message());
+    impl->tls->use_private_key_file(impl->options.tls_key_file, ssl::context::pem, tls_ec);
+    if (tls_ec) return InvalidArgument("http: TLS private key '" + impl->options.tls_key_file + "': " + tls_ec.message());
+  }
   beast::error_code ec;
   tcp::resolver resolver(impl->ioc);
   auto endpoints = resolver.resolve(impl->options.host, std::to_string(impl->options.port),
@@ -356,7 +404,7 @@ void HttpServer::Stop(std::chrono::milliseconds drain) {
   // now blocks in its destructor until this is done, and one already past it is not listed.
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    for (Connection* c : impl_->live) c->ForceClose();
+    for (ConnectionBase* c : impl_->live) c->ForceClose();
   }
   impl_->ioc.restart();
   impl_->ioc.run();

@@ -78,6 +78,11 @@ struct HttpOptions {
   int64_t body_timeout_ms = 60'000;    // end of the headers to the end of the body
   int64_t idle_timeout_ms = 30'000;    // keep-alive wait for the next request
   int64_t write_timeout_ms = 30'000;   // writing one response
+  // TLS (HTTPS): PEM files of the certificate chain and the private key, both or neither.
+  // With them every connection starts with a TLS 1.2/1.3 handshake (OpenSSL through
+  // Boost.Asio ssl), which must finish within header_timeout_ms; a plain-HTTP client's
+  // connection is closed without an answer.
+  std::string tls_cert_file, tls_key_file;
 };
 
 class HttpServer {

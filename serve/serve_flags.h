@@ -40,6 +40,11 @@ inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
                                         "the repository endpoints (load, unload, index) need this file's bearer token");
   app.add_option("--host", options.host, "address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--tls-cert-file", options.tls_cert_file,
+                 "PEM certificate chain: serve HTTPS (and gRPC over TLS) only; needs --tls-key-file")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key-file", options.tls_key_file, "PEM private key of --tls-cert-file")
+      ->check(CLI::ExistingFile);
   app.add_option("--grpc-port", options.grpc_port,
                  "also serve KServe v2 gRPC (inference.GRPCInferenceService) on this TCP port (0 = any free port; "
                  "default: no gRPC)")

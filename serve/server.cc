@@ -465,6 +465,8 @@ Status InferenceServer::Start() {
   http.header_timeout_ms = options_.header_timeout_ms;
   http.body_timeout_ms = options_.body_timeout_ms;
   http.idle_timeout_ms = options_.idle_timeout_ms;
+  http.tls_cert_file = options_.tls_cert_file;
+  http.tls_key_file = options_.tls_key_file;
   auto server = HttpServer::Start(http, [this](HttpRequest req, HttpResponder respond) {
     Handle(std::move(req), std::move(respond));
   });
@@ -485,6 +487,8 @@ Status InferenceServer::Start() {
     grpc.port = options_.grpc_port;
     grpc.max_message_bytes = options_.max_body_bytes;
     grpc.idle_timeout_ms = options_.idle_timeout_ms;
+    grpc.tls_cert_file = options_.tls_cert_file;
+    grpc.tls_key_file = options_.tls_key_file;
     auto g = GrpcFrontend::Start(std::move(backend), grpc);
     if (!g.ok()) return InvalidArgument("serve: " + g.status().message());
     grpc_ = std::move(*g);
@@ -542,16 +546,17 @@ int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& opti
     return 1;
   }
   if (repository_dir.empty()) {
-    std::printf("kiln serve: model '%s' ready on http://%s:%d (batch up to %d, delay %lld us)\n",
-                (*server)->model_name().c_str(), options.host.c_str(), (*server)->port(), (*server)->max_batch_size(),
+    std::printf("kiln serve: model '%s' ready on %s://%s:%d (batch up to %d, delay %lld us)\n",
+                (*server)->model_name().c_str(), options.tls_cert_file.empty() ? "http" : "https", options.host.c_str(), (*server)->port(), (*server)->max_batch_size(),
                 static_cast<long long>(options.batch_delay_us));
   } else {
-    std::printf("kiln serve: repository %s ready on http://%s:%d: %s\n", repository_dir.c_str(), options.host.c_str(),
+    std::printf("kiln serve: repository %s ready on %s://%s:%d: %s\n", repository_dir.c_str(),
+                options.tls_cert_file.empty() ? "http" : "https", options.host.c_str(),
                 (*server)->port(), (*server)->RepositoryIndexJson().c_str());
   }
   if ((*server)->grpc_port() > 0) {
-    std::printf("kiln serve: gRPC (inference.GRPCInferenceService) on %s:%d\n", options.host.c_str(),
-                (*server)->grpc_port());
+    std::printf("kiln serve: gRPC (inference.GRPCInferenceService%s) on %s:%d\n",
+                options.tls_cert_file.empty() ? "" : ", TLS", options.host.c_str(), (*server)->grpc_port());
   }
   std::fflush(stdout);
   int sig = 0;

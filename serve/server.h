@@ -81,6 +81,9 @@ struct ServerOptions {
   // when inference is open; when only `auth_token` is set, they need that one. Empty: open.
   std::string auth_token;
   std::string admin_token;
+  // TLS for HTTP and gRPC: PEM certificate chain and private key files (both or neither).
+  // With them HTTP is HTTPS only (serve/http.h) and gRPC takes TLS credentials only.
+  std::string tls_cert_file, tls_key_file;
 };
 
 // Reads a token file for --auth-token-file / --admin-token-file: its first line, without
