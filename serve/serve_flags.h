@@ -45,6 +45,10 @@ inline void AddServeFlags(CLI::App& app, ServerOptions& options) {
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key-file", options.tls_key_file, "PEM private key of --tls-cert-file")
       ->check(CLI::ExistingFile);
+  app.add_option("--metrics-port", options.metrics_port,
+                 "also serve GET /metrics on this TCP port, plain HTTP without a token (0 = any free port; "
+                 "default: /metrics on --port only)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--grpc-port", options.grpc_port,
                  "also serve KServe v2 gRPC (inference.GRPCInferenceService) on this TCP port (0 = any free port; "
                  "default: no gRPC)")

@@ -473,6 +473,26 @@ Status InferenceServer::Start() {
   if (!server.ok()) return InvalidArgument("serve: " + server.status().message());
   http_ = std::move(*server);
   port_ = http_->port();
+  if (options_.metrics_port >= 0) {
+    HttpOptions m;
+    m.host = options_.host;
+    m.port = options_.metrics_port;
+    m.io_threads = 1;
+    m.max_connections = 64;
+    m.max_body_bytes = 1 << 10;
+    m.header_timeout_ms = options_.header_timeout_ms;
+    m.idle_timeout_ms = options_.idle_timeout_ms;
+    auto metrics = HttpServer::Start(m, [this](HttpRequest req, HttpResponder respond) {
+      if (req.path != "/metrics") return respond(JsonErrorResponse(404, "this port serves GET /metrics only"));
+      if (req.method != "GET") return respond(JsonErrorResponse(405, "use GET for /metrics"));
+      HttpResponse r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = MetricsText();
+      respond(std::move(r));
+    });
+    if (!metrics.ok()) return InvalidArgument("serve: metrics port: " + metrics.status().message());
+    metrics_ = std::move(*metrics);
+  }
   if (options_.grpc_port >= 0) {
     GrpcBackend backend;
     backend.ready = [this] { return !shutting_down_.load(); };
@@ -516,6 +536,7 @@ void InferenceServer::Shutdown() {
   for (auto& inst : Instances()) inst->Stop();
   // 3. Write the last responses (up to 10 s), then close every connection.
   if (http_) http_->Stop(std::chrono::milliseconds(10'000));
+  if (metrics_) metrics_->Stop(std::chrono::milliseconds(1'000));
 }
 
 int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& options,
@@ -553,6 +574,9 @@ int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& opti
     std::printf("kiln serve: repository %s ready on %s://%s:%d: %s\n", repository_dir.c_str(),
                 options.tls_cert_file.empty() ? "http" : "https", options.host.c_str(),
                 (*server)->port(), (*server)->RepositoryIndexJson().c_str());
+  }
+  if ((*server)->metrics_port() > 0) {
+    std::printf("kiln serve: metrics on http://%s:%d/metrics\n", options.host.c_str(), (*server)->metrics_port());
   }
   if ((*server)->grpc_port() > 0) {
     std::printf("kiln serve: gRPC (inference.GRPCInferenceService%s) on %s:%d\n",

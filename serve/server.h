@@ -61,6 +61,10 @@ struct ServerOptions {
   // (InferenceServer::grpc_port()). Shares the models, queues, limits and tokens with HTTP;
   // gRPC messages are capped at max_body_bytes.
   int grpc_port = -1;
+  // Prometheus metrics (GET /metrics, nothing else) on a port of their own as well, plain
+  // HTTP without a token, for a scraper on a monitoring network (Triton's --metrics-port);
+  // -1 = none, 0 = any free port. /metrics on `port` stays, behind the auth token.
+  int metrics_port = -1;
   std::string model_name;  // artifact server: "" = the artifact's model name
   // Batching defaults (a repository model's config.json overrides them):
   int max_batch_size = 0;  // samples per run; 0 = the artifact's batch B; at most B
@@ -134,6 +138,8 @@ class InferenceServer {
   int port() const { return port_; }
   // The bound gRPC port (after Start; 0 without gRPC).
   int grpc_port() const;
+  // The bound metrics port (after Start; 0 without one).
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // Artifact server: its model's name and samples per run ("" and 0 for a repository).
   const std::string& model_name() const { return model_name_; }
   int max_batch_size() const;
@@ -180,6 +186,7 @@ class InferenceServer {
   int port_ = 0;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<GrpcFrontend> grpc_;
+  std::unique_ptr<HttpServer> metrics_;
 
   mutable std::mutex registry_mu_;
   std::map<std::string, ModelEntry> models_;

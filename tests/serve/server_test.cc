@@ -318,3 +318,38 @@ TEST_CASE("server: options are checked against the artifact", "[serve]") {
 
 }  // namespace
 }  // namespace kiln::serve
+
+namespace kiln::serve::testing {
+namespace {
+
+TEST_CASE("server: metrics on a port of their own, open while the main port needs a token", "[serve][metrics]") {
+  ServerOptions options;
+  options.metrics_port = 0;
+  options.auth_token = "metrics-test-token";
+  Running r(options);
+  REQUIRE(r.server->metrics_port() > 0);
+  CHECK(r.server->metrics_port() != r.server->port());
+  httplib::Headers token = {{"Authorization", "Bearer metrics-test-token"}};
+  auto images = RandomImages(1, 71);
+  CheckLogits(r.client->Post("/v2/models/lenet/infer", token, InferBody(images).dump(), "application/json"), images);
+  httplib::Client scraper("127.0.0.1", r.server->metrics_port());
+  auto m = scraper.Get("/metrics");
+  REQUIRE(m);
+  CHECK(m->status == 200);
+  CHECK_THAT(m->get_header_value("Content-Type"), Catch::Contains("text/plain"));
+  CHECK_THAT(m->body, Catch::Contains("kiln_inference_request_success{model=\"lenet\",version=\"1\"} 1\n"));
+  // Only /metrics there: no inference, no metadata.
+  auto other = scraper.Get("/v2/models/lenet");
+  REQUIRE(other);
+  CHECK(other->status == 404);
+  auto body = scraper.Post("/v2/models/lenet/infer", InferBody(images).dump(), "application/json");
+  REQUIRE(body);
+  CHECK(body->status == 413);  // the metrics port reads no bodies past 1 KiB
+  // The main port's /metrics keeps its token.
+  auto guarded = r.client->Get("/metrics");
+  REQUIRE(guarded);
+  CHECK(guarded->status == 401);
+}
+
+}  // namespace
+}  // namespace kiln::serve::testing
