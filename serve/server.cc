@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -547,6 +548,9 @@ int ServeUntilSignal(const std::string& artifact_path, const ServerOptions& opti
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer that closes its socket must never kill the server (Asio and gRPC send with
+  // MSG_NOSIGNAL already; this covers any other write).
+  std::signal(SIGPIPE, SIG_IGN);
   StatusOr<std::unique_ptr<InferenceServer>> server = InvalidArgument("serve: give an artifact or --model-repository");
   if (!repository_dir.empty()) {
     server = InferenceServer::CreateFromRepository(repository_dir, options);
