@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -69,6 +71,8 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<int64_t> errors{0};
+  std::mutex first_error_mu;
+  std::string first_error;
   std::vector<std::vector<double>> latencies(static_cast<size_t>(connections));
   const auto end = Clock::now() + std::chrono::seconds(seconds);
   std::vector<std::thread> threads;
@@ -86,7 +90,10 @@ int main(int argc, char** argv) {
         grpc::Status s = stub->ModelInfer(&ctx, request, &response);
         auto t1 = Clock::now();
         if (!s.ok()) {
-          errors++;
+          if (errors++ == 0) {
+            std::lock_guard<std::mutex> lock(first_error_mu);
+            first_error = std::to_string(s.error_code()) + " " + s.error_message();
+          }
           continue;
         }
         latencies[static_cast<size_t>(c)].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -98,7 +105,8 @@ int main(int argc, char** argv) {
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
-  std::printf("  %zu requests in %d s, %lld errors\n", all.size(), seconds, static_cast<long long>(errors.load()));
+  std::printf("  %zu requests in %d s, %lld errors%s\n", all.size(), seconds, static_cast<long long>(errors.load()),
+              first_error.empty() ? "" : (" (first: " + first_error + ")").c_str());
   std::printf("  Requests/sec: %.2f\n", static_cast<double>(all.size()) / seconds);
   std::printf("  latency ms: 50%% %.3f  90%% %.3f  99%% %.3f\n", pct(0.50), pct(0.90), pct(0.99));
   return errors.load() > 0 ? 1 : 0;

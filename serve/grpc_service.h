@@ -54,7 +54,7 @@ struct GrpcOptions {
   std::string host = "127.0.0.1";
   int port = 8001;  // 0 = any free port
   int64_t max_message_bytes = int64_t{8} << 20;
-  int max_threads = 64;            // handler threads (each in-flight call holds one)
+  int max_threads = 256;           // handler threads (each in-flight call holds one; past it: RESOURCE_EXHAUSTED)
   int max_streams = 128;           // concurrent calls per connection
   int64_t idle_timeout_ms = 30'000;  // connections idle longer are closed
   // TLS: PEM files of the server's certificate chain and private key (both or neither).
