@@ -394,11 +394,13 @@ class RequestReader : public nlohmann::json_sax<json> {
     Pending& p = pending_;
     if (!p.name) return Error("an input has no \"name\" string");
     const std::string& name = *p.name;
+    int index = -1;  // the model input it names (AddInferInput reports an unknown one)
+    for (size_t i = 0; i < sig_.inputs.size(); ++i) {
+      if (sig_.inputs[i].name == name) index = static_cast<int>(i);
+    }
     if (!p.datatype) {
       // Name checks first, so an unknown input is reported as such.
-      bool known = false;
-      for (const auto& spec : sig_.inputs) known = known || spec.name == name;
-      if (!known) return Error("unknown input '" + name + "'" + Known(sig_.inputs, "inputs"));
+      if (index < 0) return Error("unknown input '" + name + "'" + Known(sig_.inputs, "inputs"));
       return Error("input '" + name + "' has no \"datatype\" string");
     }
     if (!p.shape) return Error("input '" + name + "' has no \"shape\" array");
@@ -428,12 +430,8 @@ class RequestReader : public nlohmann::json_sax<json> {
                         take, nullptr, "\"binary_data_size\" is", &seen_, &request_);
       if (s.ok()) binary_used_ += take;
     } else {
-      bool known = false;
-      for (const auto& spec : sig_.inputs) known = known || spec.name == name;
-      if (known && !p.has_data) {
-        size_t index = 0;
-        while (sig_.inputs[index].name != name) ++index;
-        if (!seen_[index]) return Error("input '" + name + "' has no \"data\"");
+      if (index >= 0 && !p.has_data && !seen_[static_cast<size_t>(index)]) {
+        return Error("input '" + name + "' has no \"data\"");
       }
       s = AddInferInput(sig_, name, *p.datatype, shape, nullptr, 0, &p.data, "\"data\" has", &seen_, &request_);
     }

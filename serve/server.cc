@@ -116,6 +116,19 @@ std::vector<std::shared_ptr<ModelInstance>> InferenceServer::Instances() const {
 
 std::string InferenceServer::MetricsText() const { return serve::MetricsText(Instances()); }
 
+HttpResponse InferenceServer::MetricsResponse() const {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = MetricsText();
+  return r;
+}
+
+std::vector<std::string> InferenceServer::Extensions() const {
+  std::vector<std::string> e = {"binary_tensor_data"};
+  if (!repository_.empty()) e.push_back("model_repository");
+  return e;
+}
+
 std::shared_ptr<ModelInstance> InferenceServer::Find(const std::string& name, const std::string& version, int* status,
                                                      std::string* error) const {
   std::lock_guard<std::mutex> lock(registry_mu_);
@@ -201,16 +214,11 @@ void InferenceServer::Handle(HttpRequest req, HttpResponder respond) {
   }
   if (seg.size() == 1 && seg[0] == "v2") {
     if (!only(get, "GET")) return;
-    json extensions = json::array({"binary_tensor_data"});
-    if (!repository_.empty()) extensions.push_back("model_repository");
-    return respond(Reply(200, {{"name", "kiln"}, {"version", "1"}, {"extensions", extensions}}));
+    return respond(Reply(200, {{"name", "kiln"}, {"version", "1"}, {"extensions", Extensions()}}));
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (!only(get, "GET")) return;
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = MetricsText();
-    return respond(std::move(r));
+    return respond(MetricsResponse());
   }
   if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models") return HandleModel(req, seg, respond);
   if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "repository") {
@@ -486,10 +494,7 @@ Status InferenceServer::Start() {
     auto metrics = HttpServer::Start(m, [this](HttpRequest req, HttpResponder respond) {
       if (req.path != "/metrics") return respond(JsonErrorResponse(404, "this port serves GET /metrics only"));
       if (req.method != "GET") return respond(JsonErrorResponse(405, "use GET for /metrics"));
-      HttpResponse r;
-      r.content_type = "text/plain; version=0.0.4";
-      r.body = MetricsText();
-      respond(std::move(r));
+      respond(MetricsResponse());
     });
     if (!metrics.ok()) return InvalidArgument("serve: metrics port: " + metrics.status().message());
     metrics_ = std::move(*metrics);
@@ -500,8 +505,7 @@ Status InferenceServer::Start() {
     backend.find = [this](const std::string& name, const std::string& version, int* status, std::string* error) {
       return Find(name, version, status, error);
     };
-    backend.extensions = {"binary_tensor_data"};
-    if (!repository_.empty()) backend.extensions.push_back("model_repository");
+    backend.extensions = Extensions();
     backend.auth_token = options_.auth_token;
     GrpcOptions grpc;
     grpc.host = options_.host;

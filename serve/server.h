@@ -179,6 +179,10 @@ class InferenceServer {
   std::shared_ptr<ModelInstance> Find(const std::string& name, const std::string& version, int* status,
                                       std::string* error) const;
   std::vector<std::shared_ptr<ModelInstance>> Instances() const;
+  // GET /metrics (main port and metrics port): Prometheus text of every version.
+  HttpResponse MetricsResponse() const;
+  // The protocol extensions served, for HTTP and gRPC server metadata.
+  std::vector<std::string> Extensions() const;
 
   ServerOptions options_;
   std::string repository_;  // real path; "" = artifact server

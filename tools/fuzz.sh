@@ -59,7 +59,7 @@ if [ ! -f "$pb" ] || [ serve/proto/grpc_predict_v2.proto -nt "$pb" ]; then
 fi
 
 # Objects, rebuilt when their source or any header is newer (coarse but safe).
-newest_header=$(find base runtime backends ir graph import serve -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
+newest_header=$(find base runtime backends ir graph import serve tools/fuzz -name '*.h' -o -name '*.def' -o -name '*.fbs' | xargs ls -t | head -n 1)
 objs=()
 todo=()
 for src in "${srcs[@]}"; do

@@ -12,30 +12,19 @@
 #include <string_view>
 
 #include "serve/infer_request.h"
+#include "tools/fuzz/serve_fuzz_signature.h"
 
 namespace {
 
-const kiln::serve::ModelSignature& Signature() {
-  static const kiln::serve::ModelSignature sig = [] {
-    kiln::serve::ModelSignature s;
-    s.inputs = {{"data", kiln::DType::kF32, {4, 1, 2, 2}}, {"ids", kiln::DType::kS32, {4, 3}}};
-    s.outputs = {{"logits", kiln::DType::kF32, {4, 5}}, {"label", kiln::DType::kS32, {4}}};
-    s.max_batch = 4;
-    return s;
-  }();
-  return sig;
-}
+constexpr const char* kTarget = "infer_request";
 
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "infer_request fuzz: %s\n", what);
-  std::abort();
-}
+[[noreturn]] void Fail(const char* what) { kiln::serve::fuzz::Fail(kTarget, what); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kiln::serve;
-  const ModelSignature& sig = Signature();
+  const ModelSignature& sig = fuzz::Signature();
   // A body starting with 'B' and a length byte has binary tensor data: that many bytes of
   // JSON header, then the binary section (the Inference-Header-Content-Length case).
   std::string_view body(reinterpret_cast<const char*>(data), size);
@@ -49,13 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (req.status().message().empty()) Fail("an error without a message");
     return 0;
   }
-  if (req->n < 1 || req->n > sig.max_batch) Fail("batch outside [1, max_batch]");
-  if (req->inputs.size() != sig.inputs.size()) Fail("wrong input count");
-  const size_t row_bytes[] = {16, 12};
-  for (size_t i = 0; i < req->inputs.size(); ++i) {
-    if (req->inputs[i].size() != row_bytes[i] * static_cast<size_t>(req->n)) Fail("input rows do not match the batch");
-  }
-  if (req->outputs.empty()) Fail("no outputs");
+  fuzz::CheckRequest(kTarget, *req);
   std::vector<std::vector<uint8_t>> results;
   for (int k : req->outputs) {
     if (k < 0 || k > 1) Fail("output index out of range");
