@@ -57,4 +57,37 @@ StatusOr<runtime::ArtifactContents> CompileForExport(graph::nn::Block& net, cons
 StatusOr<ExportResult> ExportArtifact(graph::nn::Block& net, const Shape& input_shape, const std::string& path,
                                       const ExportOptions& options = {});
 
+// Training artifacts (kiln compile --train; runtime/training.h runs them without the compiler).
+struct TrainExportOptions {
+  std::string model_name = "model";
+  // The pass pipeline, level, target and resident parameters: TrainStep's (graph/trainer.h).
+  // Streams do not apply: the artifact holds the one-session step.
+  graph::CompileOptions compile;
+  // The eval program's batch (the forward pass in inference mode, weights treated as
+  // constants between updates: batch norms fold into convolutions, re-folded when the
+  // weights change). 0: the training batch; -1: no eval program.
+  int64_t eval_batch = 0;
+  std::map<std::string, std::string> metadata;
+};
+
+// The contents of a training artifact for `net` with `loss_fn` and `trainer`'s optimizer on
+// data f32 `input_shape` (its first dim the training batch) and labels s32 [N]: the step
+// TrainStep would compile for that shape (graph::TrainingRequest and TraceTrainingGraph:
+// the same passes, layouts and resident parameters), the weights and the trainer's
+// optimizer state with their current values (state the trainer has not created yet is
+// zero, as at TrainStep's first step), the optimizer's hyper-parameters and step count, and
+// the eval program. `weights` receives the copies the contents point to. Errors: the
+// trainer's status; FailedPrecondition for an uninitialized parameter; shape errors naming
+// node, op and shapes; lowering errors.
+StatusOr<runtime::ArtifactContents> CompileTrainingForExport(graph::nn::Block& net, const graph::LossFn& loss_fn,
+                                                             graph::Trainer& trainer, const Shape& input_shape,
+                                                             const TrainExportOptions& options,
+                                                             std::vector<std::unique_ptr<Tensor>>* weights,
+                                                             double* compile_seconds = nullptr);
+
+// Compiles as CompileTrainingForExport and writes the artifact to `path` atomically.
+StatusOr<ExportResult> ExportTrainingArtifact(graph::nn::Block& net, const graph::LossFn& loss_fn,
+                                              graph::Trainer& trainer, const Shape& input_shape, const std::string& path,
+                                              const TrainExportOptions& options = {});
+
 }  // namespace kiln::aot

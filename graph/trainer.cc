@@ -7,6 +7,7 @@
 #include "compiler/compile.h"
 #include "ir/builder.h"
 #include "passes/batch_separable.h"
+#include "runtime/training.h"
 
 namespace kiln::graph {
 
@@ -49,8 +50,7 @@ Trainer::Trainer(nn::Block& net, const std::string& optimizer, const std::map<st
 
 double Trainer::NextStepLearningRate() const {
   if (optimizer_ != "adam") return learning_rate_;
-  auto t = static_cast<double>(num_update_ + 1);
-  return learning_rate_ * std::sqrt(1.0 - std::pow(adam_.beta2, t)) / (1.0 - std::pow(adam_.beta1, t));
+  return runtime::AdamStepLearningRate(learning_rate_, adam_.beta1, adam_.beta2, num_update_ + 1);
 }
 
 Status Trainer::Sync() {
@@ -141,6 +141,28 @@ compiler::CompileRequest InferenceRequest(const CompileOptions& options) {
   return MakeRequest(options, /*trainer=*/nullptr, Autodiff::kNone, /*require_batch_separable=*/false);
 }
 
+compiler::CompileRequest TrainingRequest(const CompileOptions& options, Trainer& trainer) {
+  return MakeRequest(options, &trainer, Autodiff::kTrain, /*require_batch_separable=*/false);
+}
+
+StatusOr<std::unique_ptr<ir::Graph>> TraceTrainingGraph(nn::Block& net, const LossFn& loss_fn, const Shape& data_shape,
+                                                        std::ostream* shape_log) {
+  if (data_shape.empty() || data_shape[0] < 1) {
+    return InvalidArgument("training graph: data shape " + ShapeToString(data_shape) + " needs a batch dim N >= 1");
+  }
+  net.CollectParams();  // assigns structural names
+  Tracer t("train_step");
+  t.set_training(true);
+  t.SetShapeLog(shape_log);
+  Sym data = t.Input("data", DType::kF32, data_shape);
+  Sym label = t.Input("label", DType::kS32, {data_shape[0]});
+  ASSIGN_OR_RETURN(Sym out, net.Forward(data));
+  ASSIGN_OR_RETURN(Sym loss, loss_fn(out, label));
+  t.graph().AddOutput("loss", loss.id);
+  t.graph().AddOutput("output", out.id);
+  return t.TakeGraph();
+}
+
 StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Graph> graph, nn::Block& params,
                                                          const CompileOptions& options, std::string* text,
                                                          codegen::LowerStats* stats) {
@@ -165,17 +187,8 @@ Status TrainStep::Release() {
 
 Status TrainStep::Compile(const Shape& data_shape) {
   RETURN_IF_ERROR(trainer_.status());
-  net_.CollectParams();  // assigns structural names
-  Tracer t("train_step");
-  t.set_training(true);
-  t.SetShapeLog(options_.shape_log);
-  Sym data = t.Input("data", DType::kF32, data_shape);
-  Sym label = t.Input("label", DType::kS32, {data_shape[0]});
-  ASSIGN_OR_RETURN(Sym out, net_.Forward(data));
-  ASSIGN_OR_RETURN(Sym loss, loss_(out, label));
-  t.graph().AddOutput("loss", loss.id);
-  t.graph().AddOutput("output", out.id);
-  ASSIGN_OR_RETURN(auto session, CompileAndBind(t.TakeGraph(), net_, &trainer_, options_, &graph_text_, &stats_,
+  ASSIGN_OR_RETURN(auto graph, TraceTrainingGraph(net_, loss_, data_shape, options_.shape_log));
+  ASSIGN_OR_RETURN(auto session, CompileAndBind(std::move(graph), net_, &trainer_, options_, &graph_text_, &stats_,
                                                 /*require_batch_separable=*/false, Autodiff::kTrain));
   sessions_[data_shape] = std::move(session);
   return OkStatus();

@@ -244,6 +244,16 @@ StatusOr<std::unique_ptr<runtime::Session>> CompileGraph(std::unique_ptr<ir::Gra
 // so that an artifact is bit-identical to Predictor::Forward.
 compiler::CompileRequest InferenceRequest(const CompileOptions& options);
 
+// The request TrainStep compiles its one-session step with (mode training: backward and the
+// trainer's optimizer update in place; resident parameters as the options say), and the
+// graph it traces: inputs "data" f32 `data_shape` and "label" s32 [N], outputs "loss" and
+// "output", the network in training mode. aot::ExportTrainingArtifact uses both so that a
+// training artifact runs TrainStep's steps bit for bit. Errors (trace): InvalidArgument
+// for a shape without a batch dim; shape errors naming node, op and shapes.
+compiler::CompileRequest TrainingRequest(const CompileOptions& options, Trainer& trainer);
+StatusOr<std::unique_ptr<ir::Graph>> TraceTrainingGraph(nn::Block& net, const LossFn& loss_fn, const Shape& data_shape,
+                                                        std::ostream* shape_log = nullptr);
+
 // mx.metric.Accuracy: micro-averaged accuracy of argmax(pred, axis=1) against labels.
 class Accuracy {
  public:

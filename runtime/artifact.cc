@@ -118,8 +118,33 @@ bool SameTensor(const Tensor& a, const Tensor& b) {
 StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
   const StepProgram& c = contents.program;
   if (!c.planned) return FailedPrecondition("artifact: the program \"" + c.name + "\" has no buffer plan");
-  if (!c.writeback_steps.empty()) {
-    return FailedPrecondition("artifact: resident training parameters (write-back steps) are not stored in artifacts");
+  if (!c.writeback_steps.empty() && !contents.training) {
+    return FailedPrecondition(
+        "artifact: write-back steps (resident training parameters) belong to training artifacts only");
+  }
+  // Training: one flag pair per parameter; the eval program's parameters are the step's.
+  std::vector<int32_t> eval_params;
+  if (contents.training) {
+    if (!contents.buckets.empty()) return InvalidArgument("artifact: a training artifact has no batch buckets");
+    if (c.param_info.size() != c.params.size()) {
+      return InvalidArgument("artifact: training step has " + std::to_string(c.params.size()) + " parameters but " +
+                             std::to_string(c.param_info.size()) + " param_info entries");
+    }
+    const StepProgram& e = contents.eval;
+    if (e.planned) {
+      if (!e.writeback_steps.empty()) return FailedPrecondition("artifact: the eval program has write-back steps");
+      if (e.target != c.target) return InvalidArgument("artifact: the eval program was lowered for target '" + e.target + "'");
+      for (const TensorSpec& p : e.params) {
+        auto it = std::find_if(c.params.begin(), c.params.end(), [&](const TensorSpec& q) {
+          return q.name == p.name && q.dtype == p.dtype && q.shape == p.shape;
+        });
+        if (it == c.params.end()) {
+          return InvalidArgument("artifact: the eval program's parameter " + p.ToString() +
+                                 " is not a parameter of the training step");
+        }
+        eval_params.push_back(static_cast<int32_t>(it - c.params.begin()));
+      }
+    }
   }
   const std::vector<const Tensor*>& weights_in = contents.weights;
   if (weights_in.size() != c.params.size()) {
@@ -175,6 +200,14 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
       bucket_constants[k].push_back(static_cast<int32_t>(it - pool.begin()));
     }
   }
+  std::vector<int32_t> eval_constants;
+  if (contents.training && contents.eval.planned) {
+    for (const Tensor& t : contents.eval.constants) {
+      auto it = std::find_if(pool.begin(), pool.end(), [&](const Tensor* p) { return SameTensor(*p, t); });
+      if (it == pool.end()) it = pool.insert(pool.end(), &t);
+      eval_constants.push_back(static_cast<int32_t>(it - pool.begin()));
+    }
+  }
   std::vector<flatbuffers::Offset<fb::TensorData>> constants;
   for (size_t i = 0; i < pool.size(); ++i) {
     const Tensor& t = *pool[i];
@@ -224,6 +257,36 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
     buckets.push_back(fb::CreateBucket(b, in, out, st, pre, bp.arena_bytes, mem, consts));
   }
   auto buckets_v = b.CreateVector(buckets);
+  flatbuffers::Offset<fb::Training> training = 0;
+  if (contents.training) {
+    const TrainingInfo& t = *contents.training;
+    flatbuffers::Offset<fb::Bucket> eval = 0;
+    if (contents.eval.planned) {
+      const StepProgram& e = contents.eval;
+      auto in = PackSpecs(b, e.inputs);
+      auto out = PackSpecs(b, e.outputs);
+      auto st = pack_steps(e.steps);
+      auto pre = pack_steps(e.prepack_steps);
+      auto mem = pack_memory(e.memory);
+      auto consts = b.CreateVector(eval_constants);
+      eval = fb::CreateBucket(b, in, out, st, pre, e.arena_bytes, mem, consts);
+    }
+    std::vector<flatbuffers::Offset<fb::FloatAttr>> options;
+    for (const auto& [k, v] : t.options) options.push_back(fb::CreateFloatAttr(b, b.CreateString(k), v));
+    std::vector<uint8_t> state, updated;
+    for (const ParamInfo& pi : c.param_info) {
+      state.push_back(pi.state ? 1 : 0);
+      updated.push_back(pi.updated ? 1 : 0);
+    }
+    auto optimizer = b.CreateString(t.optimizer);
+    auto options_v = b.CreateVector(options);
+    auto state_v = b.CreateVector(state);
+    auto updated_v = b.CreateVector(updated);
+    auto writeback_v = pack_steps(c.writeback_steps);
+    auto eval_params_v = b.CreateVector(eval_params);
+    training = fb::CreateTraining(b, optimizer, options_v, t.num_update, state_v, updated_v, writeback_v, eval,
+                                  eval_params_v);
+  }
   auto steps_v = pack_steps(c.steps);
   auto prepack_v = pack_steps(c.prepack_steps);
   std::vector<flatbuffers::Offset<fb::KeyValue>> metadata;
@@ -242,7 +305,7 @@ StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents) {
   auto metadata_v = b.CreateVector(metadata);
   auto root = fb::CreateArtifact(b, kArtifactFormatVersion, name, inputs, outputs, params, steps_v, c.arena_bytes,
                                  memory, weights_v, constants_v, kernels_v, text, metadata_v, prepack_v, target, isa,
-                                 buckets_v);
+                                 buckets_v, training);
   fb::FinishArtifactBuffer(b, root);
   const uint8_t* payload = b.GetBufferPointer();
   size_t size = b.GetSize();
@@ -576,8 +639,9 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
     const std::vector<TensorSpec>* inputs;
     const std::vector<TensorSpec>* outputs;
     const std::vector<TensorSpec>* constants;
+    const std::vector<TensorSpec>* params;
   };
-  Buffers main_buffers{v.arena_bytes, &v.inputs, &v.outputs, &v.constant_specs};
+  Buffers main_buffers{v.arena_bytes, &v.inputs, &v.outputs, &v.constant_specs, &v.params};
   auto read_steps = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::Step>>* steps, const std::string& role,
                         const Buffers& buf, std::vector<StepDesc>* out) -> Status {
     if (!steps) return OkStatus();
@@ -614,7 +678,7 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
       auto check_all = [&](const std::vector<TensorRef>& refs, const char* role) -> Status {
         for (size_t k = 0; k < refs.size(); ++k) {
           RETURN_IF_ERROR(ValidateTensorRef(refs[k], where + " " + role + " " + std::to_string(k), buf.arena_bytes,
-                                            *buf.inputs, *buf.outputs, v.params, *buf.constants, limits));
+                                            *buf.inputs, *buf.outputs, *buf.params, *buf.constants, limits));
         }
         return OkStatus();
       };
@@ -632,6 +696,31 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
   };
   RETURN_IF_ERROR(read_steps(a->steps(), "step", main_buffers, &v.steps));
   RETURN_IF_ERROR(read_steps(a->prepack_steps(), "prepack step", main_buffers, &v.prepack_steps));
+  // A bucket's (or the eval program's) arena, memory report, pool constants and steps, on
+  // `params`; `role` prefixes its steps in messages ("bucket 0 step 3").
+  auto read_body = [&](const fb::Bucket* fbk, const std::string& what, const std::string& role,
+                       const std::vector<TensorSpec>& params, ArtifactView::BucketView* bk) -> Status {
+    bk->arena_bytes = fbk->arena_bytes();
+    if (bk->arena_bytes < 0 || bk->arena_bytes > limits.max_arena_bytes) {
+      return InvalidArgument(what + ": arena of " + std::to_string(bk->arena_bytes) + " bytes is outside [0, " +
+                             std::to_string(limits.max_arena_bytes) + "]");
+    }
+    bk->memory = ReadMemory(fbk->memory());
+    if (fbk->constants()) {
+      for (int32_t index : *fbk->constants()) {
+        if (index < 0 || static_cast<size_t>(index) >= v.constants.size()) {
+          return InvalidArgument(what + ": constant index " + std::to_string(index) + " outside the pool of " +
+                                 std::to_string(v.constants.size()));
+        }
+        bk->constants.push_back(v.constants[static_cast<size_t>(index)]);
+        bk->constant_specs.push_back(v.constant_specs[static_cast<size_t>(index)]);
+      }
+    }
+    if (!fbk->steps() || fbk->steps()->size() == 0) return InvalidArgument(what + " has no steps");
+    Buffers buf{bk->arena_bytes, &bk->inputs, &bk->outputs, &bk->constant_specs, &params};
+    RETURN_IF_ERROR(read_steps(fbk->steps(), role + " step", buf, &bk->steps));
+    return read_steps(fbk->prepack_steps(), role + " prepack step", buf, &bk->prepack_steps);
+  };
 
   // Batch buckets: another batch of the same signatures, the shared weights, pool constants.
   if (a->buckets()) {
@@ -656,29 +745,56 @@ StatusOr<ArtifactView> ParseArtifact(const uint8_t* data, size_t size, const Art
         }
       }
       batches.push_back(batch);
-      bk.arena_bytes = fbk->arena_bytes();
-      if (bk.arena_bytes < 0 || bk.arena_bytes > limits.max_arena_bytes) {
-        return InvalidArgument(what + ": arena of " + std::to_string(bk.arena_bytes) + " bytes is outside [0, " +
-                               std::to_string(limits.max_arena_bytes) + "]");
-      }
-      bk.memory = ReadMemory(fbk->memory());
-      if (fbk->constants()) {
-        for (int32_t index : *fbk->constants()) {
-          if (index < 0 || static_cast<size_t>(index) >= v.constants.size()) {
-            return InvalidArgument(what + ": constant index " + std::to_string(index) + " outside the pool of " +
-                                   std::to_string(v.constants.size()));
-          }
-          bk.constants.push_back(v.constants[static_cast<size_t>(index)]);
-          bk.constant_specs.push_back(v.constant_specs[static_cast<size_t>(index)]);
-        }
-      }
-      if (!fbk->steps() || fbk->steps()->size() == 0) return InvalidArgument(what + " has no steps");
-      Buffers buf{bk.arena_bytes, &bk.inputs, &bk.outputs, &bk.constant_specs};
-      RETURN_IF_ERROR(read_steps(fbk->steps(), "bucket " + std::to_string(k) + " step", buf, &bk.steps));
-      RETURN_IF_ERROR(
-          read_steps(fbk->prepack_steps(), "bucket " + std::to_string(k) + " prepack step", buf, &bk.prepack_steps));
+      RETURN_IF_ERROR(read_body(fbk, what, "bucket " + std::to_string(k), v.params, &bk));
       v.buckets.push_back(std::move(bk));
     }
+  }
+
+  // Training: flags per parameter, write-back steps, the eval program on its parameters.
+  if (const fb::Training* t = a->training()) {
+    if (!v.buckets.empty()) return InvalidArgument("artifact: a training artifact has batch buckets");
+    ArtifactView::TrainingView tv;
+    tv.info.optimizer = Str(t->optimizer());
+    if (tv.info.optimizer != "sgd" && tv.info.optimizer != "adam") {
+      return InvalidArgument("artifact: training optimizer '" + tv.info.optimizer + "' is not sgd or adam");
+    }
+    if (t->options()) {
+      for (const fb::FloatAttr* at : *t->options()) {
+        if (!at || !at->key()) return InvalidArgument("artifact: a training option has no key");
+        tv.info.options[at->key()->str()] = at->value();
+      }
+    }
+    tv.info.num_update = t->num_update();
+    if (tv.info.num_update < 0) return InvalidArgument("artifact: training num_update is negative");
+    size_t np = v.params.size();
+    if (!t->param_state() || !t->param_updated() || t->param_state()->size() != np ||
+        t->param_updated()->size() != np) {
+      return InvalidArgument("artifact: training param_state and param_updated need one entry per parameter (" +
+                             std::to_string(np) + ")");
+    }
+    for (flatbuffers::uoffset_t i = 0; i < np; ++i) {
+      tv.param_info.push_back({t->param_state()->Get(i) != 0, t->param_updated()->Get(i) != 0});
+    }
+    RETURN_IF_ERROR(read_steps(t->writeback_steps(), "write-back step", main_buffers, &tv.writeback_steps));
+    if (const fb::Bucket* e = t->eval()) {
+      tv.has_eval = true;
+      std::set<int> seen;
+      if (t->eval_params()) {
+        for (int32_t index : *t->eval_params()) {
+          if (index < 0 || static_cast<size_t>(index) >= np || !seen.insert(index).second) {
+            return InvalidArgument("artifact: eval parameter index " + std::to_string(index) +
+                                   " is outside the parameters (" + std::to_string(np) + ") or repeated");
+          }
+          tv.eval_param_index.push_back(index);
+          tv.eval_params.push_back(v.params[static_cast<size_t>(index)]);
+        }
+      }
+      ASSIGN_OR_RETURN(tv.eval.inputs, ReadSpecs(e->inputs(), "eval input", limits));
+      ASSIGN_OR_RETURN(tv.eval.outputs, ReadSpecs(e->outputs(), "eval output", limits));
+      if (tv.eval.outputs.empty()) return InvalidArgument("artifact: the eval program has no outputs");
+      RETURN_IF_ERROR(read_body(e, "artifact: the eval program", "eval", tv.eval_params, &tv.eval));
+    }
+    v.training = std::move(tv);
   }
   v.graph_text = Str(a->graph_text());
   if (a->metadata()) {

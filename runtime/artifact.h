@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,12 +44,26 @@ struct NamedBlob {
   std::string bytes;
 };
 
+// The optimizer of a training artifact (runtime/artifact.fbs Training; runtime/training.h):
+// what the runtime needs to feed the step's "lr" and "rescale_grad" inputs, and the rest of
+// the hyper-parameters (baked into the steps) for `kiln inspect`.
+struct TrainingInfo {
+  std::string optimizer = "sgd";  // "sgd" or "adam" (MXNet 1.9; GLUON_SEMANTICS.md section 4)
+  // learning_rate, rescale_grad, momentum, wd, clip_gradient; adam: beta1, beta2, epsilon.
+  std::map<std::string, double> options;
+  int64_t num_update = 0;  // optimizer steps completed when the file was written
+  // The option's value, or `fallback` when the file does not name it.
+  double Option(const std::string& name, double fallback) const {
+    auto it = options.find(name);
+    return it == options.end() ? fallback : it->second;
+  }
+};
+
 // What the writer stores: a planned StepProgram (signatures, steps, prepack steps, arena
 // size, memory report, constants, target) and what goes with it.
 struct ArtifactContents {
   std::string model_name;
-  // Must be planned and have no write-back steps (resident training parameters are not
-  // stored in artifacts).
+  // Must be planned. Write-back steps (resident training parameters) only with `training`.
   StepProgram program;
   // The ISA the program's steps were built for (runtime::Target::isa()).
   std::string isa;
@@ -61,14 +76,22 @@ struct ArtifactContents {
   // first dim differs from `program`'s, nothing else; the same params). Their constants are
   // stored once when equal to another program's (dtype, shape and bytes).
   std::vector<StepProgram> buckets;
+  // Training artifacts: `program` is the training step (its params the weights and the
+  // optimizer state, program.param_info saying which; `weights` their current values),
+  // `eval` the forward pass in inference mode (planned; its params a subset of the
+  // program's, by name), the optimizer here. No batch buckets.
+  std::optional<TrainingInfo> training;
+  StepProgram eval;
 };
 
 // Serializes `contents` into the bytes of an artifact file (header + payload).
 // Errors: InvalidArgument when a weight is missing or disagrees with its spec (naming it),
 // when a bucket's params differ from the program's, its signatures differ in more than the
-// batch dim, or two programs have the same batch size;
-// or when the payload would exceed FlatBuffers' 2 GiB limit; FailedPrecondition for an
-// unplanned program or one with write-back steps.
+// batch dim, or two programs have the same batch size; when a training artifact's param_info
+// count differs from its params, its eval program names a parameter the training step does
+// not have, or it has buckets; or when the payload would exceed FlatBuffers' 2 GiB limit;
+// FailedPrecondition for an unplanned program, or one with write-back steps that is not a
+// training artifact.
 StatusOr<std::string> SerializeArtifact(const ArtifactContents& contents);
 
 // Writes the artifact to `path` atomically ("<path>.tmp.<pid>", flushed, renamed).
@@ -119,6 +142,19 @@ struct ArtifactView {
     int64_t batch() const { return inputs.empty() || inputs[0].shape.empty() ? 0 : inputs[0].shape[0]; }
   };
   std::vector<BucketView> buckets;
+  // Training artifacts (runtime/artifact.fbs Training): validated like the main program;
+  // param_info has one entry per params entry; the eval program's parameters are params
+  // entries (eval_param_index, distinct), its steps address its own arena.
+  struct TrainingView {
+    TrainingInfo info;
+    std::vector<ParamInfo> param_info;
+    std::vector<StepDesc> writeback_steps;
+    bool has_eval = false;
+    BucketView eval;
+    std::vector<TensorSpec> eval_params;
+    std::vector<int> eval_param_index;  // into params
+  };
+  std::optional<TrainingView> training;
 };
 
 // Parses and validates a whole artifact file held in memory (`data` should be 8-byte

@@ -123,13 +123,15 @@ StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory
   auto build = [&](const std::vector<TensorSpec>& inputs, const std::vector<TensorSpec>& outputs,
                    const std::vector<const uint8_t*>& constant_bytes, const std::vector<TensorSpec>& constant_specs,
                    const std::vector<StepDesc>& steps, const std::vector<StepDesc>& prepack_steps,
-                   int64_t arena_bytes, const MemoryReport& report) -> StatusOr<std::shared_ptr<const Executable>> {
+                   int64_t arena_bytes, const MemoryReport& report, const std::vector<TensorSpec>& params,
+                   const std::vector<StepDesc>& writeback_steps) -> StatusOr<std::shared_ptr<const Executable>> {
     StepProgram program;
     program.name = view.model_name;
     program.target = view.target;
     program.inputs = inputs;
     program.outputs = outputs;
-    program.params = view.params;
+    program.params = params;
+    program.writeback_steps = writeback_steps;
     for (size_t i = 0; i < constant_bytes.size(); ++i) {
       Tensor t(constant_specs[i].dtype, constant_specs[i].shape);
       if (t.size_bytes() > 0) std::memcpy(t.data(), constant_bytes[i], static_cast<size_t>(t.size_bytes()));
@@ -145,13 +147,29 @@ StatusOr<std::shared_ptr<const Model>> Model::Build(std::shared_ptr<void> memory
     Executable* exe = new Executable(std::move(**built));
     return std::shared_ptr<const Executable>(exe, [memory_keep, copies](const Executable* e) { delete e; });
   };
+  static const std::vector<StepDesc> kNoSteps;
   ASSIGN_OR_RETURN(model->exe_, build(view.inputs, view.outputs, view.constants, view.constant_specs, view.steps,
-                                      view.prepack_steps, view.arena_bytes, view.memory));
+                                      view.prepack_steps, view.arena_bytes, view.memory, view.params,
+                                      view.training ? view.training->writeback_steps : kNoSteps));
+  if (view.training) {
+    const ArtifactView::TrainingView& tv = *view.training;
+    info.training = tv.info;
+    info.param_info = tv.param_info;
+    info.writeback_steps = tv.writeback_steps;
+    if (tv.has_eval) {
+      const ArtifactView::BucketView& e = tv.eval;
+      auto exe = build(e.inputs, e.outputs, e.constants, e.constant_specs, e.steps, e.prepack_steps, e.arena_bytes,
+                       e.memory, tv.eval_params, kNoSteps);
+      if (!exe.ok()) return exe.status().WithContext("eval program");
+      model->eval_ = *std::move(exe);
+      info.eval_memory = e.memory;
+    }
+  }
   model->buckets_.push_back(model->exe_);
   for (size_t k = 0; k < view.buckets.size(); ++k) {
     const ArtifactView::BucketView& bk = view.buckets[k];
     auto exe = build(bk.inputs, bk.outputs, bk.constants, bk.constant_specs, bk.steps, bk.prepack_steps,
-                     bk.arena_bytes, bk.memory);
+                     bk.arena_bytes, bk.memory, view.params, kNoSteps);
     if (!exe.ok()) return exe.status().WithContext("batch bucket " + std::to_string(bk.batch()));
     model->buckets_.push_back(*std::move(exe));
   }
@@ -191,6 +209,11 @@ const Executable& Model::executable(int64_t batch) const {
 }
 
 StatusOr<std::unique_ptr<Session>> Model::NewSessionFor(const std::shared_ptr<const Executable>& exe) const {
+  if (info_.training) {
+    return FailedPrecondition("model '" + info_.name +
+                              "' is a training artifact (kiln compile --train): run it with runtime::TrainingSession "
+                              "(runtime/training.h) or kiln-train, not as an inference model");
+  }
   try {
     ASSIGN_OR_RETURN(auto session, Session::CreateWithAddresses(exe, param_addresses_));
     session->SetCheckNumerics(check_numerics_);

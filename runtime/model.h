@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,13 @@ struct ModelInfo {
   // and each batch bucket's (runtime/artifact.fbs Bucket; kiln compile --batch-buckets).
   std::vector<int64_t> batch_sizes;
   std::map<int64_t, MemoryReport> bucket_memory;  // per bucket other than the main program
+  // Training artifacts (kiln compile --train): the optimizer, which params are optimizer
+  // state and which the step updates (params order), the write-back steps, and the memory
+  // of the eval program (the forward pass in inference mode; zero when there is none).
+  std::optional<TrainingInfo> training;
+  std::vector<ParamInfo> param_info;
+  std::vector<StepDesc> writeback_steps;
+  MemoryReport eval_memory;
 };
 
 // A loaded, validated, immutable model. Thread-safe: any number of sessions may run it at
@@ -98,8 +106,17 @@ class Model {
   // A new session: its own arena (executable().arena_bytes() bytes), bound to the model's
   // weights. Session::Run(inputs, outputs) checks each input against inputs() (dtype and
   // shape) and resizes outputs to outputs(). Errors: InvalidArgument if the arena cannot be
-  // allocated.
+  // allocated; FailedPrecondition for a training artifact (its steps update the weights:
+  // runtime::TrainingSession owns copies of them).
   StatusOr<std::unique_ptr<Session>> NewSession() const;
+
+  // Training artifacts (info().training set; runtime/training.h runs them): the training
+  // step's executable (executable(), shared), the eval program's (null when the artifact
+  // has none; its params are a subset of params() by name), and the weights as stored, in
+  // params() order (dense, read-only: sessions of the training step bind copies).
+  std::shared_ptr<const Executable> shared_executable() const { return exe_; }
+  std::shared_ptr<const Executable> eval_executable() const { return eval_; }
+  const void* weight_data(size_t i) const { return param_addresses_.at(i); }
 
   // Batch buckets: the artifact may hold the graph compiled for several batch sizes sharing
   // one copy of the weights (info().batch_sizes, ascending; the main program is the one
@@ -120,6 +137,7 @@ class Model {
   StatusOr<std::unique_ptr<Session>> NewSessionFor(const std::shared_ptr<const Executable>& exe) const;
   std::shared_ptr<const Executable> exe_;  // its deleter keeps the memory map alive
   std::vector<std::shared_ptr<const Executable>> buckets_;  // every batch size, ascending (exe_ among them)
+  std::shared_ptr<const Executable> eval_;                  // training artifacts' forward pass
   std::vector<void*> param_addresses_;
   bool check_numerics_ = false;
 };
