@@ -7,8 +7,8 @@
 # TARGET (sources in tools/fuzz/):
 #   artifact      the artifact loader: header, CRC-32, FlatBuffers verifier, field checks,
 #                 step creation (artifact_fuzz.cc)
-#   artifact_run  loaded artifacts run through Session::Run with random inputs
-#                 (artifact_run_fuzz.cc)
+#   artifact_run  loaded artifacts run through Session::Run with random inputs, training
+#                 artifacts through TrainingSession (artifact_run_fuzz.cc)
 #   ir_text       the IR text parser and verifier, with the print/parse round trip
 #                 (ir_text_fuzz.cc)
 #   params        the .params reader, with the write/read round trip (params_fuzz.cc)
@@ -37,7 +37,7 @@ flags=(-std=c++20 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=unde
 
 runtime_srcs=(base/*.cc runtime/artifact.cc runtime/model.cc runtime/executable.cc runtime/check_numerics.cc
               runtime/step.cc runtime/step_kinds.cc runtime/step_program.cc runtime/target.cc
-              runtime/parameter_store.cc backends/cpu/*.cc)
+              runtime/parameter_store.cc runtime/training.cc backends/cpu/*.cc)
 case "$target" in
   artifact) srcs=("${runtime_srcs[@]}"); libs=(-ldnnl -l:libgomp.so.1 -lz); max_len=262144 ;;
   artifact_run) srcs=("${runtime_srcs[@]}"); libs=(-ldnnl -l:libgomp.so.1 -lz); max_len=262144 ;;
@@ -97,6 +97,13 @@ if [[ "$target" == artifact* ]] && [ ! -f "$corpus/mlp.kiln" ]; then
   fi
   printf 'KILNAOT\0' >"$corpus/magic_only"
   head -c 200 "$corpus/mlp.kiln" >"$corpus/truncated" 2>/dev/null || true
+fi
+if [[ "$target" == artifact* ]] && [ ! -f "$corpus/mlp_train_adam.kiln" ] && [ -x bazel-bin/tools/kiln ]; then
+  # Training artifacts (kiln compile --train): SGD with momentum and Adam, with their eval programs.
+  bazel-bin/tools/kiln compile --model mlp --train --input-shape 2,1,4,4 --momentum 0.9 --eval-batch 3 \
+    -o "$corpus/mlp_train_sgd.kiln" >/dev/null 2>&1 || true
+  bazel-bin/tools/kiln compile --model mlp --train --input-shape 2,1,4,4 --optimizer adam --lr 0.01 \
+    -o "$corpus/mlp_train_adam.kiln" >/dev/null 2>&1 || true
 fi
 for f in tools/fuzz/regressions/"$target"*; do [ -f "$f" ] && cp "$f" "$corpus/"; done
 if [ "$target" = artifact ]; then  # the loader's older regressions (*.kiln)

@@ -2,6 +2,7 @@
 //
 //   kiln compile --model lenet --params lenet.params --input-shape 32,1,28,28 -o lenet.kiln
 //   kiln compile model.onnx --batch 8 -o model.kiln
+//   kiln compile --model lenet --train --input-shape 256,1,28,28 --lr 0.1 -o lenet-train.kiln
 //   kiln export-onnx --model lenet --params lenet.params -o lenet.onnx
 //   kiln inspect lenet.kiln [--ir]
 //   kiln serve lenet.kiln --port 8000
@@ -153,6 +154,55 @@ int Compile(const std::string& model_name, const std::string& params, const std:
   return 0;
 }
 
+// `kiln compile --train`: the training step of a network by name (aot::ExportTrainingArtifact)
+// with softmax cross-entropy (Gluon's SoftmaxCrossEntropyLoss) and the optimizer's options,
+// from trained parameters or a seeded Xavier initialization; kiln-train runs it.
+struct TrainFlags {
+  bool train = false;
+  std::string optimizer = "sgd";
+  double lr = 0.1;
+  double momentum = 0, wd = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+  int64_t eval_batch = 0;
+};
+
+int CompileTraining(const std::string& model_name, const std::string& params, const std::string& shape_text,
+                    const std::string& out, const std::string& name, int opt_level, uint64_t seed,
+                    const TrainFlags& flags) {
+  auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "256,1,28,28" : shape_text);
+  if (!shape.ok()) return Fail(shape.status(), "compile");
+  auto net = aot::MakeModel(model_name);
+  if (!net.ok()) return Fail(net.status(), "compile");
+  if (params.empty()) {
+    graph::Seed(seed);
+    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "compile");
+  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
+    return Fail(s, "compile");
+  }
+  std::map<std::string, double> options = {{"learning_rate", flags.lr}, {"wd", flags.wd}};
+  if (flags.optimizer == "adam") {
+    options.insert({{"beta1", flags.beta1}, {"beta2", flags.beta2}, {"epsilon", flags.epsilon}});
+  } else {
+    options["momentum"] = flags.momentum;
+  }
+  graph::Trainer trainer(**net, flags.optimizer, options);
+  aot::TrainExportOptions export_options;
+  export_options.model_name = name.empty() ? model_name + "-train" : name;
+  export_options.compile.opt_level = opt_level;
+  export_options.eval_batch = flags.eval_batch;
+  export_options.metadata["model"] = model_name;
+  export_options.metadata["params_file"] =
+      params.empty() ? "(none: Xavier init, seed " + std::to_string(seed) + ")" : params;
+  export_options.metadata["loss"] = "softmax cross-entropy (Gluon SoftmaxCrossEntropyLoss)";
+  auto r = aot::ExportTrainingArtifact(**net, graph::SoftmaxCrossEntropyLoss(), trainer, *shape, out, export_options);
+  if (!r.ok()) return Fail(r.status(), "compile");
+  std::printf("wrote %s: training step for %s (%s, lr %g), %s, %d steps, arena %s, weights and state %s, "
+              "compiled in %.3f s\n",
+              out.c_str(), ShapeToString(*shape).c_str(), flags.optimizer.c_str(), flags.lr,
+              Bytes(r->file_bytes).c_str(), r->num_steps, Bytes(r->memory.arena_bytes).c_str(),
+              Bytes(r->memory.weight_bytes).c_str(), r->compile_seconds);
+  return 0;
+}
+
 // `kiln export-onnx`: a network by name with its trained parameters as an ONNX model
 // (import/onnx_export.h), batch dim symbolic unless `static_batch`.
 int ExportOnnxFile(const std::string& model_name, const std::string& params, const std::string& shape_text,
@@ -196,9 +246,21 @@ int Inspect(const std::string& path, bool ir, bool attrs) {
   for (const auto& s : (*model)->inputs()) std::printf("  input    %s\n", s.ToString().c_str());
   for (const auto& s : (*model)->outputs()) std::printf("  output   %s\n", s.ToString().c_str());
   int64_t weight_bytes = 0;
-  for (const auto& s : info.params) {
+  for (size_t i = 0; i < info.params.size(); ++i) {
+    const auto& s = info.params[i];
     weight_bytes += NumElements(s.shape) * DTypeSizeBytes(s.dtype);
-    std::printf("  param    %s\n", s.ToString().c_str());
+    bool state = i < info.param_info.size() && info.param_info[i].state;
+    std::printf("  %s %s\n", state ? "state   " : "param   ", s.ToString().c_str());
+  }
+  if (info.training) {
+    std::printf("\ntraining step (run with kiln-train): optimizer %s, %lld steps done", info.training->optimizer.c_str(),
+                static_cast<long long>(info.training->num_update));
+    for (const auto& [k, v] : info.training->options) std::printf(", %s %g", k.c_str(), v);
+    std::printf("\n  write-back steps (resident weights and state to dense): %zu\n", info.writeback_steps.size());
+    if (auto eval = (*model)->eval_executable()) {
+      std::printf("  eval program: %s -> %s, %zu steps, %s\n", eval->inputs().at(0).ToString().c_str(),
+                  eval->outputs().at(0).ToString().c_str(), eval->steps().size(), info.eval_memory.ToString().c_str());
+    }
   }
   std::printf("\nprepack steps, run once per session (%zu):\n", info.prepack_steps.size());
   for (const auto& d : info.prepack_steps) std::printf("  %s\n", d.Where().c_str());
@@ -289,6 +351,28 @@ int main(int argc, char** argv) {
                     "their convolutions and the weights' reorders and folding run once per session (prepack steps)")
       ->capture_default_str();
 
+  TrainFlags train;
+  auto* train_opt = compile->add_flag("--train", train.train,
+                                      "write a training artifact instead: forward, softmax cross-entropy loss, "
+                                      "backward and the optimizer update with its state, for kiln-train (the input "
+                                      "shape's N is the training batch; default 256,1,28,28)");
+  train_opt->excludes(onnx_opt);
+  compile->add_option("--optimizer", train.optimizer, "--train: sgd or adam (MXNet 1.9 semantics)")
+      ->check(CLI::IsMember({"sgd", "adam"}))
+      ->capture_default_str();
+  compile->add_option("--lr", train.lr, "--train: learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  compile->add_option("--momentum", train.momentum, "--train: SGD momentum")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  compile->add_option("--wd", train.wd, "--train: weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  compile->add_option("--beta1", train.beta1, "--train: Adam beta1")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  compile->add_option("--beta2", train.beta2, "--train: Adam beta2")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  compile->add_option("--eval-batch", train.eval_batch,
+                      "--train: batch of the eval program (the forward pass in inference mode; 0 = the training "
+                      "batch, -1 = none)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 20))
+      ->capture_default_str();
+
   auto* export_onnx = app.add_subcommand("export-onnx", "write a network with trained parameters as an ONNX model");
   std::string ex_model, ex_params, ex_shape, ex_out = "model.onnx";
   uint64_t ex_seed = 42;
@@ -323,6 +407,13 @@ int main(int argc, char** argv) {
     if (model_opt->count() == 0) {
       std::fprintf(stderr, "kiln compile: give --model NAME or an ONNX file (kiln compile model.onnx)\n");
       return 2;
+    }
+    if (train.train) {
+      if (!buckets.empty()) {
+        std::fprintf(stderr, "kiln compile: --batch-buckets does not apply to --train\n");
+        return 2;
+      }
+      return CompileTraining(model_name, params, shape, out, name, opt_level, seed, train);
     }
     return Compile(model_name, params, shape, out, name, opt_level, seed, constant_params, buckets);
   }

@@ -5,7 +5,7 @@
 # joined, comment lines and trailing comments dropped) and run from a scratch folder laid out
 # as a fresh clone after `bash tools/run_main.sh`: `bazel ...` commands run in the repository,
 # the others in the scratch folder, which has the main job's outputs (a 1-epoch run) and
-# links to bazel-bin, tools/ and serve/. A server command runs in the background until the next command (its
+# links to bazel-bin, tools/, serve/ and data/. A server command runs in the background until the next command (its
 # client) has run. Exit status 0 when every command exits 0.
 #
 #   bash tools/readme_check.sh        (after the build: tools/test.sh runs it)
@@ -20,12 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bazel build -c opt //examples:fashion_mnist_lenet //tools:kiln //tools:kiln_opt //serve:kiln-serve >/dev/null 2>&1 || {
+bazel build -c opt //examples:fashion_mnist_lenet //tools:kiln //tools:kiln_opt //tools:kiln-train //serve:kiln-serve >/dev/null 2>&1 || {
   echo "readme: build failed"; exit 1; }
 ln -s "$repo/bazel-bin" "$scratch/bazel-bin"
 # The clone's scripts and protocol files (tools/grpc_client.py reads serve/proto/).
 ln -s "$repo/tools" "$scratch/tools"
 ln -s "$repo/serve" "$scratch/serve"
+ln -s "$repo/data" "$scratch/data"  # what tools/fetch_data.sh fetched (kiln-train reads it)
 mkdir -p "$scratch/out"
 # The main job's outputs, as `bash tools/run_main.sh` leaves them (one epoch is enough here).
 (cd "$scratch" && "$repo/bazel-bin/examples/fashion_mnist_lenet" --epochs 1 --data-dir "$repo/data/fashion-mnist" \

@@ -1,7 +1,9 @@
 // The deployable runtime does not contain the compiler: the kiln-serve binary (runtime +
 // CPU steps + oneDNN + HTTP server) must not link LLVM (ldd) nor contain any symbol of
-// kiln's ir/, passes/ or graph/ namespaces, or of llvm:: (nm). Positive controls make sure
-// the tools read the binary: it does link oneDNN and contains runtime::Model::Load.
+// kiln's ir/, passes/ or graph/ namespaces, or of llvm:: (nm); nor may kiln-train (runtime +
+// CPU steps + the IDX data pipeline of graph/data.h, whose symbols are the only graph:: ones
+// allowed there). Positive controls make sure the tools read the binaries: they do link
+// oneDNN and contain runtime::Model::Load.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -37,6 +39,25 @@ TEST_CASE("kiln-serve contains no compiler code", "[runtime][deps]") {
   CHECK_THAT(symbols, Catch::Contains("kiln::backends::cpu::CpuSteps"));
   CHECK_THAT(symbols, Catch::Contains("kiln::runtime::Instantiate"));
   for (const char* forbidden : {"kiln::ir::", "kiln::passes::", "kiln::graph::", "kiln::aot::", "kiln::codegen::",
+                                "kiln::compiler::", "llvm::"}) {
+    INFO(forbidden);
+    CHECK(symbols.find(forbidden) == std::string::npos);
+  }
+}
+
+TEST_CASE("kiln-train links oneDNN, not LLVM, and contains no compiler code", "[runtime][deps]") {
+  const char* train = "tools/kiln-train";
+  std::string libs = Run(std::string("ldd ") + train + " 2>&1");
+  INFO(libs);
+  CHECK_THAT(libs, Catch::Contains("libdnnl"));
+  CHECK_THAT(libs, !Catch::Contains("LLVM"));
+  std::string symbols = Run(std::string("nm -C ") + train + " 2>&1");
+  REQUIRE(symbols.size() > 10000);
+  CHECK_THAT(symbols, Catch::Contains("kiln::runtime::TrainingSession::Step"));
+  CHECK_THAT(symbols, Catch::Contains("kiln::runtime::Model::Load"));
+  CHECK_THAT(symbols, Catch::Contains("kiln::graph::DataLoader"));
+  for (const char* forbidden : {"kiln::ir::", "kiln::passes::", "kiln::graph::nn::", "kiln::graph::Tracer",
+                                "kiln::graph::TrainStep", "kiln::graph::Trainer", "kiln::aot::", "kiln::codegen::",
                                 "kiln::compiler::", "llvm::"}) {
     INFO(forbidden);
     CHECK(symbols.find(forbidden) == std::string::npos);

@@ -4,7 +4,9 @@
 // A verified-but-hostile artifact must give a Status, never a crash, hang, out-of-bounds
 // access or sanitizer report (runtime/model.h promises that every operand of a loaded
 // artifact lies inside its buffer). Half the inputs run with numerics checking on
-// (runtime/check_numerics.h), which then reads every output a step writes. Built and run by
+// (runtime/check_numerics.h), which then reads every output a step writes. Training
+// artifacts run through runtime::TrainingSession instead (two optimizer steps, a forward
+// pass of the eval program). Built and run by
 // tools/fuzz.sh with clang++ -fsanitize=fuzzer,address,undefined.
 #include <cmath>
 #include <cstddef>
@@ -13,6 +15,7 @@
 #include <random>
 
 #include "runtime/model.h"
+#include "runtime/training.h"
 
 namespace {
 
@@ -47,11 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.check_numerics = rng() % 2 == 0;
   auto model = Model::FromBytes(data, size, options);
   if (!model.ok()) return 0;
-  auto session = (*model)->NewSession();
-  if (!session.ok()) return 0;
-  std::vector<Tensor> inputs;
-  for (const TensorSpec& spec : (*model)->inputs()) {
-    if (NumElements(spec.shape) > (int64_t{1} << 22)) return 0;  // the loader's limits allow more; keep runs fast
+  auto random_tensor = [&](const TensorSpec& spec) {
     Tensor t(spec.dtype, spec.shape);
     bool all_finite = rng() % 2 == 0;  // half the runs reach the steps past the input check
     for (int64_t i = 0; i < t.num_elements(); ++i) {
@@ -62,6 +61,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         t.s32()[i] = static_cast<int32_t>(rng() % 24) - 4;  // labels and indices, some out of range
       }
     }
+    return t;
+  };
+  if ((*model)->info().training) {
+    auto run = TrainingSession::Create(*model);
+    if (!run.ok()) return 0;
+    const auto& specs = (*model)->inputs();
+    const TensorSpec* data_spec = nullptr;
+    const TensorSpec* label_spec = nullptr;
+    for (const TensorSpec& spec : specs) {
+      if (NumElements(spec.shape) > (int64_t{1} << 22)) return 0;
+      if (spec.name == "data") data_spec = &spec;
+      if (spec.name == "label") label_spec = &spec;
+    }
+    if (!data_spec || !label_spec) return 0;
+    Tensor x = random_tensor(*data_spec), y = random_tensor(*label_spec), loss, out;
+    for (int step = 0; step < 2; ++step) (void)(*run)->Step(x, y, &loss, &out);
+    if ((*run)->has_eval()) {
+      TensorSpec eval_spec{"data", DType::kF32, (*run)->eval_input_shape()};
+      if (NumElements(eval_spec.shape) <= (int64_t{1} << 22)) (void)(*run)->Predict(random_tensor(eval_spec), &out);
+    }
+    return 0;
+  }
+  auto session = (*model)->NewSession();
+  if (!session.ok()) return 0;
+  std::vector<Tensor> inputs;
+  for (const TensorSpec& spec : (*model)->inputs()) {
+    if (NumElements(spec.shape) > (int64_t{1} << 22)) return 0;  // the loader's limits allow more; keep runs fast
+    Tensor t = random_tensor(spec);
     inputs.push_back(std::move(t));
   }
   std::vector<const Tensor*> in;
