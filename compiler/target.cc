@@ -2,6 +2,7 @@
 
 #include "backends/cpu/cpu_target.h"
 #include "backends/cpu/kernels_cpu.h"
+#include "backends/cuda/cuda_target.h"
 #include "base/registry.h"
 #include "codegen/llvm/llvm_steps.h"
 #include "passes/elementwise_fusion.h"
@@ -52,7 +53,36 @@ class CpuCompileTargetImpl final : public Target {
   }
 };
 
+// The cuda target's compile half: dense NCHW operands everywhere (cuDNN's and cuBLAS's
+// native layouts; no reorders), the memory plan, no post-op fusion and no generated
+// kernels yet. Its lowering is tested (tests/backends/cuda); its steps have no GPU kernels
+// (backends/cuda/cuda_target.h), so instantiating needs a driver and then fails naming the
+// first step kind. NOT TESTED ON A GPU.
+class CudaCompileTargetImpl final : public Target {
+ public:
+  const runtime::Target& runtime_target() const override { return backends::cuda::CudaTarget(); }
+  bool SupportsPostOp(std::string_view, std::string_view) const override { return false; }
+  bool SupportsOp(std::string_view op) const override {
+    return op != "fused_elementwise" && runtime::FindStepKind(op) != nullptr;
+  }
+  const runtime::StepFactory& Steps(const TargetRequest&) const override { return backends::cuda::CudaSteps(); }
+  codegen::LowerOptions DefaultLowerOptions(const TargetRequest& r) const override {
+    codegen::LowerOptions o;
+    o.plan_memory = r.opt_level >= 2;
+    o.group_updates = false;
+    o.target = "cuda";
+    return o;
+  }
+  void AddExtraPasses(passes::PassManager&, const TargetRequest&) const override {}
+};
+
+const Target& CudaCompileTarget() {
+  static const auto* target = new CudaCompileTargetImpl();
+  return *target;
+}
+
 const bool kCpuRegistered = RegisterCompileTarget(&CpuCompileTarget());
+const bool kCudaRegistered = RegisterCompileTarget(&CudaCompileTarget());
 
 }  // namespace
 
@@ -72,12 +102,14 @@ bool RegisterCompileTarget(const Target* target) {
 
 StatusOr<const Target*> FindCompileTarget(std::string_view name) {
   (void)kCpuRegistered;
+  (void)kCudaRegistered;
   if (const Target* t = Registry().Find(name)) return t;
   return NotFound("no compile target '" + std::string(name) + "' (targets: " + Registry().NamesText() + ")");
 }
 
 std::vector<std::string> CompileTargetNames() {
   (void)kCpuRegistered;
+  (void)kCudaRegistered;
   return Registry().Names();
 }
 

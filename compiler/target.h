@@ -60,7 +60,7 @@ class Target : public passes::TargetCapabilities {
 // Adds `target` (living for the process) under its name; false if the name is taken.
 bool RegisterCompileTarget(const Target* target);
 // The compile target named `name` ("cpu"). Errors: NotFound listing the known targets,
-// e.g. "--target cuda: no compile target 'cuda' (targets: cpu)".
+// e.g. "no compile target 'rocm' (targets: cpu, cuda)".
 StatusOr<const Target*> FindCompileTarget(std::string_view name);
 std::vector<std::string> CompileTargetNames();
 
@@ -68,5 +68,8 @@ std::vector<std::string> CompileTargetNames();
 // conv2d, relu on pooling backward), the -O levels of passes/pipeline.h and
 // codegen/lower.h, elementwise fusion and LLVM update kernels on request.
 const Target& CpuCompileTarget();
+// The cuda target (compiler/target.cc): dense NCHW layouts, memory plan, no post-ops; its
+// GPU kernels are not written yet (backends/cuda/cuda_target.h), not tested on a GPU.
+const Target& CudaCompileTarget();
 
 }  // namespace kiln::compiler

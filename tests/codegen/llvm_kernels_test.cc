@@ -2,7 +2,7 @@
 // double-precision reference (ir::fused::EvaluateExpr): fixed expressions at sizes that are
 // not multiples of the vector width, broadcast shapes, reductions over leading, trailing and
 // middle axes, empty reductions, random DAGs; the kernel cache; vector code in the optimized
-// IR; and every PTX kernel assembled by ptxas for sm_90 and sm_75.
+// IR; and every PTX kernel assembled by ptxas for sm_90, sm_80 and sm_75.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -237,7 +237,7 @@ TEST_CASE("CPU kernels are vectorized for the host", "[llvm]") {
   CHECK(raw->find("define void @raw(ptr") != std::string::npos);
 }
 
-TEST_CASE("PTX kernels assemble with ptxas for sm_90 and sm_75", "[llvm][ptx]") {
+TEST_CASE("PTX kernels assemble with ptxas for sm_90, sm_80 and sm_75", "[llvm][ptx]") {
   const std::vector<std::pair<std::string, std::vector<Shape>>> kernels = {
       {"iter 1003; in 0; in 1; add 0 1; relu 2", {{1003}, {1003}}},
       {"iter 3,5,7,9; in 0; in 1; add 0 1; sigmoid 2; tanh 3; exp 4; abs 5; const 1; add 6 7; log 8; sqrt 9",
@@ -255,7 +255,7 @@ TEST_CASE("PTX kernels assemble with ptxas for sm_90 and sm_75", "[llvm][ptx]") 
   int i = 0;
   for (const auto& [text, shapes] : kernels) {
     Expr e = Parse(text, shapes);
-    for (const char* sm : {"sm_90", "sm_75"}) {
+    for (const char* sm : {"sm_90", "sm_80", "sm_75"}) {
       std::string name = "kiln_k" + std::to_string(i);
       auto ptx = codegen::llvm_gen::EmitPtx(e, name, sm);
       INFO(text << " for " << sm);

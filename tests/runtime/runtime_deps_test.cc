@@ -38,6 +38,7 @@ TEST_CASE("kiln-serve contains no compiler code", "[runtime][deps]") {
   CHECK_THAT(symbols, Catch::Contains("kiln::runtime::Model::Load"));
   CHECK_THAT(symbols, Catch::Contains("kiln::backends::cpu::CpuSteps"));
   CHECK_THAT(symbols, Catch::Contains("kiln::runtime::Instantiate"));
+  CHECK_THAT(symbols, Catch::Contains("kiln::backends::cuda::Driver::Load"));  // serves cuda artifacts where a GPU is
   for (const char* forbidden : {"kiln::ir::", "kiln::passes::", "kiln::graph::", "kiln::aot::", "kiln::codegen::",
                                 "kiln::compiler::", "llvm::"}) {
     INFO(forbidden);
@@ -68,7 +69,7 @@ TEST_CASE("kiln-train links oneDNN, not LLVM, and contains no compiler code", "[
 // dependency on the compiler's packages (what `bazel query 'deps(//runtime:model) +
 // deps(//backends/cpu:kernels_cpu)'` shows, checked here without running Bazel).
 TEST_CASE("runtime and backend BUILD files depend on no compiler package", "[runtime][deps]") {
-  for (const char* build : {"runtime/BUILD", "backends/cpu/BUILD"}) {
+  for (const char* build : {"runtime/BUILD", "backends/cpu/BUILD", "backends/cuda/BUILD"}) {
     std::string text = Run(std::string("cat ") + build + " 2>&1");
     INFO(build << ":\n" << text);
     REQUIRE(text.find("cc_library") != std::string::npos);
