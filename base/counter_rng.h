@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace kiln {
 
@@ -37,5 +38,41 @@ inline bool DropoutKeep(uint64_t seed, uint64_t index, uint32_t threshold) {
 inline uint64_t DropoutKey(int32_t seed, int64_t salt) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(seed)) << 32) ^ static_cast<uint64_t>(salt);
 }
+
+// Dropout with a mask shared along `axes` (Gluon Dropout(rate, axes)): element i of a dense
+// row-major tensor of `dims` draws at the index of its coordinates with the shared axes set
+// to 0, i.e. its index in the mask of shape dims-with-axes-as-1, so every element of a
+// shared line gets the same decision. No axes: the identity. `axes` must be valid, distinct
+// dims (the IR op checks). Source: MXNet 1.9 Dropout (mask broadcast along axes).
+class DropoutMaskIndex {
+ public:
+  DropoutMaskIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& axes) {
+    if (axes.empty()) return;
+    size_t rank = dims.size();
+    std::vector<bool> shared(rank, false);
+    for (int64_t a : axes) shared[static_cast<size_t>(a)] = true;
+    dims_ = dims;
+    mask_stride_.assign(rank, 0);
+    int64_t stride = 1;
+    for (size_t d = rank; d-- > 0;) {
+      mask_stride_[d] = shared[d] ? 0 : stride;
+      if (!shared[d]) stride *= dims[d];
+    }
+  }
+  bool identity() const { return dims_.empty(); }
+  uint64_t operator()(int64_t i) const {
+    if (dims_.empty()) return static_cast<uint64_t>(i);
+    int64_t index = 0;
+    for (size_t d = dims_.size(); d-- > 0;) {
+      int64_t c = i % dims_[d];
+      i /= dims_[d];
+      index += c * mask_stride_[d];
+    }
+    return static_cast<uint64_t>(index);
+  }
+
+ private:
+  std::vector<int64_t> dims_, mask_stride_;
+};
 
 }  // namespace kiln

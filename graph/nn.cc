@@ -251,7 +251,7 @@ StatusOr<Sym> BatchNorm::Forward(Sym x) {
                         name);
 }
 
-StatusOr<Sym> Dropout::Forward(Sym x) { return ops::Dropout(x, rate_, "dropout"); }
+StatusOr<Sym> Dropout::Forward(Sym x) { return ops::Dropout(x, rate_, "dropout", axes_); }
 
 Dense::Dense(int64_t units, DenseOptions options) : units_(units), o_(std::move(options)) {
   weight_ = AddParameter("weight", {units_, o_.in_units}, o_.weight_initializer);

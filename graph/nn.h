@@ -300,15 +300,17 @@ class BatchNorm : public Block {
 
 // Dropout(rate): inverted dropout in training mode (each element zeroed with probability
 // rate, the others scaled by 1/(1 - rate); a new mask every step, reproducible from the
-// step's seed), the identity at inference. Gluon's axes (a mask shared along axes) is not
-// supported. Errors: InvalidArgument for rate outside [0, 1).
+// step's seed), the identity at inference. Gluon's Dropout(rate, axes): with `axes` the
+// mask is shared along those dims (e.g. {2, 3}: whole NCHW feature maps dropped). Errors:
+// InvalidArgument for rate outside [0, 1) or axes that are not distinct dims of the input.
 class Dropout : public Block {
  public:
-  explicit Dropout(double rate) : rate_(rate) {}
+  explicit Dropout(double rate, std::vector<int64_t> axes = {}) : rate_(rate), axes_(std::move(axes)) {}
   StatusOr<Sym> Forward(Sym x) override;
 
  private:
   double rate_;
+  std::vector<int64_t> axes_;
 };
 
 // Convenience: std::make_shared for layers, e.g. net.Add(nn::Make<nn::Dense>(10)).

@@ -1,5 +1,7 @@
 #include "graph/ops.h"
 
+#include <algorithm>
+
 namespace kiln::graph::ops {
 
 namespace {
@@ -65,12 +67,12 @@ StatusOr<Sym> Activation(Sym x, const std::string& act, const std::string& name)
   if (act == "swish") return x.tracer->Emit("silu", {x}, {}, node);
   if (act == "relu6") return Clip(x, 0, 6, node);
   for (const char* op : {"relu", "sigmoid", "tanh", "elu", "selu", "gelu", "silu", "hard_sigmoid", "hard_swish",
-                         "softplus", "leaky_relu"}) {
+                         "softplus", "softsign", "leaky_relu"}) {
     if (act == op) return x.tracer->Emit(act, {x}, {}, node);
   }
   return InvalidArgument("activation \"" + node + "\": unsupported act_type '" + act +
                          "' (kiln supports relu, sigmoid, tanh, softrelu = softplus, elu, selu, gelu, silu = swish, "
-                         "hard_sigmoid, hard_swish, relu6, leaky_relu)");
+                         "hard_sigmoid, hard_swish, relu6, softsign, leaky_relu)");
 }
 
 StatusOr<Sym> LeakyReLU(Sym x, double alpha, const std::string& name) {
@@ -93,29 +95,63 @@ StatusOr<Sym> Relu(Sym x, const std::string& name) { return Activation(x, "relu"
 
 StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name) {
   const Shape& in = x.shape();
-  Shape out = shape;
-  int infer = -1;
-  int64_t known = 1;
   auto error = [&](const std::string& why) {
     return InvalidArgument("reshape \"" + name + "\": cannot reshape " + ShapeToString(in) + " with codes " +
                            ShapeToString(shape) + ": " + why);
   };
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == 0) {
-      if (i >= in.size()) return error("code 0 at position " + std::to_string(i) + " has no input dim");
-      out[i] = in[i];
-    } else if (out[i] == -1) {
+  // MXNet 1.9 InferReshapeShape (src/operator/tensor/matrix_op-inl.h): a cursor into the
+  // input dims advances as codes consume them.
+  Shape out;
+  size_t src = 0;
+  int infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t code = shape[i];
+    if (code == 0) {
+      if (src >= in.size()) return error("code 0 at position " + std::to_string(i) + " has no input dim left");
+      out.push_back(in[src++]);
+    } else if (code == -1) {
       if (infer >= 0) return error("at most one -1");
-      infer = static_cast<int>(i);
-      continue;
-    } else if (out[i] < 0) {
-      return error("code " + std::to_string(out[i]) + " is not supported (0 and -1 are)");
+      infer = static_cast<int>(out.size());
+      out.push_back(1);
+      ++src;
+    } else if (code == -2) {
+      while (src < in.size()) out.push_back(in[src++]);
+    } else if (code == -3) {
+      if (src + 1 >= in.size()) return error("code -3 at position " + std::to_string(i) + " needs two input dims");
+      out.push_back(in[src] * in[src + 1]);
+      src += 2;
+    } else if (code == -4) {
+      if (i + 2 >= shape.size()) return error("code -4 at position " + std::to_string(i) + " needs two dims after it");
+      if (src >= in.size()) return error("code -4 at position " + std::to_string(i) + " has no input dim left");
+      int64_t d0 = in[src++], d1 = shape[++i], d2 = shape[++i];
+      if (d1 == -1 && d2 == -1) return error("the two dims after -4 cannot both be -1");
+      if (d1 == 0 || d2 == 0 || d1 < -1 || d2 < -1) return error("the dims after -4 must be positive or -1");
+      if (d1 == -1) d1 = d0 % d2 == 0 ? d0 / d2 : -1;
+      if (d2 == -1) d2 = d0 % d1 == 0 ? d0 / d1 : -1;
+      if (d1 < 1 || d2 < 1 || d1 * d2 != d0) {
+        return error("-4 splits dim " + std::to_string(d0) + " into " + std::to_string(shape[i - 1]) + " x " +
+                     std::to_string(shape[i]));
+      }
+      out.push_back(d1);
+      out.push_back(d2);
+    } else if (code < 0) {
+      return error("code " + std::to_string(code) + " is not one of 0, -1, -2, -3, -4");
+    } else {
+      out.push_back(code);
+      ++src;
     }
-    known *= out[i];
   }
   if (infer >= 0) {
+    int64_t known = 1;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (static_cast<int>(i) != infer) known *= out[i];
+    }
     if (known == 0 || NumElements(in) % known != 0) return error("the element count does not divide");
     out[static_cast<size_t>(infer)] = NumElements(in) / known;
+  }
+  if (NumElements(out) != NumElements(in)) {
+    return error("the result " + ShapeToString(out) + " has " + std::to_string(NumElements(out)) + " elements, not " +
+                 std::to_string(NumElements(in)));
   }
   return x.tracer->Emit("reshape", {x}, ir::Attrs{{"shape", out}}, name);
 }
@@ -205,14 +241,27 @@ StatusOr<Sym> BatchNorm(Sym data, Sym gamma, Sym beta, Sym running_mean, Sym run
   return out[0];
 }
 
-StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name) {
+StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name, const std::vector<int64_t>& axes) {
   if (!(rate >= 0 && rate < 1)) {
     return InvalidArgument("dropout \"" + name + "\": rate must be in [0, 1), got " + std::to_string(rate));
   }
+  auto rank = static_cast<int64_t>(x.shape().size());
+  std::vector<int64_t> normalized;
+  for (int64_t a : axes) {
+    int64_t n = a < 0 ? a + rank : a;
+    if (n < 0 || n >= rank || std::find(normalized.begin(), normalized.end(), n) != normalized.end()) {
+      return InvalidArgument("dropout \"" + name + "\": axes " + ShapeToString(axes) + " must be distinct dims of " +
+                             ShapeToString(x.shape()));
+    }
+    normalized.push_back(n);
+  }
+  std::sort(normalized.begin(), normalized.end());
   Tracer& t = *x.tracer;
   if (!t.training() || rate == 0) return x;
   Sym seed = t.DropoutSeed();
-  return t.Emit("dropout", {x, seed}, ir::Attrs{{"rate", rate}, {"salt", t.NextDropoutSalt()}}, name);
+  ir::Attrs attrs{{"rate", rate}, {"salt", t.NextDropoutSalt()}};
+  if (!normalized.empty()) attrs.Set("axes", normalized);
+  return t.Emit("dropout", {x, seed}, attrs, name);
 }
 
 StatusOr<Sym> Fill(Tracer& t, const Shape& shape, double value, const std::string& name) {

@@ -62,8 +62,8 @@ StatusOr<Sym> Dot(Sym a, Sym b_transposed, const std::string& name = "dot");
 // activation.cc and activation_src.cc): Gluon's act_type names "relu", "sigmoid", "tanh",
 // "softrelu" (= softplus, log(1 + e^x)), and "elu" (alpha 1), "selu", "gelu" (erf form),
 // "silu" / "swish" (beta 1), "hard_sigmoid" (alpha 0.2, beta 0.5, MXNet's defaults),
-// "hard_swish" (x * relu6(x + 3) / 6), "softplus", "relu6" (clip to [0, 6]), "leaky_relu"
-// (alpha 0.01). Errors: InvalidArgument naming the node for another name.
+// "hard_swish" (x * relu6(x + 3) / 6), "softplus", "softsign" (x / (1 + |x|)), "relu6"
+// (clip to [0, 6]), "leaky_relu" (alpha 0.01). Errors: InvalidArgument naming the node for another name.
 StatusOr<Sym> Activation(Sym x, const std::string& act_type, const std::string& name = "");
 // The parameterized ones. LeakyReLU: x > 0 ? x : alpha*x (alpha > 0). ELU: x > 0 ? x :
 // alpha*(e^x - 1). Swish: x * sigmoid(beta*x). HardSigmoid: clip(alpha*x + beta, 0, 1)
@@ -91,10 +91,15 @@ StatusOr<Sym> Transpose(Sym x, std::vector<int64_t> axes = {}, const std::string
 
 // [N, x1..xn] -> [N, x1*...*xn] (row-major).
 StatusOr<Sym> Flatten(Sym x, const std::string& name = "flatten");
-// Reshape to `shape` with Gluon's special codes (MXNet 1.9 reshape): 0 copies the input's
-// dim at that position, -1 infers one dim from the element count (at most one -1). Other
-// codes (-2, -3, -4) are not supported. Errors: InvalidArgument naming the node, the input
-// shape and the codes when the element counts cannot match.
+// Reshape to `shape` with Gluon's special codes (MXNet 1.9 reshape, InferReshapeShape): the
+// codes consume the input's dims left to right; 0 copies the next input dim, -1 infers one
+// dim from the element count (at most one -1; it consumes an input dim), -2 copies all the
+// remaining input dims, -3 merges the next two input dims into their product, -4 splits the
+// next input dim into the two dims that follow it in `shape` (one of them may be -1); a
+// positive value is that dim (and consumes an input dim). E.g. [2,3,4,5] with (0,-3,-2) ->
+// [2,12,5], (-4,1,2,-2) -> [1,2,3,4,5], (-2) -> [2,3,4,5]. Errors: InvalidArgument naming
+// the node, the input shape and the codes when a code has no input dim to consume or the
+// element counts cannot match.
 StatusOr<Sym> Reshape(Sym x, const Shape& shape, const std::string& name = "reshape");
 
 // NumPy-broadcasting elementwise binary ops (MXNet broadcast_add, _sub, _mul, _div,
@@ -154,9 +159,11 @@ StatusOr<Sym> BatchNorm(Sym data, Sym gamma, Sym beta, Sym running_mean, Sym run
 
 // Inverted dropout (ir/ops/dropout.cc): in training mode, each element is zeroed with
 // probability `rate` and the rest scaled by 1/(1 - rate), with a mask drawn from the
-// per-step seed (Tracer::DropoutSeed); the identity at inference or for rate 0.
-// Errors: InvalidArgument for rate outside [0, 1).
-StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name = "dropout");
+// per-step seed (Tracer::DropoutSeed); the identity at inference or for rate 0. `axes`
+// (Gluon's Dropout axes; negative counts from the end): the mask is shared along them, e.g.
+// {2, 3} on NCHW drops whole feature maps. Errors: InvalidArgument for rate outside [0, 1)
+// or axes that are not distinct dims of x.
+StatusOr<Sym> Dropout(Sym x, double rate, const std::string& name = "dropout", const std::vector<int64_t>& axes = {});
 
 // Index of the largest value along axis 1 of [N, C]: s32 [N].
 StatusOr<Sym> Argmax(Sym x, const std::string& name = "argmax");

@@ -86,10 +86,11 @@ Status Writer::Activation(const ir::Node& n, const std::string& act, const std::
   const ir::Attrs& a = n.attrs;
   if (act.empty()) {
     Add("Identity", {x}, {y}, n.name);
-  } else if (act == "relu" || act == "sigmoid" || act == "tanh" || act == "softplus" || act == "exp" || act == "log" ||
+  } else if (act == "relu" || act == "sigmoid" || act == "tanh" || act == "softplus" || act == "softsign" ||
+             act == "exp" || act == "log" ||
              act == "sqrt" || act == "abs" || act == "neg" || act == "selu" || act == "elu") {
     static const std::map<std::string, std::string> names = {
-        {"relu", "Relu"}, {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}, {"softplus", "Softplus"}, {"exp", "Exp"},
+        {"relu", "Relu"}, {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}, {"softplus", "Softplus"}, {"softsign", "Softsign"}, {"exp", "Exp"},
         {"log", "Log"},   {"sqrt", "Sqrt"},       {"abs", "Abs"},   {"neg", "Neg"},           {"selu", "Selu"},
         {"elu", "Elu"}};
     auto* p = Add(names.at(act), {x}, {y}, n.name);

@@ -456,7 +456,7 @@ const std::vector<std::string>& SupportedOperators() {
         "LeakyRelu",    "LogSoftmax",  "MatMul",             "MaxPool",    "Mul",
         "Pad",          "PRelu",        "ReduceMean",  "Relu",               "Reshape",    "Selu",
         "Shape",        "Sigmoid",     "Slice",              "Softmax",    "Softplus",
-        "Split",        "Squeeze",     "Sub",                "Tanh",       "Transpose",
+        "Softsign",     "Split",        "Squeeze",     "Sub",                "Tanh",       "Transpose",
         "Unsqueeze"};
     std::sort(v.begin(), v.end());
     return v;

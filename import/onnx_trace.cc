@@ -370,6 +370,8 @@ Status NodeTracer::Activation() {
     y = graph::ops::Activation(x, "tanh", Name());
   } else if (op == "Softplus") {
     y = graph::ops::Activation(x, "softplus", Name());
+  } else if (op == "Softsign") {
+    y = graph::ops::Activation(x, "softsign", Name());
   } else if (op == "HardSwish") {
     y = graph::ops::Activation(x, "hard_swish", Name());
   } else if (op == "LeakyRelu") {

@@ -1,6 +1,7 @@
 // Activations (relu, sigmoid, tanh, leaky_relu; elu, selu, gelu, silu, hard_sigmoid,
 // hard_swish, softplus, clip) and softmax / log_softmax, forward and backward, as oneDNN
-// eltwise / softmax / logsoftmax primitives.
+// eltwise / softmax / logsoftmax primitives; softsign (no oneDNN 2.6 algorithm) as native
+// loops: dst = src / (1 + |src|), diff_src = diff_dst / (1 + |src|)^2.
 //   relu:    dst = max(src, 0)          diff_src = diff_dst * (dst > 0)
 //   sigmoid: dst = 1 / (1 + exp(-src))  diff_src = diff_dst * dst * (1 - dst)
 //   tanh:    dst = tanh(src)            diff_src = diff_dst * (1 - dst^2)
@@ -11,6 +12,8 @@
 // eltwise supports src == dst (and diff_dst == diff_src), which covers the in-place case.
 // Source: oneDNN dev guide "Eltwise", "Softmax", "LogSoftmax".
 #include "backends/cpu/kernels_internal.h"
+
+#include <cmath>
 
 namespace kiln::backends::cpu::internal {
 namespace {
@@ -233,6 +236,42 @@ StatusOr<std::optional<DnnlPlan>> PlanSoftmaxBackward(const StepDesc& desc) {
                  std::move(args));
   }
   return std::optional<DnnlPlan>(std::move(plan));
+}
+
+namespace {
+
+Status SoftsignKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
+  const auto* src = static_cast<const float*>(ctx.Ptr(desc.inputs[0]));
+  auto* dst = static_cast<float*>(ctx.Ptr(desc.outputs[0]));
+  int64_t n = NumElements(desc.inputs[0].dims);
+#pragma omp parallel for schedule(static) if (n >= 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] / (1.f + std::fabs(src[i]));
+  return OkStatus();
+}
+
+Status SoftsignBackwardKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
+  const auto* diff_dst = static_cast<const float*>(ctx.Ptr(desc.inputs[0]));
+  const auto* src = static_cast<const float*>(ctx.Ptr(desc.inputs[1]));
+  auto* diff_src = static_cast<float*>(ctx.Ptr(desc.outputs[0]));
+  int64_t n = NumElements(desc.inputs[1].dims);
+#pragma omp parallel for schedule(static) if (n >= 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    float d = 1.f + std::fabs(src[i]);
+    diff_src[i] = diff_dst[i] / (d * d);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<NativeFn> NativeSoftsign(const StepDesc& desc) {
+  RETURN_IF_ERROR(CheckSameDims(desc));
+  return NativeFn(SoftsignKernel);
+}
+
+StatusOr<NativeFn> NativeSoftsignBackward(const StepDesc& desc) {
+  RETURN_IF_ERROR(CheckSameDims(desc));
+  return NativeFn(SoftsignBackwardKernel);
 }
 
 }  // namespace kiln::backends::cpu::internal

@@ -56,6 +56,8 @@ const std::vector<KindSpec>& Kinds() {
         {"hard_swish_backward", PlanSrcActivationBackward, nullptr},
         {"softplus", PlanSrcActivation, nullptr},
         {"softplus_backward", PlanSrcActivationBackward, nullptr},
+        {"softsign", nullptr, NativeSoftsign},
+        {"softsign_backward", nullptr, NativeSoftsignBackward},
         {"clip", PlanSrcActivation, nullptr},
         {"clip_backward", PlanSrcActivationBackward, nullptr},
         {"exp", PlanSrcActivation, nullptr},

@@ -213,6 +213,9 @@ StatusOr<NativeFn> NativeArgmax(const StepDesc& desc);
 StatusOr<NativeFn> NativeOneHot(const StepDesc& desc);  // one_hot_kernels.cc
 StatusOr<NativeFn> NativeMovingAverage(const StepDesc& desc);  // norm_kernels.cc
 StatusOr<NativeFn> NativeDropout(const StepDesc& desc);        // norm_kernels.cc
+// softsign and its backward on dense operands (eltwise_kernels.cc).
+StatusOr<NativeFn> NativeSoftsign(const StepDesc& desc);
+StatusOr<NativeFn> NativeSoftsignBackward(const StepDesc& desc);
 StatusOr<NativeFn> NativeConcat(const StepDesc& desc);         // movement_kernels.cc
 StatusOr<NativeFn> NativeSplit(const StepDesc& desc);          // movement_kernels.cc
 StatusOr<NativeFn> NativeTranspose(const StepDesc& desc);      // movement_kernels.cc

@@ -8,7 +8,8 @@
 //                        binds shift too), with
 //                        use_global_stats when the statistics were constants;
 //   moving_average:      average_out = momentum * average + (1 - momentum) * value;
-//   dropout:             dst = keep(seed, salt, i) ? src / (1 - rate) : 0 (base/counter_rng.h).
+//   dropout:             dst = keep(seed, salt, i) ? src / (1 - rate) : 0 (base/counter_rng.h);
+//                        with axes, i is the element's index in the shared mask.
 // The data operands (src, dst, diff_dst, diff_src) may be blocked (the layout of the
 // convolution before: LayoutRule::kFollowSourceData); the per-channel vectors are dense [C].
 // Source: oneDNN 2.6 dev guide "Batch Normalization".
@@ -72,10 +73,17 @@ Status DropoutKernel(const StepDesc& desc, const runtime::ExecContext& ctx) {
   const float* src = InPtr(desc, ctx, 0);
   float* dst = OutPtr(desc, ctx, 0);
   int64_t n = NumElements(desc.inputs[0].dims);
+  auto axes = desc.ints.find("axes");
+  if (axes == desc.ints.end() || axes->second.empty()) {
 #pragma omp parallel for schedule(static) if (n >= 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    dst[i] = DropoutKeep(key, static_cast<uint64_t>(i), threshold) ? src[i] * scale : 0.f;
+    for (int64_t i = 0; i < n; ++i) {
+      dst[i] = DropoutKeep(key, static_cast<uint64_t>(i), threshold) ? src[i] * scale : 0.f;
+    }
+    return OkStatus();
   }
+  DropoutMaskIndex mask(desc.inputs[0].dims, axes->second);
+#pragma omp parallel for schedule(static) if (n >= 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] = DropoutKeep(key, mask(i), threshold) ? src[i] * scale : 0.f;
   return OkStatus();
 }
 
@@ -156,6 +164,16 @@ StatusOr<NativeFn> NativeDropout(const StepDesc& desc) {
   if (NumElements(desc.inputs[1].dims) != 1) return InvalidOperands(desc, "seed must be a scalar s32 []");
   double rate = GetFloat(desc, "rate", 0.5);
   if (!(rate >= 0 && rate < 1)) return InvalidOperands(desc, "rate must be in [0, 1)");
+  auto axes = desc.ints.find("axes");
+  if (axes != desc.ints.end()) {
+    std::vector<bool> seen(desc.inputs[0].dims.size(), false);
+    for (int64_t a : axes->second) {
+      if (a < 0 || a >= static_cast<int64_t>(seen.size()) || seen[static_cast<size_t>(a)]) {
+        return InvalidOperands(desc, "axes must be distinct dims of src");
+      }
+      seen[static_cast<size_t>(a)] = true;
+    }
+  }
   return NativeFn(DropoutKernel);
 }
 

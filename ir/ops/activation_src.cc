@@ -15,6 +15,8 @@
 //   hard_swish:            dst = x * relu6(x + 3) / 6                 (PyTorch Hardswish,
 //                                                                       MobileNetV3)
 //   softplus:              dst = log(1 + e^x)                         (MXNet softrelu)
+//   softsign:              dst = x / (1 + |x|), d/dx = 1 / (1 + |x|)^2  (MXNet softsign,
+//                                                                       PyTorch Softsign)
 //   clip(a_min=0, a_max=6): dst = min(max(x, a_min), a_max)           (relu6 by default)
 //   exp, log, sqrt, abs, neg: the elementwise math functions (MXNet nd.exp, nd.log, nd.sqrt,
 //                          nd.abs, nd.negative); log and sqrt give NaN below 0, as NumPy;
@@ -80,6 +82,8 @@ const std::vector<Row>& Rows() {
       {"softplus", nullptr, 0, nullptr, 0,
        [](double x, const Params&) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); },
        [](double x, const Params&) { return Sigmoid(x); }},
+      {"softsign", nullptr, 0, nullptr, 0, [](double x, const Params&) { return x / (1 + std::abs(x)); },
+       [](double x, const Params&) { return 1 / ((1 + std::abs(x)) * (1 + std::abs(x))); }},
       {"clip", "a_min", 0.0, "a_max", 6.0, [](double x, const Params& p) { return std::min(std::max(x, p.a), p.b); },
        [](double x, const Params& p) { return x > p.a && x <= p.b ? 1.0 : 0.0; }},
       {"exp", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::exp(x); },
@@ -199,6 +203,7 @@ KILN_SRC_ACTIVATION(Silu, "silu")
 KILN_SRC_ACTIVATION(HardSigmoid, "hard_sigmoid")
 KILN_SRC_ACTIVATION(HardSwish, "hard_swish")
 KILN_SRC_ACTIVATION(Softplus, "softplus")
+KILN_SRC_ACTIVATION(Softsign, "softsign")
 KILN_SRC_ACTIVATION(Clip, "clip")
 KILN_SRC_ACTIVATION(Exp, "exp")
 KILN_SRC_ACTIVATION(Log, "log")

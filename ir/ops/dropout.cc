@@ -7,6 +7,9 @@
 // same op on diff_dst (diff_src = mask * diff_dst / (1 - rate)) with no stored mask.
 // Element indices are dense row-major (NCHW), so the mask does not depend on layouts.
 // The front end emits dropout in training mode only; at inference it is the identity.
+// `axes` (default none): the mask is shared along those dims (Gluon Dropout(rate, axes),
+// e.g. axes (2, 3) drops whole NCHW feature maps): an element draws at its index in the
+// mask of shape dims-with-axes-as-1 (base/counter_rng.h DropoutMaskIndex).
 #include "base/counter_rng.h"
 #include "ir/ops/op_util.h"
 
@@ -20,6 +23,7 @@ const OpDef& DropoutDef() {
     d.output_names = {"dst"};
     d.float_attrs = {"rate"};
     d.int_attrs = {"salt"};
+    d.ints_attrs = {"axes"};
     d.inplace_on_input0 = true;
     d.verify_attrs = [](const InferCtx& c) -> Status {
       double rate = c.attrs().GetFloat("rate", 0.5);
@@ -30,6 +34,14 @@ const OpDef& DropoutDef() {
       RETURN_IF_ERROR(ops::CheckDType(c, 0, DType::kF32));
       RETURN_IF_ERROR(ops::CheckDType(c, 1, DType::kS32));
       if (c.input(1).rank() != 0) return c.Error("seed must be a scalar s32 []");
+      std::vector<bool> seen(c.input(0).shape.size(), false);
+      for (int64_t a : c.attrs().GetInts("axes")) {
+        if (a < 0 || a >= static_cast<int64_t>(seen.size()) || seen[static_cast<size_t>(a)]) {
+          return c.Error("axes " + ShapeToString(c.attrs().GetInts("axes")) + " must be distinct dims of " +
+                         ShapeToString(c.input(0).shape));
+        }
+        seen[static_cast<size_t>(a)] = true;
+      }
       return std::vector<TensorType>{c.input(0)};
     };
     d.grad = [](GradCtx& g) -> Status {
@@ -42,8 +54,9 @@ const OpDef& DropoutDef() {
       double rate = node.attrs.GetFloat("rate", 0.5);
       uint32_t threshold = DropoutThreshold(rate);
       uint64_t key = DropoutKey(static_cast<int32_t>((*in[1])[0]), node.attrs.GetInt("salt", 0));
+      DropoutMaskIndex mask(in[0]->shape, node.attrs.GetInts("axes"));
       for (int64_t i = 0; i < out[0].size(); ++i) {
-        out[0][i] = DropoutKeep(key, static_cast<uint64_t>(i), threshold) ? (*in[0])[i] / (1 - rate) : 0.0;
+        out[0][i] = DropoutKeep(key, mask(i), threshold) ? (*in[0])[i] / (1 - rate) : 0.0;
       }
       return OkStatus();
     };

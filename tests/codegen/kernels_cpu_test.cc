@@ -358,6 +358,7 @@ TEST_CASE("activations with a src backward match the reference, in place too", "
       {"hard_sigmoid", ir::Attrs{{"alpha", 1.0 / 6}, {"beta", 0.5}}},
       {"hard_swish", {}},
       {"softplus", {}},
+      {"softsign", {}},
       {"clip", {}},
       {"clip", ir::Attrs{{"a_min", -1.0}, {"a_max", 2.5}}},
   };
@@ -729,6 +730,8 @@ TEST_CASE("moving_average and dropout match the reference", "[codegen][cpu][batc
   };
   CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.5}, {"salt", int64_t{2}}}, {data, seed}, o);
   CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.1}}, {data, seed}, o);
+  CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.3}, {"axes", std::vector<int64_t>{1, 2}}}, {data, seed}, o);
+  CheckAgainstReference("dropout", ir::Attrs{{"rate", 0.3}, {"axes", std::vector<int64_t>{0}}}, {data, seed}, o);
 }
 
 }  // namespace

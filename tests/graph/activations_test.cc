@@ -110,7 +110,8 @@ TEST_CASE("a training step through each new activation equals the reference inte
   } cases[] = {{"elu", "elu_backward"},       {"selu", "selu_backward"},
                {"gelu", "gelu_backward"},     {"swish", "silu_backward"},
                {"hard_sigmoid", "hard_sigmoid_backward"}, {"hard_swish", "hard_swish_backward"},
-               {"softrelu", "softplus_backward"}, {"relu6", "clip_backward"}};
+               {"softrelu", "softplus_backward"}, {"relu6", "clip_backward"},
+               {"softsign", "softsign_backward"}};
   uint32_t seed = 11;
   for (const Case& c : cases) {
     INFO(c.act);

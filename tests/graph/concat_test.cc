@@ -91,6 +91,24 @@ TEST_CASE("reshape codes, slice and transpose through the front end", "[graph][r
   REQUIRE_FALSE(two.ok());
   CHECK_THAT(two.status().message(), Catch::Contains("[2,3,4,5]") && Catch::Contains("at most one -1"));
   CHECK_FALSE(ops::Reshape(x, {7, -1}).ok());
+  // The other codes of MXNet 1.9 (the examples of its reshape documentation).
+  CHECK(ops::Reshape(x, {-2}).value().shape() == Shape{2, 3, 4, 5});
+  CHECK(ops::Reshape(x, {2, -2}).value().shape() == Shape{2, 3, 4, 5});
+  CHECK(ops::Reshape(x, {-2, 1, 1}).value().shape() == Shape{2, 3, 4, 5, 1, 1});
+  CHECK(ops::Reshape(x, {-3, 4, 5}).value().shape() == Shape{6, 4, 5});
+  CHECK(ops::Reshape(x, {0, -3, -2}).value().shape() == Shape{2, 12, 5});
+  CHECK(ops::Reshape(x, {-3, -3}).value().shape() == Shape{6, 20});
+  CHECK(ops::Reshape(x, {-4, 1, 2, -2}).value().shape() == Shape{1, 2, 3, 4, 5});
+  CHECK(ops::Reshape(x, {2, -4, -1, 3, -2}).value().shape() == Shape{2, 1, 3, 4, 5});
+  CHECK(ops::Reshape(x, {0, 0, -4, 2, -1, 5}).value().shape() == Shape{2, 3, 2, 2, 5});
+  CHECK(ops::Reshape(x, {0, -1, 0}).value().shape() == Shape{2, 15, 4});  // -1 consumes dim 1: 0 copies dim 2
+  for (const Shape& bad : {Shape{-4, -1, -1, -2}, Shape{-4, 3, 3, -2}, Shape{0, 0, 0, 0, 0}, Shape{-3, -3, -3},
+                           Shape{-5}, Shape{-4, 2}, Shape{2, 3, 4}}) {
+    INFO(ShapeToString(bad));
+    auto r = ops::Reshape(x, bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("[2,3,4,5]"));
+  }
   CHECK(ops::SliceAxis(x, 1, 1, 3).value().shape() == Shape{2, 2, 4, 5});
   CHECK(ops::SliceAxis(x, -1, 0, 2).value().shape() == Shape{2, 3, 4, 2});
   CHECK_FALSE(ops::SliceAxis(x, 1, 2, 2).ok());

@@ -128,12 +128,14 @@ TEST_CASE("batch_norm shape and attribute errors name the node and shapes", "[op
   CHECK_FALSE(b.Emit("batch_norm_training", {flat, c3, c3}).ok());
 }
 
-RefTensor RunDropout(const RefTensor& x, int32_t seed, double rate, int64_t salt) {
+RefTensor RunDropout(const RefTensor& x, int32_t seed, double rate, int64_t salt, std::vector<int64_t> axes = {}) {
   Graph g("dropout");
   Builder b(g);
   ValueId in = g.AddInput("x", F32(x.shape, DefaultLayout(static_cast<int64_t>(x.shape.size()))));
   ValueId s = g.AddInput("seed", TensorType{DType::kS32, {}, ""});
-  ValueId y = b.Emit1("dropout", {in, s}, Attrs{{"rate", rate}, {"salt", salt}}).value();
+  Attrs attrs{{"rate", rate}, {"salt", salt}};
+  if (!axes.empty()) attrs.Set("axes", axes);
+  ValueId y = b.Emit1("dropout", {in, s}, attrs).value();
   RefEnv env;
   env[in] = x;
   env[s] = RefTensor(Shape{});
@@ -168,6 +170,47 @@ TEST_CASE("dropout: the kept fraction, the mean, and a mask reproducible from th
   CHECK(RunDropout(ones, 7, 0.0, 0).data == ones.data);
 }
 
+TEST_CASE("dropout with axes shares the mask along them (Gluon Dropout(rate, axes))", "[ops][dropout]") {
+  // NCHW [4, 50, 6, 7], axes (2, 3): each (n, c) feature map is kept or dropped whole.
+  RefTensor ones(Shape{4, 50, 6, 7});
+  for (double& v : ones.data) v = 1;
+  const double rate = 0.4;
+  RefTensor a = RunDropout(ones, 11, rate, 2, {2, 3});
+  int64_t kept_maps = 0;
+  for (int64_t m = 0; m < 200; ++m) {
+    double first = a[m * 42];
+    for (int64_t k = 1; k < 42; ++k) CHECK(a[m * 42 + k] == first);
+    CHECK((first == 0 || first == Approx(1 / (1 - rate))));
+    kept_maps += first != 0;
+  }
+  // 200 Bernoulli(0.6) maps: mean 120, standard deviation 6.9.
+  CHECK(kept_maps > 90);
+  CHECK(kept_maps < 150);
+  // The decision of map (n, c) is the plain mask's at index n*C + c: the same draws as
+  // dropout of the [4, 50, 1, 1] mask itself.
+  RefTensor mask_ones(Shape{4, 50, 1, 1});
+  for (double& v : mask_ones.data) v = 1;
+  RefTensor mask = RunDropout(mask_ones, 11, rate, 2);
+  for (int64_t m = 0; m < 200; ++m) CHECK(a[m * 42] == mask[m]);
+  // Axis 0 shared: every sample has the same mask.
+  RefTensor b = RunDropout(ones, 11, rate, 2, {0});
+  for (int64_t i = 0; i < 50 * 42; ++i) {
+    for (int64_t n = 1; n < 4; ++n) CHECK(b[n * 50 * 42 + i] == b[i]);
+  }
+  // Bad axes name the node and the shape.
+  Graph g("bad_axes");
+  Builder bb(g);
+  ValueId x = g.AddInput("x", F32({2, 3}, ""));
+  ValueId s = g.AddInput("seed", TensorType{DType::kS32, {}, ""});
+  int k = 0;
+  for (const std::vector<int64_t>& bad : {std::vector<int64_t>{2}, {-1}, {1, 1}}) {
+    std::string name = "drop_bad" + std::to_string(k++);
+    auto r = bb.Emit1("dropout", {x, s}, Attrs{{"rate", 0.5}, {"axes", bad}}, name);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains(name) && Catch::Contains("[2,3]"));
+  }
+}
+
 TEST_CASE("dropout's gradient is the same mask on diff_dst", "[ops][dropout][grad]") {
   std::mt19937 rng(3);
   Graph g("dropout_grad");
@@ -183,6 +226,19 @@ TEST_CASE("dropout's gradient is the same mask on diff_dst", "[ops][dropout][gra
   INFO(res.worst);
   CHECK(res.checked > 0);
   CHECK(res.max_rel_error < 1e-6);
+  // The same with a mask shared along axis 1.
+  Graph ga("dropout_axes_grad");
+  Builder ba(ga);
+  ValueId xa = ga.AddInput("x", F32({4, 6, 5}, ""));
+  ValueId sa = ga.AddInput("seed", TensorType{DType::kS32, {}, ""});
+  ga.AddOutput("y", ba.Emit1("dropout", {xa, sa}, Attrs{{"rate", 0.4}, {"axes", std::vector<int64_t>{1}}}).value());
+  RefEnv enva;
+  enva[xa] = RandomRef({4, 6, 5}, rng);
+  enva[sa] = RefTensor(Shape{});
+  enva[sa][0] = 99;
+  auto resa = testing::CheckGradients(ga, enva, {xa}, rng);
+  CHECK(resa.checked > 0);
+  CHECK(resa.max_rel_error < 1e-6);
   CHECK_FALSE(b.Emit1("dropout", {x, s}, Attrs{{"rate", 1.0}}, "drop1").ok());
   CHECK_FALSE(b.Emit1("dropout", {x, x}).ok());  // the seed must be s32 []
 }

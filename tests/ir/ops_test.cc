@@ -168,6 +168,7 @@ TEST_CASE("activations with a src backward: gradients match finite differences",
       {"hard_sigmoid", {}},
       {"hard_swish", {}},
       {"softplus", {}},
+      {"softsign", {}},
       {"clip", Attrs{{"a_min", -0.5}, {"a_max", 0.5}}},
   };
   uint32_t seed = 40;

@@ -56,7 +56,7 @@ def main():
     save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)]), os.path.join(out, "cnn11.onnx"))
 
     # 2. activations and elementwise ops on the conv output
-    acts = [("LeakyRelu", {"alpha": 0.1}), ("Elu", {}), ("Selu", {}), ("Softplus", {}), ("HardSigmoid", {}),
+    acts = [("LeakyRelu", {"alpha": 0.1}), ("Elu", {}), ("Selu", {}), ("Softplus", {}), ("Softsign", {}), ("HardSigmoid", {}),
             ("HardSwish", {}), ("Sigmoid", {}), ("Tanh", {})]
     nodes = [helper.make_node("Conv", ["x", "w"], ["a0"], kernel_shape=[3, 3], auto_pad="SAME_UPPER", name="conv")]
     for i, (op, attrs) in enumerate(acts):
