@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: install dependencies, fetch the data the real-data tests use, run
-# `bazel test //...`, the README's commands, bounded runs of the six fuzz targets and the
-# server/runtime/pass tests under ASan + UBSan, and print one summary line "N passed, M
+# `bazel test //...`, the README's commands, bounded runs of the seven fuzz targets and the
+# whole suite again under ASan + UBSan, and print one summary line "N passed, M
 # failed" (Catch2 test cases; a test without a Catch2 summary — a shell test, or a binary
 # that crashed — counts once by the status Bazel recorded; the README check, each fuzz
 # target and the sanitizer run count once).
@@ -50,10 +50,12 @@ if bash tools/readme_check.sh; then passed=$((passed + 1)); else failed=$((faile
 for spec in artifact:30 artifact_run:30 ir_text:30 params:15 infer_request:20 grpc_infer:20 onnx:30; do
   if bash tools/fuzz.sh "${spec%%:*}" "${spec##*:}"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
-# The server, the runtime (artifacts, the loader) and the passes under AddressSanitizer +
-# UndefinedBehaviorSanitizer with assertions on (.bazelrc --config=asan) count as one test.
-if bazel test -c opt --config=asan //tests/serve/... //tests/runtime/... //tests/passes:passes_test \
-    //tests/passes:fold_batch_norm_test --local_test_jobs=1 --test_output=errors; then
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer with assertions
+# on (.bazelrc --config=asan: its own output tree, longer timeouts) counts as one test.
+# LeakSanitizer ignores fontconfig's process-lifetime caches (tools/lsan.supp).
+if bazel test -c opt --config=asan //... --local_test_jobs=1 --test_output=errors \
+    --test_env=KILN_DATA_DIR="$PWD/data" --test_env=KILN_REQUIRE_DATA=1 --test_env=KILN_ORT_DIR="$PWD/out/ort" \
+    --test_env=LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0"; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1))
