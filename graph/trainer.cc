@@ -415,22 +415,7 @@ Status TrainStep::Run(const Tensor& data, const Tensor& label, int64_t batch_siz
     if (!dropout_seed_) dropout_seed_ = static_cast<uint32_t>(GlobalRng()());
     seed.s32()[0] = static_cast<int32_t>((*dropout_seed_)++);
   }
-  std::vector<const Tensor*> inputs;
-  for (const auto& spec : specs) {
-    if (spec.name == "data") {
-      inputs.push_back(&data);
-    } else if (spec.name == "label") {
-      inputs.push_back(&label);
-    } else if (spec.name == "lr") {
-      inputs.push_back(&lr);
-    } else if (spec.name == "rescale_grad") {
-      inputs.push_back(&rescale);
-    } else if (spec.name == "dropout_seed") {
-      inputs.push_back(&seed);
-    } else {
-      return Internal("training graph has an unexpected input '" + spec.name + "'");
-    }
-  }
+  ASSIGN_OR_RETURN(auto inputs, runtime::BindTrainingInputs(s->executable(), {&data, &label, &lr, &rescale, &seed}));
   std::vector<Tensor*> outputs;
   for (const auto& spec : s->executable().outputs()) {
     if (spec.name == "loss") {

@@ -32,6 +32,27 @@ uint64_t Unpack64(const Tensor& t) {
 
 }  // namespace
 
+StatusOr<std::vector<const Tensor*>> BindTrainingInputs(const Executable& executable, const TrainingStepInputs& in) {
+  std::vector<const Tensor*> out;
+  for (const auto& spec : executable.inputs()) {
+    if (spec.name == "data") {
+      out.push_back(in.data);
+    } else if (spec.name == "label") {
+      out.push_back(in.label);
+    } else if (spec.name == "lr") {
+      out.push_back(in.lr);
+    } else if (spec.name == "rescale_grad") {
+      out.push_back(in.rescale_grad);
+    } else if (spec.name == "dropout_seed") {
+      out.push_back(in.dropout_seed);
+    } else {
+      return InvalidArgument("the training step has an input '" + spec.name +
+                             "' that is not fed (data, label, lr, rescale_grad, dropout_seed)");
+    }
+  }
+  return out;
+}
+
 double AdamStepLearningRate(double learning_rate, double beta1, double beta2, int64_t t) {
   auto step = static_cast<double>(t);
   return learning_rate * std::sqrt(1.0 - std::pow(beta2, step)) / (1.0 - std::pow(beta1, step));
@@ -95,25 +116,10 @@ Status TrainingSession::Step(const Tensor& data, const Tensor& label, Tensor* lo
   rescale.f32()[0] =
       static_cast<float>(optimizer().Option("rescale_grad", 1.0) / static_cast<double>(batch_size));
   seed.s32()[0] = static_cast<int32_t>(dropout_seed_);
-  std::vector<const Tensor*> inputs;
-  bool uses_seed = false;
-  for (const auto& spec : train_->executable().inputs()) {
-    if (spec.name == "data") {
-      inputs.push_back(&data);
-    } else if (spec.name == "label") {
-      inputs.push_back(&label);
-    } else if (spec.name == "lr") {
-      inputs.push_back(&lr);
-    } else if (spec.name == "rescale_grad") {
-      inputs.push_back(&rescale);
-    } else if (spec.name == "dropout_seed") {
-      inputs.push_back(&seed);
-      uses_seed = true;
-    } else {
-      return InvalidArgument("training artifact '" + model_->name() + "' has an input '" + spec.name +
-                             "' this runtime does not feed (data, label, lr, rescale_grad, dropout_seed)");
-    }
-  }
+  const Executable& exe = train_->executable();
+  auto inputs = BindTrainingInputs(exe, {&data, &label, &lr, &rescale, &seed});
+  if (!inputs.ok()) return inputs.status().WithContext("training artifact '" + model_->name() + "'");
+  bool uses_seed = exe.InputIndex("dropout_seed") >= 0;
   std::vector<Tensor*> outputs;
   std::map<std::string, Tensor> extra;
   for (const auto& spec : train_->executable().outputs()) {
@@ -125,7 +131,7 @@ Status TrainingSession::Step(const Tensor& data, const Tensor& label, Tensor* lo
       outputs.push_back(&extra[spec.name]);
     }
   }
-  RETURN_IF_ERROR(train_->Run(inputs, outputs));
+  RETURN_IF_ERROR(train_->Run(*inputs, outputs));
   ++num_update_;
   if (uses_seed) ++dropout_seed_;
   return OkStatus();

@@ -37,6 +37,19 @@ namespace kiln::runtime {
 // python/mxnet/optimizer/optimizer.py Adam.update; GLUON_SEMANTICS.md section 4.
 double AdamStepLearningRate(double learning_rate, double beta1, double beta2, int64_t t);
 
+// The per-step inputs of a training step, bound to its executable by name: "data", "label",
+// "lr", "rescale_grad" and "dropout_seed" (graph::TrainStep and TrainingSession feed the
+// same ones). Returns them in executable.inputs() order. Errors: InvalidArgument naming an
+// input that is none of these.
+struct TrainingStepInputs {
+  const Tensor* data = nullptr;
+  const Tensor* label = nullptr;
+  const Tensor* lr = nullptr;            // f32 []
+  const Tensor* rescale_grad = nullptr;  // f32 []
+  const Tensor* dropout_seed = nullptr;  // s32 []
+};
+StatusOr<std::vector<const Tensor*>> BindTrainingInputs(const Executable& executable, const TrainingStepInputs& in);
+
 class TrainingSession {
  public:
   // Binds copies of the artifact's weights and optimizer state (as stored: a fresh

@@ -93,6 +93,25 @@ std::string BucketText(const Shape& shape, const std::vector<int64_t>& buckets) 
   return text;
 }
 
+// The network `model_name` (aot/models.h) with the parameters of the .params file `params`,
+// or Xavier-initialized from `seed` when there is none (then, with `warn_untrained`, a note
+// on stderr that the model is untrained). Errors: MakeModel's, Initialize's, LoadParameters'.
+StatusOr<std::shared_ptr<graph::nn::Block>> BuildNet(const std::string& model_name, const std::string& params,
+                                                     uint64_t seed, const char* what, bool warn_untrained) {
+  ASSIGN_OR_RETURN(auto net, aot::MakeModel(model_name));
+  if (params.empty()) {
+    graph::Seed(seed);
+    RETURN_IF_ERROR(net->Initialize(graph::Xavier()));
+    if (warn_untrained) {
+      std::fprintf(stderr, "kiln %s: no --params: Xavier-initialized weights (seed %llu), an untrained model\n", what,
+                   static_cast<unsigned long long>(seed));
+    }
+  } else {
+    RETURN_IF_ERROR(net->LoadParameters(params));
+  }
+  return net;
+}
+
 // `kiln compile model.onnx`: the imported network, its input shape for `batch` (or
 // `shape_text` when given), and the artifact's metadata.
 int CompileOnnx(const std::string& path, int64_t batch, const std::string& shape_text, const std::string& out,
@@ -129,16 +148,8 @@ int Compile(const std::string& model_name, const std::string& params, const std:
             const std::vector<int64_t>& buckets) {
   auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "1,1,28,28" : shape_text);
   if (!shape.ok()) return Fail(shape.status(), "compile");
-  auto net = aot::MakeModel(model_name);
+  auto net = BuildNet(model_name, params, seed, "compile", true);
   if (!net.ok()) return Fail(net.status(), "compile");
-  if (params.empty()) {
-    graph::Seed(seed);
-    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "compile");
-    std::fprintf(stderr, "kiln compile: no --params: Xavier-initialized weights (seed %llu), an untrained model\n",
-                 static_cast<unsigned long long>(seed));
-  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
-    return Fail(s, "compile");
-  }
   aot::ExportOptions options;
   options.model_name = name.empty() ? model_name : name;
   options.compile.opt_level = opt_level;
@@ -170,14 +181,8 @@ int CompileTraining(const std::string& model_name, const std::string& params, co
                     const TrainFlags& flags) {
   auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "256,1,28,28" : shape_text);
   if (!shape.ok()) return Fail(shape.status(), "compile");
-  auto net = aot::MakeModel(model_name);
+  auto net = BuildNet(model_name, params, seed, "compile", false);
   if (!net.ok()) return Fail(net.status(), "compile");
-  if (params.empty()) {
-    graph::Seed(seed);
-    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "compile");
-  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
-    return Fail(s, "compile");
-  }
   std::map<std::string, double> options = {{"learning_rate", flags.lr}, {"wd", flags.wd}};
   if (flags.optimizer == "adam") {
     options.insert({{"beta1", flags.beta1}, {"beta2", flags.beta2}, {"epsilon", flags.epsilon}});
@@ -209,16 +214,8 @@ int ExportOnnxFile(const std::string& model_name, const std::string& params, con
                    const std::string& out, uint64_t seed, bool static_batch) {
   auto shape = tools::ParseShape("--input-shape", shape_text.empty() ? "1,1,28,28" : shape_text);
   if (!shape.ok()) return Fail(shape.status(), "export-onnx");
-  auto net = aot::MakeModel(model_name);
+  auto net = BuildNet(model_name, params, seed, "export-onnx", true);
   if (!net.ok()) return Fail(net.status(), "export-onnx");
-  if (params.empty()) {
-    graph::Seed(seed);
-    if (Status s = (*net)->Initialize(graph::Xavier()); !s.ok()) return Fail(s, "export-onnx");
-    std::fprintf(stderr, "kiln export-onnx: no --params: Xavier-initialized weights (seed %llu), an untrained model\n",
-                 static_cast<unsigned long long>(seed));
-  } else if (Status s = (*net)->LoadParameters(params); !s.ok()) {
-    return Fail(s, "export-onnx");
-  }
   if (params.empty()) {
     // Deferred parameter shapes are inferred by a first trace.
     graph::Predictor predictor(**net);
