@@ -3,9 +3,12 @@
 // the expression as kernel IR text (ir/fused_expr.h, attribute `expr`), which codegen/llvm
 // JIT-compiles into one vectorized loop nest.
 //
-// Fusible ops: add, mul (NumPy broadcasting), relu, sigmoid, tanh, their _backward ops,
-// broadcast_to, and fill (inlined as a constant); reduce_sum / reduce_mean only as a group's
-// root. Groups are grown backwards from a root (reverse schedule order): a producer joins when
+// Fusible ops: those whose op facts give their fused-kernel statements
+// (ir::OpDef::elementwise): add, sub, mul, div, maximum, minimum, greater_equal (NumPy
+// broadcasting); relu, sigmoid, tanh, leaky_relu, elu, selu, silu, hard_sigmoid,
+// hard_swish, softplus, softsign, clip, exp, log, sqrt, abs, neg and all their _backward
+// ops (gelu is not: the kernel IR has no erf); broadcast_to, and fill (inlined as a
+// constant); reduce_sum / reduce_mean only as a group's root. Groups are grown backwards from a root (reverse schedule order): a producer joins when
 // it is fusible, all of its output's readers are already in the group, and its output is not
 // a graph output or update (an intermediate with a reader outside the group ends the group,
 // so no work is duplicated). A producer whose output has fewer elements than the iteration

@@ -10,6 +10,7 @@
 //            eltwise_relu_use_dst_for_bwd has the same condition).
 // Source: oneDNN dev guide "Eltwise"; MXNet Activation (GLUON_SEMANTICS.md section 2).
 #include <cmath>
+#include <cstdio>
 
 #include "ir/ops/op_util.h"
 
@@ -66,6 +67,12 @@ OpDef MakeActivationBackward(const std::string& name, BwdFn f) {
 }
 
 double Alpha(const Node& n) { return n.attrs.GetFloat("alpha", 0.01); }
+// A "const" statement of the fused-kernel IR holding `v` exactly (17 significant digits).
+int ConstStatement(ElementwiseEmitter& e, double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "const %.17g", v);
+  return e.Emit(buf);
+}
 
 OpDef MakeLeakyRelu() {
   OpDef d = MakeActivation("leaky_relu", nullptr);
@@ -83,6 +90,12 @@ OpDef MakeLeakyRelu() {
     g.SetInputGrad(0, dx);
     return OkStatus();
   };
+  d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {  // x > 0 ? x : alpha*x
+    int zero = e.Emit("const 0");
+    int ax = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ConstStatement(e, Alpha(n))));
+    return e.Emit("select_gt " + std::to_string(x[0]) + " " + std::to_string(zero) + " " + std::to_string(x[0]) + " " +
+                  std::to_string(ax));
+  };
   d.reference = [](const Node& n, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
     double alpha = Alpha(n);
     for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = (*in[0])[i] > 0 ? (*in[0])[i] : alpha * (*in[0])[i];
@@ -94,6 +107,12 @@ OpDef MakeLeakyRelu() {
 OpDef MakeLeakyReluBackward() {
   OpDef d = MakeActivationBackward("leaky_relu", nullptr);
   d.float_attrs = {"alpha"};
+  d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {  // y > 0 ? dy : alpha*dy
+    int zero = e.Emit("const 0");
+    int ady = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ConstStatement(e, Alpha(n))));
+    return e.Emit("select_gt " + std::to_string(x[1]) + " " + std::to_string(zero) + " " + std::to_string(x[0]) + " " +
+                  std::to_string(ady));
+  };
   d.reference = [](const Node& n, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
     double alpha = Alpha(n);
     for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = (*in[0])[i] * ((*in[1])[i] > 0 ? 1.0 : alpha);

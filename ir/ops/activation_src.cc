@@ -27,6 +27,7 @@
 // Source: oneDNN 2.6 dev guide "Eltwise" (formulas of eltwise_elu, gelu_erf, swish,
 // hardswish, soft_relu, clip, linear); MXNet 1.9 LeakyReLU / Activation operators.
 #include <cmath>
+#include <cstdio>
 
 #include "ir/ops/op_util.h"
 
@@ -38,6 +39,25 @@ struct Params {
 };
 using Fn = double (*)(double x, const Params& p);
 
+// Writes fused-kernel statements (ir/fused_expr.h) through an ElementwiseEmitter.
+struct Stmt {
+  ElementwiseEmitter& e;
+  static std::string N(int i) { return std::to_string(i); }
+  int C(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "const %.17g", v);
+    return e.Emit(buf);
+  }
+  int U(const char* op, int a) { return e.Emit(std::string(op) + " " + N(a)); }
+  int B(const char* op, int a, int b) { return e.Emit(std::string(op) + " " + N(a) + " " + N(b)); }
+  // (a cmp b) ? c : d, cmp one of lt le gt ge eq ne.
+  int Sel(const char* cmp, int a, int b, int c, int d) {
+    return e.Emit(std::string("select_") + cmp + " " + N(a) + " " + N(b) + " " + N(c) + " " + N(d));
+  }
+};
+// f or df as fused-kernel statements over the statement `x` holding src; returns the result.
+using EmitFn = int (*)(Stmt& s, const Params& p, int x);
+
 struct Row {
   const char* name;
   const char* attr_a = nullptr;  // float attribute names and defaults
@@ -46,6 +66,9 @@ struct Row {
   double default_b = 0;
   Fn f;
   Fn df;  // d dst / d src
+  // f and df as fused-kernel statements (the elementwise-fusion pass); null: not fusible.
+  EmitFn fx = nullptr;
+  EmitFn dfx = nullptr;
   bool positive_a = false;  // attr_a must be > 0
 };
 
@@ -56,10 +79,25 @@ double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 const std::vector<Row>& Rows() {
   static const std::vector<Row> rows = {
       {"elu", "alpha", 1.0, nullptr, 0, [](double x, const Params& p) { return x > 0 ? x : p.a * std::expm1(x); },
-       [](double x, const Params& p) { return x > 0 ? 1.0 : p.a * std::exp(x); }},
+       [](double x, const Params& p) { return x > 0 ? 1.0 : p.a * std::exp(x); },
+       [](Stmt& s, const Params& p, int x) {  // x > 0 ? x : alpha*(e^x - 1)
+         int zero = s.C(0);
+         return s.Sel("gt", x, zero, x, s.B("mul", s.C(p.a), s.B("sub", s.U("exp", x), s.C(1))));
+       },
+       [](Stmt& s, const Params& p, int x) {  // x > 0 ? 1 : alpha*e^x
+         return s.Sel("gt", x, s.C(0), s.C(1), s.B("mul", s.C(p.a), s.U("exp", x)));
+       }},
       {"selu", nullptr, 0, nullptr, 0,
        [](double x, const Params&) { return kSeluScale * (x > 0 ? x : kSeluAlpha * std::expm1(x)); },
-       [](double x, const Params&) { return kSeluScale * (x > 0 ? 1.0 : kSeluAlpha * std::exp(x)); }},
+       [](double x, const Params&) { return kSeluScale * (x > 0 ? 1.0 : kSeluAlpha * std::exp(x)); },
+       [](Stmt& s, const Params&, int x) {
+         int elu = s.Sel("gt", x, s.C(0), x, s.B("mul", s.C(kSeluAlpha), s.B("sub", s.U("exp", x), s.C(1))));
+         return s.B("mul", s.C(kSeluScale), elu);
+       },
+       [](Stmt& s, const Params&, int x) {
+         int d = s.Sel("gt", x, s.C(0), s.C(1), s.B("mul", s.C(kSeluAlpha), s.U("exp", x)));
+         return s.B("mul", s.C(kSeluScale), d);
+       }},
       {"gelu", nullptr, 0, nullptr, 0, [](double x, const Params&) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); },
        [](double x, const Params&) {
          return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
@@ -68,6 +106,12 @@ const std::vector<Row>& Rows() {
        [](double x, const Params& p) {
          double s = Sigmoid(p.a * x);
          return s + p.a * x * s * (1 - s);
+       },
+       [](Stmt& s, const Params& p, int x) { return s.B("mul", x, s.U("sigmoid", s.B("mul", s.C(p.a), x))); },
+       [](Stmt& s, const Params& p, int x) {  // sig + beta*x*sig*(1 - sig)
+         int sig = s.U("sigmoid", s.B("mul", s.C(p.a), x));
+         int t = s.B("mul", s.B("mul", s.C(p.a), x), s.B("mul", sig, s.B("sub", s.C(1), sig)));
+         return s.B("add", sig, t);
        }},
       {"hard_sigmoid", "alpha", 0.2, "beta", 0.5,
        [](double x, const Params& p) { return std::min(1.0, std::max(0.0, p.a * x + p.b)); },
@@ -75,27 +119,71 @@ const std::vector<Row>& Rows() {
          double t = p.a * x + p.b;
          return t > 0 && t <= 1 ? p.a : 0.0;
        },
+       [](Stmt& s, const Params& p, int x) {
+         return s.B("min", s.B("max", s.B("add", s.B("mul", s.C(p.a), x), s.C(p.b)), s.C(0)), s.C(1));
+       },
+       [](Stmt& s, const Params& p, int x) {  // 0 < t <= 1 ? alpha : 0
+         int t = s.B("add", s.B("mul", s.C(p.a), x), s.C(p.b));
+         int zero = s.C(0);
+         return s.Sel("gt", t, zero, s.Sel("le", t, s.C(1), s.C(p.a), zero), zero);
+       },
        /*positive_a=*/true},
       {"hard_swish", nullptr, 0, nullptr, 0,
        [](double x, const Params&) { return x * std::min(6.0, std::max(0.0, x + 3)) / 6; },
-       [](double x, const Params&) { return x < -3 ? 0.0 : x > 3 ? 1.0 : (2 * x + 3) / 6; }},
+       [](double x, const Params&) { return x < -3 ? 0.0 : x > 3 ? 1.0 : (2 * x + 3) / 6; },
+       [](Stmt& s, const Params&, int x) {
+         int r6 = s.B("min", s.B("max", s.B("add", x, s.C(3)), s.C(0)), s.C(6));
+         return s.B("div", s.B("mul", x, r6), s.C(6));
+       },
+       [](Stmt& s, const Params&, int x) {  // x < -3 ? 0 : x > 3 ? 1 : (2x + 3)/6
+         int mid = s.B("div", s.B("add", s.B("mul", s.C(2), x), s.C(3)), s.C(6));
+         return s.Sel("lt", x, s.C(-3), s.C(0), s.Sel("gt", x, s.C(3), s.C(1), mid));
+       }},
       {"softplus", nullptr, 0, nullptr, 0,
        [](double x, const Params&) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); },
-       [](double x, const Params&) { return Sigmoid(x); }},
+       [](double x, const Params&) { return Sigmoid(x); },
+       [](Stmt& s, const Params&, int x) {  // max(x, 0) + log(1 + e^-|x|)
+         int t = s.U("log", s.B("add", s.C(1), s.U("exp", s.U("neg", s.U("abs", x)))));
+         return s.B("add", s.B("max", x, s.C(0)), t);
+       },
+       [](Stmt& s, const Params&, int x) { return s.U("sigmoid", x); }},
       {"softsign", nullptr, 0, nullptr, 0, [](double x, const Params&) { return x / (1 + std::abs(x)); },
-       [](double x, const Params&) { return 1 / ((1 + std::abs(x)) * (1 + std::abs(x))); }},
+       [](double x, const Params&) { return 1 / ((1 + std::abs(x)) * (1 + std::abs(x))); },
+       [](Stmt& s, const Params&, int x) { return s.B("div", x, s.B("add", s.C(1), s.U("abs", x))); },
+       [](Stmt& s, const Params&, int x) {
+         int d = s.B("add", s.C(1), s.U("abs", x));
+         return s.B("div", s.C(1), s.B("mul", d, d));
+       }},
       {"clip", "a_min", 0.0, "a_max", 6.0, [](double x, const Params& p) { return std::min(std::max(x, p.a), p.b); },
-       [](double x, const Params& p) { return x > p.a && x <= p.b ? 1.0 : 0.0; }},
+       [](double x, const Params& p) { return x > p.a && x <= p.b ? 1.0 : 0.0; },
+       [](Stmt& s, const Params& p, int x) { return s.B("min", s.B("max", x, s.C(p.a)), s.C(p.b)); },
+       [](Stmt& s, const Params& p, int x) {  // a_min < x <= a_max ? 1 : 0
+         int zero = s.C(0);
+         return s.Sel("gt", x, s.C(p.a), s.Sel("le", x, s.C(p.b), s.C(1), zero), zero);
+       }},
       {"exp", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::exp(x); },
-       [](double x, const Params&) { return std::exp(x); }},
+       [](double x, const Params&) { return std::exp(x); },
+       [](Stmt& s, const Params&, int x) { return s.U("exp", x); },
+       [](Stmt& s, const Params&, int x) { return s.U("exp", x); }},
       {"log", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::log(x); },
-       [](double x, const Params&) { return 1 / x; }},
+       [](double x, const Params&) { return 1 / x; },
+       [](Stmt& s, const Params&, int x) { return s.U("log", x); },
+       [](Stmt& s, const Params&, int x) { return s.B("div", s.C(1), x); }},
       {"sqrt", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::sqrt(x); },
-       [](double x, const Params&) { return 0.5 / std::sqrt(x); }},
+       [](double x, const Params&) { return 0.5 / std::sqrt(x); },
+       [](Stmt& s, const Params&, int x) { return s.U("sqrt", x); },
+       [](Stmt& s, const Params&, int x) { return s.B("div", s.C(0.5), s.U("sqrt", x)); }},
       {"abs", nullptr, 0, nullptr, 0, [](double x, const Params&) { return std::abs(x); },
-       [](double x, const Params&) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }},
+       [](double x, const Params&) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; },
+       [](Stmt& s, const Params&, int x) { return s.U("abs", x); },
+       [](Stmt& s, const Params&, int x) {  // sign(x), 0 at 0
+         int zero = s.C(0);
+         return s.Sel("gt", x, zero, s.C(1), s.Sel("lt", x, zero, s.C(-1), zero));
+       }},
       {"neg", nullptr, 0, nullptr, 0, [](double x, const Params&) { return -x; },
-       [](double, const Params&) { return -1.0; }},
+       [](double, const Params&) { return -1.0; },
+       [](Stmt& s, const Params&, int x) { return s.U("neg", x); },
+       [](Stmt& s, const Params&, int) { return s.C(-1); }},
   };
   return rows;
 }
@@ -137,10 +225,10 @@ OpDef MakeForward(const std::string& name) {
   d.output_names = {"dst"};
   d.batch_rule = BatchRule::kRowWise;
   SetCommon(d, r);
-  // The math functions are statements of the fused-kernel IR (ir/fused_expr.h).
-  if (name == "exp" || name == "log" || name == "sqrt" || name == "abs" || name == "neg") {
-    d.elementwise = [name](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {
-      return e.Emit(name + " " + std::to_string(x[0]));
+  if (r.fx != nullptr) {  // fusible: dst as fused-kernel statements
+    d.elementwise = [&r](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {
+      Stmt s{e};
+      return r.fx(s, Read(r, n), x[0]);
     };
   }
   d.infer_type = [](const InferCtx& c) -> StatusOr<std::vector<TensorType>> {
@@ -177,6 +265,12 @@ OpDef MakeBackward(const std::string& name) {
     if (c.input(0).shape != c.input(1).shape) return c.Error("diff_dst and src must have the same shape");
     return std::vector<TensorType>{c.input(1)};
   };
+  if (r.dfx != nullptr) {  // fusible: diff_dst * df(src)
+    d.elementwise = [&r](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {
+      Stmt s{e};
+      return s.B("mul", x[0], r.dfx(s, Read(r, n), x[1]));
+    };
+  }
   d.reference = [&r](const Node& n, const std::vector<const RefTensor*>& in, std::vector<RefTensor>& out) {
     Params p = Read(r, n);
     for (int64_t i = 0; i < out[0].size(); ++i) out[0][i] = (*in[0])[i] * r.df((*in[1])[i], p);

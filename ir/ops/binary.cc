@@ -152,8 +152,16 @@ const OpDef& MinimumDef() {
 }
 
 const OpDef& GreaterEqualDef() {
-  static const OpDef def = MakeBinary("greater_equal", [](double a, double b) { return a >= b ? 1.0 : 0.0; },
-                                      "");
+  static const OpDef def = [] {
+    OpDef d = MakeBinary("greater_equal", [](double a, double b) { return a >= b ? 1.0 : 0.0; }, "");
+    d.elementwise = [](ElementwiseEmitter& e, const Node&, const std::vector<int>& x) {  // a >= b ? 1 : 0
+      int one = e.Emit("const 1");
+      int zero = e.Emit("const 0");
+      return e.Emit("select_ge " + std::to_string(x[0]) + " " + std::to_string(x[1]) + " " + std::to_string(one) + " " +
+                    std::to_string(zero));
+    };
+    return d;
+  }();
   return def;
 }
 
