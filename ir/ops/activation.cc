@@ -10,7 +10,6 @@
 //            eltwise_relu_use_dst_for_bwd has the same condition).
 // Source: oneDNN dev guide "Eltwise"; MXNet Activation (GLUON_SEMANTICS.md section 2).
 #include <cmath>
-#include <cstdio>
 
 #include "ir/ops/op_util.h"
 
@@ -67,12 +66,6 @@ OpDef MakeActivationBackward(const std::string& name, BwdFn f) {
 }
 
 double Alpha(const Node& n) { return n.attrs.GetFloat("alpha", 0.01); }
-// A "const" statement of the fused-kernel IR holding `v` exactly (17 significant digits).
-int ConstStatement(ElementwiseEmitter& e, double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "const %.17g", v);
-  return e.Emit(buf);
-}
 
 OpDef MakeLeakyRelu() {
   OpDef d = MakeActivation("leaky_relu", nullptr);
@@ -92,7 +85,7 @@ OpDef MakeLeakyRelu() {
   };
   d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {  // x > 0 ? x : alpha*x
     int zero = e.Emit("const 0");
-    int ax = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ConstStatement(e, Alpha(n))));
+    int ax = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ops::EmitConst(e, Alpha(n))));
     return e.Emit("select_gt " + std::to_string(x[0]) + " " + std::to_string(zero) + " " + std::to_string(x[0]) + " " +
                   std::to_string(ax));
   };
@@ -109,7 +102,7 @@ OpDef MakeLeakyReluBackward() {
   d.float_attrs = {"alpha"};
   d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>& x) {  // y > 0 ? dy : alpha*dy
     int zero = e.Emit("const 0");
-    int ady = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ConstStatement(e, Alpha(n))));
+    int ady = e.Emit("mul " + std::to_string(x[0]) + " " + std::to_string(ops::EmitConst(e, Alpha(n))));
     return e.Emit("select_gt " + std::to_string(x[1]) + " " + std::to_string(zero) + " " + std::to_string(x[0]) + " " +
                   std::to_string(ady));
   };

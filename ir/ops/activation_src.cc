@@ -27,7 +27,6 @@
 // Source: oneDNN 2.6 dev guide "Eltwise" (formulas of eltwise_elu, gelu_erf, swish,
 // hardswish, soft_relu, clip, linear); MXNet 1.9 LeakyReLU / Activation operators.
 #include <cmath>
-#include <cstdio>
 
 #include "ir/ops/op_util.h"
 
@@ -43,11 +42,7 @@ using Fn = double (*)(double x, const Params& p);
 struct Stmt {
   ElementwiseEmitter& e;
   static std::string N(int i) { return std::to_string(i); }
-  int C(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "const %.17g", v);
-    return e.Emit(buf);
-  }
+  int C(double v) { return ops::EmitConst(e, v); }
   int U(const char* op, int a) { return e.Emit(std::string(op) + " " + N(a)); }
   int B(const char* op, int a, int b) { return e.Emit(std::string(op) + " " + N(a) + " " + N(b)); }
   // (a cmp b) ? c : d, cmp one of lt le gt ge eq ne.

@@ -6,7 +6,6 @@
 // Unlike MXNet's pick(mode='clip'), a label outside [0, C) is an error, not clamped.
 // softmax_cross_entropy_backward: diff_logits[n,c] = diff_loss[n] * (softmax[n,c] - [c == label[n]]).
 #include <cmath>
-#include <cstdio>
 #include <limits>
 
 #include "ir/ops/op_util.h"
@@ -145,9 +144,7 @@ const OpDef& FillDef() {
     OpDef d;
     d.name = "fill";
     d.elementwise = [](ElementwiseEmitter& e, const Node& n, const std::vector<int>&) {
-      char buf[40];
-      std::snprintf(buf, sizeof buf, "const %.17g", n.attrs.GetFloat("value"));
-      return e.Emit(buf);
+      return ops::EmitConst(e, n.attrs.GetFloat("value"));
     };
     d.output_names = {"dst"};
     d.ints_attrs = {"shape"};

@@ -1,6 +1,7 @@
 #include "ir/ops/op_util.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace kiln::ir::ops {
 
@@ -110,6 +111,12 @@ void ApplyFusedActivation(const Attrs& attrs, RefTensor& dst) {
 Status NoGradForFused(const std::string& op, const Attrs& attrs) {
   if (attrs.GetString("activation", "").empty()) return OkStatus();
   return Unimplemented(op + " with a fused activation has no gradient rule: run fusion after autodiff");
+}
+
+int EmitConst(ElementwiseEmitter& e, double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "const %.17g", v);
+  return e.Emit(buf);
 }
 
 }  // namespace kiln::ir::ops

@@ -36,4 +36,8 @@ int64_t BroadcastIndex(int64_t out_index, const Shape& out_shape, const Shape& i
 // Axis normalized to [0, rank); -1 if out of range.
 int64_t NormalizeAxis(int64_t axis, int64_t rank);
 
+// Emits the fused-kernel statement "const <v>" (ir/fused_expr.h) with 17 significant
+// digits, so the double value comes back exactly; returns its statement number.
+int EmitConst(ElementwiseEmitter& e, double v);
+
 }  // namespace kiln::ir::ops
