@@ -252,25 +252,26 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
   const TensorRef& act_in = desc.inputs[0];
   const TensorRef& act_other = forward || backward_data ? desc.outputs[0] : desc.inputs[1];
   const TensorRef& wei = forward || backward_data ? desc.inputs[1] : desc.outputs[0];
-  // Grouped weights: at inference oneDNN picks their 5-D layout too (e.g. Goihw8g for
-  // depthwise: its jit kernels need it; dense goihw falls back to a kernel ~10x slower), named
-  // "g<G>:<tag>" (GroupedLayoutName); in training graphs they stay dense goihw (the backward
-  // kernels' layouts are not chosen together yet).
+  // Grouped weights: oneDNN picks their 5-D layout too (e.g. Goihw8g for depthwise: its jit
+  // kernels need it; with dense goihw every kind falls back to its reference kernel, ~10x
+  // slower), named "g<G>:<tag>" (GroupedLayoutName). In training graphs forward, backward-data
+  // and backward-weights choose theirs separately; the layout pass reorders the dense (or
+  // resident) weight into each and diff_weights back for the update, as for ungrouped
+  // weights (mobilenet_v2_1.0 training step, batch 32 at 64x64: 0.54-0.62 -> 0.17-0.22 s,
+  // with training batch norm blocked; bench/README.md).
   bool grouped = g.groups > 1;
   bool training = GetInt(desc, "layout_for_training", 0) != 0;
-  bool grouped_any = grouped && forward && !training;
-  dn::memory::desc wei_md = !grouped ? AnyMd(wei)
-                            : grouped_any
-                                ? dn::memory::desc({g.groups, wei.dims[0] / g.groups, wei.dims[1], wei.dims[2], wei.dims[3]},
-                                                   DataType(wei.dtype), Tag::any)
-                                : ConvWeightsMd(wei, g.groups);
+  dn::memory::desc wei_md =
+      !grouped ? AnyMd(wei)
+               : dn::memory::desc({g.groups, wei.dims[0] / g.groups, wei.dims[1], wei.dims[2], wei.dims[3]},
+                                  DataType(wei.dtype), Tag::any);
   auto take_weights = [&](const dn::memory::desc& md, std::string* name, int64_t* bytes) {
     if (!grouped) {
       Take(md, name, bytes);
-    } else if (grouped_any) {
-      *name = GroupedLayoutName(g.groups, md);
-      if (bytes != nullptr) *bytes = name->empty() ? 0 : static_cast<int64_t>(md.get_size());
+      return;
     }
+    *name = GroupedLayoutName(g.groups, md);
+    if (bytes != nullptr) *bytes = name->empty() ? 0 : static_cast<int64_t>(md.get_size());
   };
   std::vector<std::string> policies;
   if (!act_in.dense() || (!forward && !backward_data && !act_other.dense())) policies.push_back("keep");
@@ -417,13 +418,6 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
       l.outputs[j] = weight.layout;
       l.output_bytes[j] = bytes;
     }
-    return l;
-  }
-  if (kind == "batch_norm_training" || kind == "batch_norm_backward") {
-    // Training-mode batch normalization stays dense for now. Its kernels match the
-    // reference in nChw8c (tests/codegen/kernels_cpu_test), but with them blocked inside
-    // MobileNetV2's whole training step the gradients came out 1% off torchvision's float64
-    // ones (dense: 4e-4, as torch's float32 gradients; tests/zoo). Not isolated yet.
     return l;
   }
   if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSourceData && !desc.inputs.empty()) {
