@@ -55,6 +55,10 @@ enum class LayoutRule : uint8_t {
   kFollowSourceData,  // operands of src's rank (src, dst, diff_dst, diff_src) take the
                       // layout of src (the last input of the highest rank); per-channel
                       // vectors stay dense (batch normalization)
+  kFollowSourceSameDims,  // elementwise binary ops: when src0, src1 and dst have the same
+                          // dims, all three take the layout of the first blocked input (the
+                          // residual adds of ResNet/MobileNet between blocked convolutions);
+                          // with broadcasting every operand is dense
   kConvert,        // reorder: input and output each in any layout, same dims
 };
 

@@ -5,6 +5,8 @@
 // broadcast the operands of the commuting kinds (add, mul, maximum, minimum) are swapped;
 // sub and div then run the native loop, as any kind does when both operands broadcast
 // (and greater_equal always).
+// Blocked layouts (add, mul, sub, maximum, minimum: LayoutRule::kFollowSourceSameDims): all
+// three operands with the same dims and layout, oneDNN binary over the blocked memory.
 // Reduction: dst has the src dims with the reduced axes set to 1 (the bytes are the same
 // whether or not keepdims dropped them). Reducing nothing is a copy, done natively.
 // Source: oneDNN dev guide "Binary", "Reduction".
@@ -17,6 +19,15 @@ namespace {
 
 using dnnl::algorithm;
 namespace dn = dnnl;
+
+algorithm BinaryAlgorithm(const std::string& kind) {
+  return kind == "add"       ? algorithm::binary_add
+         : kind == "mul"     ? algorithm::binary_mul
+         : kind == "sub"     ? algorithm::binary_sub
+         : kind == "div"     ? algorithm::binary_div
+         : kind == "maximum" ? algorithm::binary_max
+                             : algorithm::binary_min;
+}
 
 }  // namespace
 
@@ -48,6 +59,20 @@ StatusOr<std::optional<DnnlPlan>> PlanBinary(const StepDesc& desc) {
   size_t rank = std::max<size_t>(out.size(), 1);
   Shape pa = PadToRank(a, rank), pb = PadToRank(b, rank), po = PadToRank(out, rank);
   const std::string& k = desc.kind;
+  // Blocked operands (LayoutRule::kFollowSourceSameDims): same dims and one layout for all
+  // three, run by oneDNN over the blocked memory.
+  bool blocked = !desc.inputs[0].dense() || !desc.inputs[1].dense() || !desc.outputs[0].dense();
+  if (blocked) {
+    if (a != out || b != out || desc.inputs[0].layout != desc.outputs[0].layout ||
+        desc.inputs[1].layout != desc.outputs[0].layout) {
+      return InvalidOperands(desc, "blocked operands must all have dst's dims and layout (no broadcasting)");
+    }
+    dn::memory::desc md = MdOf(desc.outputs[0]);
+    dn::binary::primitive_desc pd(dn::binary::desc(BinaryAlgorithm(k), md, md, md), UserScratchpad(), Engine());
+    DnnlPlan plan;
+    plan.AddCall(pd, {{DNNL_ARG_SRC_0, md, In(0)}, {DNNL_ARG_SRC_1, md, In(1)}, {DNNL_ARG_DST, md, Out(0)}});
+    return std::optional<DnnlPlan>(std::move(plan));
+  }
   bool commutes = k == "add" || k == "mul" || k == "maximum" || k == "minimum";
   int src0 = 0, src1 = 1;
   if (pa != po) {
@@ -57,13 +82,7 @@ StatusOr<std::optional<DnnlPlan>> PlanBinary(const StepDesc& desc) {
     std::swap(src0, src1);
   }
   dn::memory::desc md0 = PlainMd(pa), md1 = PlainMd(pb), mdo = PlainMd(po);
-  algorithm alg = k == "add"     ? algorithm::binary_add
-                  : k == "mul"   ? algorithm::binary_mul
-                  : k == "sub"   ? algorithm::binary_sub
-                  : k == "div"   ? algorithm::binary_div
-                  : k == "maximum" ? algorithm::binary_max
-                                   : algorithm::binary_min;
-  dn::binary::primitive_desc pd(dn::binary::desc(alg, md0, md1, mdo), UserScratchpad(), Engine());
+  dn::binary::primitive_desc pd(dn::binary::desc(BinaryAlgorithm(k), md0, md1, mdo), UserScratchpad(), Engine());
   DnnlPlan plan;
   plan.AddCall(pd, {{DNNL_ARG_SRC_0, md0, In(src0)}, {DNNL_ARG_SRC_1, md1, In(src1)}, {DNNL_ARG_DST, mdo, Out(0)}});
   return std::optional<DnnlPlan>(std::move(plan));

@@ -420,6 +420,25 @@ StatusOr<Layouts> ChooseCpuLayouts(const StepDesc& desc) {
     }
     return l;
   }
+  if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSourceSameDims && desc.inputs.size() == 2 &&
+      desc.outputs.size() == 1) {
+    // Same dims (no broadcasting): every operand in the first blocked input's layout, so a
+    // residual add between blocked convolutions needs no reorder (oneDNN binary reads and
+    // writes blocked memory, its padding included). Broadcasting stays dense.
+    const TensorRef &a = desc.inputs[0], &b = desc.inputs[1], &dst = desc.outputs[0];
+    if (a.dims != dst.dims || b.dims != dst.dims || a.dtype != DType::kF32) return l;
+    const TensorRef* data = !a.dense() ? &a : !b.dense() ? &b : nullptr;
+    int64_t groups = 0;
+    std::string tag;
+    if (data == nullptr || ParseGroupedLayout(data->layout, &groups, &tag)) return l;
+    for (size_t i = 0; i < 2; ++i) {
+      l.inputs[i] = data->layout;
+      l.input_bytes[i] = data->layout_bytes;
+    }
+    l.outputs[0] = data->layout;
+    l.output_bytes[0] = data->layout_bytes;
+    return l;
+  }
   if (info != nullptr && info->layout == runtime::LayoutRule::kFollowSourceData && !desc.inputs.empty()) {
     // Batch normalization: the operands of src's rank in src's layout, [C] vectors dense.
     const TensorRef* data = &desc.inputs[0];

@@ -757,6 +757,77 @@ TEST_CASE("sub, div, maximum, minimum, greater_equal match the reference with br
   CheckAgainstReference(kind, {}, {F32(shapes.first), F32(shapes.second)}, o);
 }
 
+// add, sub, mul, maximum, minimum with both sources and dst in oneDNN's nChw8c ("aBcd8b",
+// LayoutRule::kFollowSourceSameDims: the residual adds of training graphs), channel counts
+// that pad the last block included: dst equals the reference and its padding stays zero.
+TEST_CASE("binary ops in a blocked layout match the reference", "[codegen][cpu][binary][layout]") {
+  std::string kind = GENERATE("add", "sub", "mul", "maximum", "minimum");
+  Shape dims = GENERATE(Shape{2, 12, 3, 5}, Shape{4, 16, 7, 7}, Shape{3, 40, 9, 9});
+  INFO(kind << " " << ShapeToString(dims));
+  const int64_t block = 8, c = dims[1], hw = dims[2] * dims[3], elems = NumElements(dims);
+  const int64_t cb = (c + block - 1) / block, padded = dims[0] * cb * block * hw;
+  auto blocked = [&](int64_t i) {  // NCHW index -> nChw8c index
+    int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
+    return ((b * cb + ch / block) * hw + w) * block + ch % block;
+  };
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(-1, 1);
+  ir::RefTensor x(dims), y(dims);
+  for (double& v : x.data) v = static_cast<float>(u(rng));
+  for (double& v : y.data) v = static_cast<float>(u(rng));
+  ir::Node node;
+  node.op = kind;
+  std::vector<ir::RefTensor> want{ir::RefTensor(dims)};
+  REQUIRE(ir::FindOp(kind)->reference(node, {&x, &y}, want).ok());
+  const int64_t big = (padded * 4 + 63) / 64 * 64;
+  std::vector<float> arena(static_cast<size_t>(3 * big / 4 + 16), 0.f);
+  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(arena.data()) + 63) / 64 * 64);
+  std::fill(base + 2 * big / 4, base + 3 * big / 4, 7.f);  // dst's padding must be written as zeros
+  for (int64_t i = 0; i < elems; ++i) {
+    base[blocked(i)] = static_cast<float>(x[i]);
+    base[big / 4 + blocked(i)] = static_cast<float>(y[i]);
+  }
+  auto ref = [&](int64_t off, const std::string& layout) {
+    TensorRef r{BufferKind::kArena, 0, off, DType::kF32, dims};
+    r.layout = layout;
+    r.layout_bytes = padded * 4;
+    return r;
+  };
+  runtime::ExecContext ctx;
+  ctx.arena = reinterpret_cast<uint8_t*>(base);
+  StepDesc d;
+  d.kind = kind;
+  d.node_name = "residual";
+  d.inputs = {ref(0, "aBcd8b"), ref(big, "aBcd8b")};
+  d.outputs = {ref(2 * big, "aBcd8b")};
+  // The layout choice for this step: all three in src0's layout.
+  auto chosen = backends::cpu::CpuSteps().ChooseLayouts(d);
+  REQUIRE(chosen.ok());
+  CHECK(chosen->inputs == std::vector<std::string>{"aBcd8b", "aBcd8b"});
+  CHECK(chosen->outputs == std::vector<std::string>{"aBcd8b"});
+  auto step = backends::cpu::CpuSteps().Create(d);
+  INFO((step.ok() ? std::string() : step.status().ToString()));
+  REQUIRE(step.ok());
+  REQUIRE((*step)->Run(ctx).ok());
+  const float* got = base + 2 * big / 4;
+  double worst = 0;
+  for (int64_t i = 0; i < elems; ++i) worst = std::max(worst, std::abs(got[blocked(i)] - want[0][i]));
+  CHECK(worst < 1e-6);
+  std::vector<bool> real(static_cast<size_t>(padded), false);
+  for (int64_t i = 0; i < elems; ++i) real[static_cast<size_t>(blocked(i))] = true;
+  int64_t nonzero_padding = 0;
+  for (int64_t i = 0; i < padded; ++i) nonzero_padding += !real[static_cast<size_t>(i)] && got[i] != 0.f;
+  CHECK(nonzero_padding == 0);
+  // Broadcasting or mixed layouts are rejected, not run over the wrong bytes.
+  StepDesc mixed = d;
+  mixed.inputs[1].layout = "";
+  mixed.inputs[1].layout_bytes = 0;
+  auto bad = backends::cpu::CpuSteps().Create(mixed);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().ToString().find("residual") != std::string::npos);
+  CHECK(bad.status().ToString().find("no broadcasting") != std::string::npos);
+}
+
 TEST_CASE("exp, log, sqrt, abs, neg and their backward ops match the reference", "[codegen][cpu][eltwise]") {
   std::string kind = GENERATE("exp", "log", "sqrt", "abs", "neg");
   Shape shape = GENERATE(Shape{2, 3, 5, 7}, Shape{17});
