@@ -343,15 +343,35 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
   bool forward = desc.kind == "pool2d";
   const TensorRef& src = forward ? desc.inputs[0] : desc.inputs[1];
   const TensorRef& dst = forward ? desc.outputs[0] : desc.inputs[0];
-  // The source keeps its layout; oneDNN picks the destination's to match.
-  dn::memory::desc src_md = MdOf(src);
-  dn::pooling_forward::primitive_desc pd(
-      dn::pooling_forward::desc(prop_kind::forward_training, alg, src_md, AnyMd(dst), strides, kernel, padding_l,
-                                padding_r),
-      UserScratchpad(), Engine());
+  // The source keeps its layout; oneDNN picks the destination's to match. One exception: a
+  // dense NCHW source (after a concat, e.g. GoogLeNet's and SqueezeNet's pools) for which
+  // oneDNN has only its simple_nchw kernel is read channels-last instead (jit kernels; the
+  // reorder before it costs far less: GoogLeNet's [32,512,4,4] 3x3 max pool 12-16 ms in
+  // simple_nchw; bench/README.md).
+  auto make = [&](const dn::memory::desc& src_md) {
+    return dn::pooling_forward::primitive_desc(
+        dn::pooling_forward::desc(prop_kind::forward_training, alg, src_md, AnyMd(dst), strides, kernel, padding_l,
+                                  padding_r),
+        UserScratchpad(), Engine());
+  };
+  dn::pooling_forward::primitive_desc pd = make(MdOf(src));
+  std::string src_layout = src.layout;
+  int64_t src_bytes = src.dense() ? 0 : src.layout_bytes;
+  auto slow = [](const dn::primitive_desc_base& p) {
+    std::string impl = p.impl_info_str();
+    return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0;
+  };
+  if (forward && src.dense() && src.dims.size() == 4 && src.dtype == DType::kF32 && slow(pd)) {
+    dn::memory::desc nhwc(dn::memory::dims(src.dims.begin(), src.dims.end()), DataType(src.dtype), Tag::acdb);
+    dn::pooling_forward::primitive_desc channels_last = make(nhwc);
+    if (!slow(channels_last)) {
+      pd = channels_last;
+      Take(pd.src_desc(), &src_layout, &src_bytes);
+    }
+  }
   if (forward) {
-    l.inputs[0] = src.layout;
-    l.input_bytes[0] = src.dense() ? 0 : src.layout_bytes;
+    l.inputs[0] = src_layout;
+    l.input_bytes[0] = src_bytes;
     Take(pd.dst_desc(), &l.outputs[0], &l.output_bytes[0]);
     if (l.outputs.size() == 2) {
       l.outputs[1] = kWorkspaceLayout;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels_cpu.h"
 #include "tests/codegen/step_harness.h"
@@ -826,6 +827,36 @@ TEST_CASE("binary ops in a blocked layout match the reference", "[codegen][cpu][
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().ToString().find("residual") != std::string::npos);
   CHECK(bad.status().ToString().find("no broadcasting") != std::string::npos);
+}
+
+// A max pool over a dense NCHW source (after a concat: GoogLeNet, SqueezeNet) reads it
+// channels-last when oneDNN has only its simple_nchw / reference kernel for NCHW, and keeps
+// it dense where oneDNN has a fast one (other CPUs); dst follows src.
+TEST_CASE("pool2d over a dense source picks channels-last when NCHW has no fast kernel", "[codegen][cpu][pool][layout]") {
+  const Shape src{32, 512, 4, 4};
+  StepDesc d;
+  d.kind = "pool2d";
+  d.node_name = "inception_pool";
+  d.strings["kind"] = "max";
+  d.ints["kernel"] = {3, 3};
+  d.ints["stride"] = {1, 1};
+  d.ints["padding_begin"] = {1, 1};
+  d.ints["padding_end"] = {1, 1};
+  d.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, src}};
+  d.outputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, src}};
+  auto chosen = backends::cpu::CpuSteps().ChooseLayouts(d);
+  REQUIRE(chosen.ok());
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::memory::desc nchw({32, 512, 4, 4}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::abcd);
+  dnnl::pooling_forward::primitive_desc pd(
+      dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, nchw, nchw, {1, 1},
+                                  {3, 3}, {1, 1}, {1, 1}),
+      engine);
+  std::string impl = pd.impl_info_str();
+  INFO("oneDNN's NCHW kernel: " << impl);
+  bool slow = impl.rfind("simple", 0) == 0 || impl.rfind("ref", 0) == 0;
+  CHECK(chosen->inputs[0] == (slow ? "acdb" : ""));
+  CHECK(chosen->outputs[0] == chosen->inputs[0]);
 }
 
 TEST_CASE("exp, log, sqrt, abs, neg and their backward ops match the reference", "[codegen][cpu][eltwise]") {
