@@ -24,6 +24,7 @@ StatusOr<runtime::StepProgram> LowerToProgram(const ir::Graph& graph, const runt
   };
   SelectOptions select;
   select.pool_workspace = options.pool_workspace && options.blocked_layouts;
+  select.pool_workspace_min_channels = options.pool_workspace_min_channels;
   ASSIGN_OR_RETURN(runtime::StepProgram program, SelectSteps(graph, select));
   after("select_steps", program);
   LayoutOptions layouts;

@@ -43,9 +43,10 @@ struct LowerOptions {
   bool plan_memory = false;
   // Max pooling in training graphs: the forward step writes oneDNN's workspace and the
   // backward step reads it (needs blocked_layouts), instead of the backward finding each
-  // window's maximum again. Off at -O2: with oneDNN 2.6 the workspace-writing forward is
-  // ~10x slower than the native backward saves (bench/README.md).
+  // window's maximum again, for pools of at least pool_workspace_min_channels channels.
+  // With few channels the native backward wins (LeNet; bench/README.md).
   bool pool_workspace = false;
+  int64_t pool_workspace_min_channels = 0;
   // Parameters that the graph does not update are constant for the executable's sessions
   // (inference, serving): their reorders into blocked layouts become prepack steps run
   // once per session (runtime::Executable::prepack_steps), not every run, and so do the

@@ -123,7 +123,10 @@ StatusOr<runtime::StepProgram> Selection::Run() {
   std::set<std::string> backward_pools;
   for (const ir::Node& n : g_.nodes()) {
     p_.has_backward = p_.has_backward || n.op.find("_backward") != std::string::npos;
-    if (options_.pool_workspace && n.op == "pool2d_backward" && !PoolKey(n).empty()) backward_pools.insert(PoolKey(n));
+    if (options_.pool_workspace && n.op == "pool2d_backward" && !PoolKey(n).empty()) {
+      const Shape& src = g_.value(n.inputs[1]).type.shape;
+      if (src.size() >= 2 && src[1] >= options_.pool_workspace_min_channels) backward_pools.insert(PoolKey(n));
+    }
   }
   std::map<std::string, TensorRef> workspaces;
   for (const ir::Node& n : g_.nodes()) {

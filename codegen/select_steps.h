@@ -29,6 +29,10 @@ struct SelectOptions {
   // Forward max pooling of a training graph writes oneDNN's workspace for its backward
   // step (codegen::LowerOptions::pool_workspace with blocked layouts).
   bool pool_workspace = false;
+  // ... for pools whose source has at least this many channels (axis 1). oneDNN's pooling
+  // kernels vectorize over channels; with few channels the native backward, which finds
+  // each window's maximum again, is faster (LeNet's 6 and 16; bench/README.md).
+  int64_t pool_workspace_min_channels = 0;
 };
 
 // Errors: the verifier's error.

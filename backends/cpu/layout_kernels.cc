@@ -361,7 +361,9 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
     std::string impl = p.impl_info_str();
     return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0;
   };
-  if (forward && src.dense() && src.dims.size() == 4 && src.dtype == DType::kF32 && slow(pd)) {
+  // The backward kinds make the same choice, so that a workspace written by the forward step
+  // describes the src layout the backward step reads.
+  if (src.dense() && src.dims.size() == 4 && src.dtype == DType::kF32 && slow(pd)) {
     dn::memory::desc nhwc(dn::memory::dims(src.dims.begin(), src.dims.end()), DataType(src.dtype), Tag::acdb);
     dn::pooling_forward::primitive_desc channels_last = make(nhwc);
     if (!slow(channels_last)) {
@@ -377,24 +379,24 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
       l.outputs[1] = kWorkspaceLayout;
       l.output_bytes[1] = static_cast<int64_t>(pd.workspace_desc().get_size());
     }
-  } else if (alg == algorithm::pooling_max && desc.inputs.size() == 2 && (src.dense() || src.layout == "acdb")) {
+  } else if (alg == algorithm::pooling_max && desc.inputs.size() == 2 && (src_layout.empty() || src_layout == "acdb")) {
     // The native backward loop reads diff_dst and writes diff_src in src's layout.
-    l.inputs[0] = src.layout;
-    l.input_bytes[0] = src.dense() ? 0 : NumElements(dst.dims) * DTypeSizeBytes(dst.dtype);
-    l.inputs[1] = src.layout;
-    l.input_bytes[1] = src.dense() ? 0 : src.layout_bytes;
-    l.outputs[0] = src.layout;
-    l.output_bytes[0] = src.dense() ? 0 : src.layout_bytes;
+    l.inputs[0] = src_layout;
+    l.input_bytes[0] = src_layout.empty() ? 0 : NumElements(dst.dims) * DTypeSizeBytes(dst.dtype);
+    l.inputs[1] = src_layout;
+    l.input_bytes[1] = src_bytes;
+    l.outputs[0] = src_layout;
+    l.output_bytes[0] = src_bytes;
   } else {
     Take(pd.dst_desc(), &l.inputs[0], &l.input_bytes[0]);
-    l.inputs[1] = src.layout;
-    l.input_bytes[1] = src.dense() ? 0 : src.layout_bytes;
+    l.inputs[1] = src_layout;
+    l.input_bytes[1] = src_bytes;
     if (l.inputs.size() == 3) {
       l.inputs[2] = desc.inputs[2].layout;
       l.input_bytes[2] = desc.inputs[2].layout_bytes;
     }
-    l.outputs[0] = src.layout;
-    l.output_bytes[0] = src.dense() ? 0 : src.layout_bytes;
+    l.outputs[0] = src_layout;
+    l.output_bytes[0] = src_bytes;
   }
   return l;
 }

@@ -857,6 +857,25 @@ TEST_CASE("pool2d over a dense source picks channels-last when NCHW has no fast 
   bool slow = impl.rfind("simple", 0) == 0 || impl.rfind("ref", 0) == 0;
   CHECK(chosen->inputs[0] == (slow ? "acdb" : ""));
   CHECK(chosen->outputs[0] == chosen->inputs[0]);
+  // Its backward, with or without the forward's workspace, reads src in the same layout (a
+  // workspace describes positions in the forward's src layout: googlenet's gradients were
+  // garbage when the backward read the dense src).
+  for (bool workspace : {false, true}) {
+    INFO("workspace " << workspace);
+    StepDesc b = d;
+    b.kind = "pool2d_backward";
+    b.inputs = {TensorRef{BufferKind::kArena, 0, 0, DType::kF32, src}, TensorRef{BufferKind::kArena, 0, 0, DType::kF32, src}};
+    if (workspace) {
+      TensorRef ws{BufferKind::kArena, 0, 0, DType::kF32, src};
+      ws.layout = "workspace";
+      ws.layout_bytes = 64;
+      b.inputs.push_back(ws);
+    }
+    auto back = backends::cpu::CpuSteps().ChooseLayouts(b);
+    REQUIRE(back.ok());
+    CHECK(back->inputs[1] == chosen->inputs[0]);
+    CHECK(back->outputs[0] == chosen->inputs[0]);
+  }
 }
 
 TEST_CASE("exp, log, sqrt, abs, neg and their backward ops match the reference", "[codegen][cpu][eltwise]") {

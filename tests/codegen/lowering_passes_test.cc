@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "backends/cpu/kernels_cpu.h"
 #include "codegen/assign_layouts.h"
@@ -122,6 +123,42 @@ step 1 relu "act" (b0 f32[2,16,4,4]) -> (b1 f32[2,16,4,4])
 step 2 dense "fc" (b1 f32[2,256], param2 f32[5,256]) -> (output0 f32[2,5])
 step 3 copy "copy_to_output_flat" (b1 f32[2,256]) -> (output1 f32[2,256])
 )");
+}
+
+// pool_workspace pairs a max pool's forward and backward steps through oneDNN's workspace,
+// only for pools with at least pool_workspace_min_channels channels (the CPU target: 64).
+TEST_CASE("select_steps: max pooling workspaces for pools of enough channels", "[codegen][lowering]") {
+  ir::Graph g = Parse(R"(graph train {
+  input %a : f32[2,8,6,6]NCHW
+  input %b : f32[2,64,6,6]NCHW
+  input %da : f32[2,8,3,3]NCHW
+  input %db : f32[2,64,3,3]NCHW
+  %pa = pool2d[pool_small](%a) {kernel=[2,2], kind="max", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,8,3,3]NCHW
+  %pb = pool2d[pool_wide](%b) {kernel=[2,2], kind="max", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,64,3,3]NCHW
+  %ga = pool2d_backward[pool_small_grad](%da, %a) {kernel=[2,2], kind="max", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,8,6,6]NCHW
+  %gb = pool2d_backward[pool_wide_grad](%db, %b) {kernel=[2,2], kind="max", padding_begin=[0,0], padding_end=[0,0], stride=[2,2]} : f32[2,64,6,6]NCHW
+  output ya = %pa
+  output yb = %pb
+  output ga = %ga
+  output gb = %gb
+}
+)");
+  auto workspaces = [&](const SelectOptions& o) {
+    auto p = SelectSteps(g, o);
+    REQUIRE(p.ok());
+    std::map<std::string, size_t> operands;  // step -> outputs (forward) or inputs (backward)
+    for (const auto& d : p->steps) {
+      if (d.kind == "pool2d") operands[d.node_name] = d.outputs.size();
+      if (d.kind == "pool2d_backward") operands[d.node_name] = d.inputs.size();
+    }
+    return operands;
+  };
+  auto off = workspaces(SelectOptions{});
+  CHECK(off == std::map<std::string, size_t>{{"pool_small", 1}, {"pool_wide", 1}, {"pool_small_grad", 2}, {"pool_wide_grad", 2}});
+  auto all = workspaces(SelectOptions{.pool_workspace = true});
+  CHECK(all == std::map<std::string, size_t>{{"pool_small", 2}, {"pool_wide", 2}, {"pool_small_grad", 3}, {"pool_wide_grad", 3}});
+  auto wide = workspaces(SelectOptions{.pool_workspace = true, .pool_workspace_min_channels = 64});
+  CHECK(wide == std::map<std::string, size_t>{{"pool_small", 1}, {"pool_wide", 2}, {"pool_small_grad", 2}, {"pool_wide_grad", 3}});
 }
 
 TEST_CASE("assign_layouts: the target's layouts, reorders at boundaries, prepacked constant weights",
