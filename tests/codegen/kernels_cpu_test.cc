@@ -758,6 +758,20 @@ TEST_CASE("sub, div, maximum, minimum, greater_equal match the reference with br
   CheckAgainstReference(kind, {}, {F32(shapes.first), F32(shapes.second)}, o);
 }
 
+// oneDNN's nChw<block>c ("aBcd<block>b") over an NCHW shape: the position of NCHW element i
+// and the element count with the last channel block padded.
+struct NchwBlocked {
+  Shape dims;
+  int64_t block;
+  int64_t Blocks() const { return (dims[1] + block - 1) / block; }
+  int64_t PaddedElements() const { return dims[0] * Blocks() * block * dims[2] * dims[3]; }
+  int64_t operator()(int64_t i) const {
+    int64_t hw = dims[2] * dims[3], c = dims[1];
+    int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
+    return ((b * Blocks() + ch / block) * hw + w) * block + ch % block;
+  }
+};
+
 // add, sub, mul, maximum, minimum with both sources and dst in oneDNN's nChw8c ("aBcd8b",
 // LayoutRule::kFollowSourceSameDims: the residual adds of training graphs), channel counts
 // that pad the last block included: dst equals the reference and its padding stays zero.
@@ -765,12 +779,8 @@ TEST_CASE("binary ops in a blocked layout match the reference", "[codegen][cpu][
   std::string kind = GENERATE("add", "sub", "mul", "maximum", "minimum");
   Shape dims = GENERATE(Shape{2, 12, 3, 5}, Shape{4, 16, 7, 7}, Shape{3, 40, 9, 9});
   INFO(kind << " " << ShapeToString(dims));
-  const int64_t block = 8, c = dims[1], hw = dims[2] * dims[3], elems = NumElements(dims);
-  const int64_t cb = (c + block - 1) / block, padded = dims[0] * cb * block * hw;
-  auto blocked = [&](int64_t i) {  // NCHW index -> nChw8c index
-    int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
-    return ((b * cb + ch / block) * hw + w) * block + ch % block;
-  };
+  const NchwBlocked blocked{dims, 8};
+  const int64_t elems = NumElements(dims), padded = blocked.PaddedElements();
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> u(-1, 1);
   ir::RefTensor x(dims), y(dims);
@@ -929,13 +939,9 @@ TEST_CASE("batch_norm_training and its backward in a blocked layout match the re
   const int64_t block = GENERATE(8, 16);
   auto dims = GENERATE(Shape{4, 24, 5, 5}, Shape{4, 1280, 2, 2}, Shape{4, 96, 8, 8}, Shape{2, 16, 5, 3}, Shape{4, 96, 32, 32}, Shape{4, 32, 64, 64}, Shape{4, 1280, 8, 8});
   INFO(ShapeToString(dims) << " block " << block);
-  const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3], elems = NumElements(dims);
-  const int64_t cb = (c + block - 1) / block;  // channel blocks (the last one padded)
-  const int64_t padded = n * cb * block * hw;
-  auto blocked = [&](int64_t i) {  // NCHW index -> nChw<block>c index
-    int64_t w = i % hw, ch = (i / hw) % c, b = i / (hw * c);
-    return ((b * cb + ch / block) * hw + w) * block + ch % block;
-  };
+  const int64_t c = dims[1], elems = NumElements(dims);
+  const NchwBlocked blocked{dims, block};
+  const int64_t padded = blocked.PaddedElements();
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> u(-1, 1), pos(0.5, 1.5);
   ir::RefTensor src(dims), dy(dims), scale({c}), shift({c});
@@ -1015,7 +1021,6 @@ TEST_CASE("batch_norm_training and its backward in a blocked layout match the re
   CHECK(worst(at(3 * big), ref_bwd[0], blocked) < 1e-4);
   CHECK(worst(at(4 * big + 4 * small), ref_bwd[1], id) < 1e-4);
   CHECK(worst(at(4 * big + 5 * small), ref_bwd[2], id) < 1e-4);
-  (void)n;
 }
 
 }  // namespace
