@@ -49,16 +49,21 @@ StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args) {
   return out;
 }
 
+StatusOr<std::unique_ptr<runtime::Session>> BindSession(std::shared_ptr<const runtime::Executable> exe,
+                                                        const Named& args, std::map<std::string, Tensor>* store) {
+  std::map<std::string, Tensor*> bindings;
+  for (const auto& spec : exe->params()) {
+    (*store)[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
+    bindings[spec.name] = &(*store)[spec.name];
+  }
+  return runtime::Session::Create(std::move(exe), bindings);
+}
+
 StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
                                  codegen::LowerStats* stats, const runtime::StepFactory* factory) {
   ASSIGN_OR_RETURN(auto exe, codegen::Lower(g, factory ? *factory : backends::cpu::CpuSteps(), stats, options));
   std::map<std::string, Tensor> store;
-  std::map<std::string, Tensor*> bindings;
-  for (const auto& spec : exe->params()) {
-    store[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
-    bindings[spec.name] = &store[spec.name];
-  }
-  ASSIGN_OR_RETURN(auto session, runtime::Session::Create(exe, bindings));
+  ASSIGN_OR_RETURN(auto session, BindSession(exe, args, &store));
   std::vector<Tensor> inputs;
   for (const auto& spec : exe->inputs()) inputs.push_back(ir::FromRef(args.at(spec.name), spec.dtype));
   std::vector<const Tensor*> in_ptrs;

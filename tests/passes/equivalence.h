@@ -4,12 +4,14 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 
 #include "codegen/lower.h"
 #include "ir/graph.h"
 #include "ir/interpreter.h"
+#include "runtime/executable.h"
 
 namespace kiln::testing {
 
@@ -29,6 +31,12 @@ StatusOr<Named> RunReferenceNamed(const ir::Graph& g, const Named& args);
 // LLVM step factory for graphs with fused_elementwise nodes).
 StatusOr<Named> RunCompiledNamed(const ir::Graph& g, const Named& args, const codegen::LowerOptions& options,
                                  codegen::LowerStats* stats = nullptr, const runtime::StepFactory* factory = nullptr);
+
+// A session over `exe` whose parameters are bound to `store`'s tensors, each a copy of the
+// argument of its name (write into them, then Session::Repack, to change a constant
+// parameter). `store` must outlive the session. Errors: Session::Create's.
+StatusOr<std::unique_ptr<runtime::Session>> BindSession(std::shared_ptr<const runtime::Executable> exe,
+                                                        const Named& args, std::map<std::string, Tensor>* store);
 
 // Checks that `got` has every key of `want` with equal shapes and values within
 // |a - b| <= tol * max(1, |b|); Catch2 CHECKs name the key and element.

@@ -191,12 +191,7 @@ TEST_CASE("hoist_constants: the folding runs in prepack steps, once per session,
 
   Named args = Arguments(before, 7);
   std::map<std::string, Tensor> store;
-  std::map<std::string, Tensor*> bindings;
-  for (const auto& spec : (*exe)->params()) {
-    store[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
-    bindings[spec.name] = &store[spec.name];
-  }
-  auto session = runtime::Session::Create(*exe, bindings);
+  auto session = testing::BindSession(*exe, args, &store);
   REQUIRE(session.ok());
   Tensor x = ir::FromRef(args.at("x"), DType::kF32), y;
   REQUIRE((*session)->Run({&x}, {&y}).ok());

@@ -429,12 +429,7 @@ TEST_CASE("constant parameters: weight reorders run once per session and Repack 
     CHECK_FALSE(reorders_param);
   }
   std::map<std::string, Tensor> store;
-  std::map<std::string, Tensor*> bindings;
-  for (const auto& spec : (*exe)->params()) {
-    store[spec.name] = ir::FromRef(args.at(spec.name), spec.dtype);
-    bindings[spec.name] = &store[spec.name];
-  }
-  auto session = runtime::Session::Create(*exe, bindings);
+  auto session = testing::BindSession(*exe, args, &store);
   REQUIRE(session.ok());
   Tensor data = ir::FromRef(args.at("data"), DType::kF32), label = ir::FromRef(args.at("label"), DType::kS32);
   std::vector<const Tensor*> inputs;
