@@ -234,6 +234,12 @@ dn::memory::desc ActivationMd(const TensorRef& ref, const std::string& policy) {
 
 bool IsReference(const dn::primitive_desc_base& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
 
+// The reference kernels and pooling's simple_nchw loop: correct, but many times slower than
+// oneDNN's jit kernels.
+bool IsSlowKernel(const dn::primitive_desc_base& pd) {
+  return IsReference(pd) || std::string(pd.impl_info_str()).rfind("simple", 0) == 0;
+}
+
 // Tries the layout policies in order and keeps the first that oneDNN implements without
 // falling back to its reference kernels:
 //   keep  the inputs' current blocked layouts (no reorder after a producer in another layout),
@@ -257,7 +263,7 @@ StatusOr<Layouts> ChooseConvLayouts(const StepDesc& desc) {
   // slower), named "g<G>:<tag>" (GroupedLayoutName). In training graphs forward, backward-data
   // and backward-weights choose theirs separately; the layout pass reorders the dense (or
   // resident) weight into each and diff_weights back for the update, as for ungrouped
-  // weights (mobilenet_v2_1.0 training step, batch 32 at 64x64: 0.54-0.62 -> 0.17-0.22 s,
+  // weights (mobilenet_v2_1.0 training step, batch 32 at 64x64: 0.65-0.70 -> 0.21-0.29 s,
   // with training batch norm blocked; bench/README.md).
   bool grouped = g.groups > 1;
   bool training = GetInt(desc, "layout_for_training", 0) != 0;
@@ -357,16 +363,12 @@ StatusOr<Layouts> ChoosePoolLayouts(const StepDesc& desc) {
   dn::pooling_forward::primitive_desc pd = make(MdOf(src));
   std::string src_layout = src.layout;
   int64_t src_bytes = src.dense() ? 0 : src.layout_bytes;
-  auto slow = [](const dn::primitive_desc_base& p) {
-    std::string impl = p.impl_info_str();
-    return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0;
-  };
   // The backward kinds make the same choice, so that a workspace written by the forward step
   // describes the src layout the backward step reads.
-  if (src.dense() && src.dims.size() == 4 && src.dtype == DType::kF32 && slow(pd)) {
+  if (src.dense() && src.dims.size() == 4 && src.dtype == DType::kF32 && IsSlowKernel(pd)) {
     dn::memory::desc nhwc(dn::memory::dims(src.dims.begin(), src.dims.end()), DataType(src.dtype), Tag::acdb);
     dn::pooling_forward::primitive_desc channels_last = make(nhwc);
-    if (!slow(channels_last)) {
+    if (!IsSlowKernel(channels_last)) {
       pd = channels_last;
       Take(pd.src_desc(), &src_layout, &src_bytes);
     }
